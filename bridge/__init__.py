@@ -1,0 +1,1 @@
+"""Fier bridge: the consent-gated, end-to-end encrypted bridge for the driegesprek of Chat met Fier."""

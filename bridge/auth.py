@@ -1,0 +1,200 @@
+"""Staff accounts (Argon2id), bearer tokens, and anonymous victim tokens.
+
+Tokens are 256-bit random strings handed to the client once and stored only as their SHA-256.
+A victim token is bound to one conversation and names no person. Password checks run Argon2id
+in a worker thread so they never block the event loop, and an unknown user costs the same work
+and gets the same answer as a wrong password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from nacl import pwhash
+from nacl.exceptions import InvalidkeyError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.errors import Conflict, Invalid, Unauthenticated
+from bridge.store.models import Account, Conversation, Token
+
+__all__ = [
+    "ORGS_BY_ROLE",
+    "Principal",
+    "authenticate",
+    "check_password",
+    "create_account",
+    "hash_password",
+    "issue_token",
+]
+
+STAFF_ROLES: Final = ("counsellor", "officer", "auditor", "admin", "supervisor")
+ORGS_BY_ROLE: Final[dict[str, tuple[str, ...]]] = {
+    "counsellor": ("fier",),
+    "supervisor": ("fier",),
+    "officer": ("avim",),
+    "auditor": ("audit",),
+    "admin": ("fier", "avim", "audit"),
+}
+_LOGIN_FAILED: Final = "unknown user or wrong password"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a token speaks for: a staff account, or the victim of one conversation."""
+
+    role: str
+    account_id: str | None = None
+    org: str | None = None
+    region: str | None = None
+    gender: str | None = None
+    conversation_id: str | None = None
+    victim_device_id: str | None = None
+
+    @property
+    def is_victim(self) -> bool:
+        return self.role == "victim"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def hash_password(password: str, opslimit: int, memlimit: int) -> str:
+    hashed: bytes = await asyncio.to_thread(
+        pwhash.argon2id.str, password.encode(), opslimit=opslimit, memlimit=memlimit
+    )
+    return hashed.decode()
+
+
+async def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return bool(
+            await asyncio.to_thread(
+                pwhash.argon2id.verify, password_hash.encode(), password.encode()
+            )
+        )
+    except InvalidkeyError:
+        return False
+
+
+async def create_account(
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    org: str,
+    region: str | None,
+    gender: str | None,
+    now: datetime,
+    opslimit: int,
+    memlimit: int,
+) -> Account:
+    if role not in ORGS_BY_ROLE:
+        raise Invalid(f"role must be one of {', '.join(STAFF_ROLES)}")
+    if org not in ORGS_BY_ROLE[role]:
+        raise Invalid(f"a {role} belongs to {' or '.join(ORGS_BY_ROLE[role])}")
+    if role != "officer" and (region is not None or gender is not None):
+        raise Invalid("region and gender are kept for officers only")
+    if gender not in (None, "female", "male", "other"):
+        raise Invalid("gender must be female, male or other")
+    if len(password) < 8:
+        raise Invalid("a password has at least 8 characters")
+    existing = await session.scalar(select(Account.id).where(Account.username == username))
+    if existing is not None:
+        raise Conflict(f"the user {username!r} exists already")
+    account = Account(
+        id=str(uuid.uuid4()),
+        username=username,
+        password_hash=await hash_password(password, opslimit, memlimit),
+        role=role,
+        org=org,
+        region=region,
+        gender=gender,
+        disabled=False,
+        created_at=now,
+    )
+    session.add(account)
+    return account
+
+
+@functools.cache
+def _dummy_hash(opslimit: int, memlimit: int) -> str:
+    return pwhash.argon2id.str(
+        secrets.token_bytes(16), opslimit=opslimit, memlimit=memlimit
+    ).decode()
+
+
+async def check_password(
+    session: AsyncSession, username: str, password: str, *, opslimit: int, memlimit: int
+) -> Account:
+    """The account, or ``Unauthenticated`` with one message for every kind of failure."""
+    account = await session.scalar(select(Account).where(Account.username == username))
+    if account is None:
+        # Spend the same Argon2id work on a throwaway hash of the same cost: the response time
+        # does not tell whether the user exists.
+        dummy = await asyncio.to_thread(_dummy_hash, opslimit, memlimit)
+        await _verify(dummy, password)
+        raise Unauthenticated(_LOGIN_FAILED)
+    if not await _verify(account.password_hash, password) or account.disabled:
+        raise Unauthenticated(_LOGIN_FAILED)
+    return account
+
+
+async def issue_token(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    lifetime: timedelta,
+    account_id: str | None = None,
+    conversation_id: str | None = None,
+) -> tuple[str, datetime]:
+    """A new token for a staff account or a victim's conversation; returns it and its expiry."""
+    token = secrets.token_urlsafe(32)
+    expires_at = now + lifetime
+    session.add(
+        Token(
+            token_hash=_token_hash(token),
+            account_id=account_id,
+            conversation_id=conversation_id,
+            expires_at=expires_at,
+            revoked=False,
+        )
+    )
+    return token, expires_at
+
+
+async def authenticate(session: AsyncSession, token: object, now: datetime) -> Principal:
+    """The principal of a valid, unexpired token, or ``Unauthenticated``."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        raise Unauthenticated("a valid token is needed")
+    row = await session.get(Token, _token_hash(token))
+    if row is None or row.revoked or row.expires_at <= now:
+        raise Unauthenticated("a valid token is needed")
+    if row.conversation_id is not None:
+        conversation = await session.get(Conversation, row.conversation_id)
+        if conversation is None:
+            raise Unauthenticated("a valid token is needed")
+        return Principal(
+            role="victim",
+            conversation_id=conversation.id,
+            victim_device_id=conversation.victim_device_id,
+        )
+    account = await session.get(Account, row.account_id)
+    if account is None or account.disabled:
+        raise Unauthenticated("a valid token is needed")
+    return Principal(
+        role=account.role,
+        account_id=account.id,
+        org=account.org,
+        region=account.region,
+        gender=account.gender,
+    )

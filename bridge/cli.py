@@ -1,0 +1,219 @@
+"""The ``bridge`` command: serve, db, user, keys, demo (PROTOCOL.md, "Command line").
+
+Errors of the core are answered here, once: the message on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from bridge.app import make_app, utc_now
+from bridge.auth import create_account
+from bridge.config import Settings, load_settings
+from bridge.errors import BridgeError
+from bridge.orgkeys import init_org_key
+from bridge.store.db import Database, upgrade
+
+__all__ = ["main"]
+
+DEMO_FILE = "demo-accounts.json"
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    # Libraries write no lines of their own: aiohttp's access log would record addresses.
+    for name in ("aiohttp.access", "socketio", "engineio"):
+        logging.getLogger(name).disabled = True
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        getattr(args, "config", None),
+        database_url=getattr(args, "db", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _read_secret(from_stdin: bool, prompt: str) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("Again: ") != first:
+        raise BridgeError("the two entries differ")
+    return first
+
+
+async def _db_upgrade(settings: Settings) -> None:
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+
+
+async def _user_add(settings: Settings, args: argparse.Namespace, password: str) -> str:
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await upgrade(db)
+        async with db.session() as session, session.begin():
+            account = await create_account(
+                session,
+                username=args.name,
+                password=password,
+                role=args.role,
+                org=args.org,
+                region=args.region,
+                gender=args.gender,
+                now=utc_now(),
+                opslimit=settings.password_opslimit,
+                memlimit=settings.password_memlimit,
+            )
+        return account.id
+    finally:
+        await db.dispose()
+
+
+async def _init_org(settings: Settings, org: str, passphrase: str) -> str:
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await upgrade(db)
+        key = await init_org_key(
+            db,
+            org,
+            passphrase,
+            opslimit=settings.org_key_opslimit,
+            memlimit=settings.org_key_memlimit,
+            now=utc_now(),
+        )
+        return key.x25519
+    finally:
+        await db.dispose()
+
+
+def _serve(settings: Settings, demo: bool) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if demo:
+        from bridge.demo_accounts import ensure_demo
+
+        accounts = asyncio.run(ensure_demo(settings, settings.data_dir / DEMO_FILE))
+        base = f"http://{settings.host}:{settings.port}"
+        print(_demo_banner(accounts, base), flush=True)
+    app = make_app(settings)
+    structlog.get_logger("bridge").info("serve.start", host=settings.host, port=settings.port)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+
+
+def _demo_banner(accounts: dict[str, Any], base: str) -> str:
+    lines = ["", "Fier bridge demo", "================", ""]
+    for account in accounts["accounts"]:
+        lines.append(f"  {account['role']:<11} user {account['username']:<18} password {account['password']}")
+    for org, passphrase in accounts["passphrases"].items():
+        lines.append(f"  org {org:<7} passphrase {passphrase}")
+    lines += [
+        "",
+        f"  victim      {base}/",
+        f"  counsellor  {base}/counsellor",
+        f"  officer     {base}/officer",
+        f"  auditor     {base}/audit",
+        "",
+        f"  scripted driegesprek:  bridge demo --url {base}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bridge", description="Fier bridge")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the bridge")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--db")
+    serve.add_argument("--config", type=Path)
+    serve.add_argument("--demo", action="store_true", help="create and print demo accounts and org keys")
+
+    db = sub.add_parser("db", help="database")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="migrate to the newest schema")
+    up.add_argument("--db")
+
+    user = sub.add_parser("user", help="staff accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="add a staff account")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["counsellor", "officer", "auditor", "admin", "supervisor"])
+    add.add_argument("--org", required=True, choices=["fier", "avim", "audit"])
+    add.add_argument("--region")
+    add.add_argument("--gender", choices=["female", "male", "other"])
+    add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--db")
+
+    keys = sub.add_parser("keys", help="org keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    init = keys_sub.add_parser("init-org", help="make an org's key pair, sealed under its passphrase")
+    init.add_argument("org", choices=["fier", "avim"])
+    init.add_argument("--passphrase-stdin", action="store_true")
+    init.add_argument("--db")
+
+    demo = sub.add_parser("demo", help="run a scripted driegesprek against a running bridge")
+    demo.add_argument("--url", default="http://127.0.0.1:8080")
+    demo.add_argument("--accounts", type=Path, help=f"the {DEMO_FILE} written by serve --demo")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging()
+    try:
+        if args.command == "serve":
+            _serve(_settings(args), args.demo)
+        elif args.command == "db":
+            asyncio.run(_db_upgrade(_settings(args)))
+            print("database is at the newest schema")
+        elif args.command == "user":
+            settings = _settings(args)
+            password = _read_secret(args.password_stdin, "Password: ")
+            user_id = asyncio.run(_user_add(settings, args, password))
+            print(json.dumps({"user_id": user_id, "username": args.name, "role": args.role, "org": args.org}))
+        elif args.command == "keys":
+            settings = _settings(args)
+            passphrase = _read_secret(args.passphrase_stdin, f"Passphrase for {args.org}: ")
+            public = asyncio.run(_init_org(settings, args.org, passphrase))
+            print(json.dumps({"org": args.org, "key_id": f"{args.org}-1", "x25519": public}))
+        elif args.command == "demo":
+            from bridge.demo import run_demo
+
+            data_dir = Path(os.environ.get("BRIDGE_DATA_DIR", "var"))
+            return asyncio.run(run_demo(args.url, args.accounts or data_dir / DEMO_FILE))
+    except BridgeError as exc:
+        print(f"bridge: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Settings from the environment and an optional TOML file, with defaults for the embedded set-up.
+
+Precedence: command-line flags, then environment (``BRIDGE_*``), then the TOML file given with
+``--config``, then the defaults below (SQLite under ``./var``, loopback, port 8080).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from nacl import pwhash
+
+__all__ = ["Settings", "load_settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    policy_file: Path | None = None
+    redis_url: str | None = None
+    staff_token_seconds: int = 12 * 3600
+    victim_token_seconds: int = 7 * 24 * 3600
+    # Argon2id cost of staff passwords; tests lower it, production keeps libsodium's interactive level.
+    password_opslimit: int = pwhash.argon2id.OPSLIMIT_INTERACTIVE
+    password_memlimit: int = pwhash.argon2id.MEMLIMIT_INTERACTIVE
+    # Argon2id cost of the org passphrase; staff clients (browsers too) pay it once per unlock.
+    org_key_opslimit: int = pwhash.argon2id.OPSLIMIT_INTERACTIVE
+    org_key_memlimit: int = pwhash.argon2id.MEMLIMIT_INTERACTIVE
+    # SQLite durability: FULL survives power loss, not only a killed process.
+    sqlite_synchronous: str = "FULL"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'bridge.db').resolve()}"
+
+
+_ENV = {
+    "BRIDGE_DATA_DIR": "data_dir",
+    "BRIDGE_DATABASE_URL": "database_url",
+    "BRIDGE_POLICY_FILE": "policy_file",
+    "BRIDGE_REDIS_URL": "redis_url",
+    "BRIDGE_HOST": "host",
+    "BRIDGE_PORT": "port",
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if kind in ("Path", "Path | None"):
+        return Path(value)
+    if kind == "int":
+        return int(value)
+    return value
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; ``overrides`` whose value is None are ignored."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        with config_file.open("rb") as fh:
+            data = tomllib.load(fh)
+        known = {f.name for f in fields(Settings)} - {"extra"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown settings in {config_file}: {', '.join(sorted(unknown))}")
+        values.update({k: _coerce(k, v) for k, v in data.items()})
+    for env, name in _ENV.items():
+        if env in os.environ and os.environ[env] != "":
+            values[name] = _coerce(name, os.environ[env])
+    values.update({k: _coerce(k, v) for k, v in overrides.items() if v is not None})
+    return replace(Settings(), **values)

@@ -1,0 +1,50 @@
+"""Staff device registration: an Ed25519 + X25519 key pair bound to one account, logged."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bridge.auth import Principal
+from bridge.consent import log
+from bridge.errors import Conflict
+from bridge.store.db import Database
+from bridge.store.models import Device
+
+__all__ = ["new_device_id", "register_device"]
+
+
+def new_device_id() -> str:
+    return "dev-" + secrets.token_hex(8)
+
+
+async def register_device(
+    db: Database, principal: Principal, ed25519: str, x25519: str, now: datetime
+) -> str:
+    """The device id for these keys; the same keys on the same account give the same id."""
+    async with db.session() as session, session.begin():
+        device = await session.scalar(select(Device).where(Device.ed25519 == ed25519))
+        if device is not None:
+            if device.account_id != principal.account_id or device.x25519 != x25519:
+                raise Conflict("these device keys belong to another device")
+            return device.id
+        device = Device(
+            id=new_device_id(),
+            account_id=principal.account_id,
+            ed25519=ed25519,
+            x25519=x25519,
+            created_at=now,
+        )
+        session.add(device)
+        await log.append(
+            session,
+            "device.registered",
+            at=now,
+            actor={"role": principal.role, "user_id": principal.account_id},
+            device_id=device.id,
+            ed25519=ed25519,
+            x25519=x25519,
+        )
+        return device.id

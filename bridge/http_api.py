@@ -1,0 +1,181 @@
+"""The HTTP edge under ``/api/v1`` (PROTOCOL.md, "HTTP"), with one error middleware.
+
+Every error body is ``{"error": {"code", "message"}}``. A victim's IP address and user agent are
+never read here, and the server writes no access log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import select, text
+
+from bridge.auth import Principal, authenticate, check_password, issue_token
+from bridge.config import Settings
+from bridge.consent.log import iso
+from bridge.consent.texts import ConsentTexts
+from bridge.conversations import Conversations
+from bridge.delivery import Effect
+from bridge.errors import BridgeError, Forbidden, Internal, Invalid, NotFound, Unauthenticated
+from bridge.protocol import ConversationCreate, SessionCreate, decode_body
+from bridge.store.db import Database
+from bridge.store.models import OrgKey
+
+__all__ = ["HttpApi", "error_middleware"]
+
+_log = structlog.get_logger("bridge.http")
+_MAX_BODY = 64 * 1024
+_ORGS = ("fier", "avim")
+
+
+def _error(exc: BridgeError) -> web.Response:
+    return web.json_response({"error": exc.as_body()}, status=exc.http_status)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BridgeError as exc:
+        return _error(exc)
+    except web.HTTPNotFound:
+        return _error(NotFound("no such resource"))
+    except web.HTTPMethodNotAllowed:
+        return _error(Invalid("method not allowed"))
+    except web.HTTPRequestEntityTooLarge:
+        return _error(Invalid("the body is too large"))
+    except web.HTTPException:
+        raise
+    except Exception:
+        _log.exception("http.failed", path=request.path)
+        return _error(Internal("something went wrong on the server"))
+
+
+class HttpApi:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        conversations: Conversations,
+        texts: ConsentTexts,
+        registry: CollectorRegistry,
+        deliver: Callable[[list[Effect]], Awaitable[None]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.conversations = conversations
+        self.texts = texts
+        self.registry = registry
+        self.deliver = deliver
+        self.clock = clock
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/v1/session", self.session),
+            web.get("/api/v1/orgs/{org}/key", self.org_key),
+            web.get("/api/v1/orgs/{org}/sealed-key", self.sealed_org_key),
+            web.post("/api/v1/conversations", self.create_conversation),
+            web.get("/api/v1/consent-texts/{purpose}", self.consent_text),
+            web.get("/healthz", self.healthz),
+            web.get("/readyz", self.readyz),
+            web.get("/metrics", self.metrics),
+        ]
+
+    async def _body(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > _MAX_BODY:
+            raise Invalid("the body is too large")
+        return await request.read()
+
+    async def _principal(self, request: web.Request) -> Principal:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            raise Unauthenticated("a bearer token is needed")
+        async with self.db.session() as session:
+            return await authenticate(session, header[len("Bearer ") :], self.clock())
+
+    async def session(self, request: web.Request) -> web.Response:
+        body = decode_body(await self._body(request), SessionCreate)
+        now = self.clock()
+        async with self.db.session() as session, session.begin():
+            account = await check_password(
+                session,
+                body.username,
+                body.password,
+                opslimit=self.settings.password_opslimit,
+                memlimit=self.settings.password_memlimit,
+            )
+            token, expires_at = await issue_token(
+                session,
+                now=now,
+                lifetime=timedelta(seconds=self.settings.staff_token_seconds),
+                account_id=account.id,
+            )
+        _log.info("session.created", role=account.role)
+        return web.json_response(
+            {
+                "token": token,
+                "user_id": account.id,
+                "role": account.role,
+                "org": account.org,
+                "expires_at": iso(expires_at),
+            }
+        )
+
+    async def _org_key(self, org: str) -> OrgKey:
+        if org not in _ORGS:
+            raise NotFound("no such organisation")
+        async with self.db.session() as session:
+            key = await session.scalar(select(OrgKey).where(OrgKey.org == org))
+        if key is None:
+            raise NotFound(f"the {org} key has not been made yet (bridge keys init-org {org})")
+        return key
+
+    async def org_key(self, request: web.Request) -> web.Response:
+        key = await self._org_key(request.match_info["org"])
+        return web.json_response({"org": key.org, "key_id": key.key_id, "x25519": key.x25519})
+
+    async def sealed_org_key(self, request: web.Request) -> web.Response:
+        principal = await self._principal(request)
+        org = request.match_info["org"]
+        if principal.org != org or principal.role not in ("counsellor", "officer", "supervisor", "admin"):
+            raise Forbidden("only staff of that organisation may fetch its sealed key")
+        key = await self._org_key(org)
+        return web.json_response(key.sealed)
+
+    async def create_conversation(self, request: web.Request) -> web.Response:
+        body = decode_body(await self._body(request), ConversationCreate)
+        lifetime = timedelta(seconds=self.settings.victim_token_seconds)
+        outcome = await self.conversations.create(body, lifetime)
+        await self.deliver(outcome.effects)
+        return web.json_response(outcome.ack, status=201)
+
+    async def consent_text(self, request: web.Request) -> web.Response:
+        lang = request.query.get("lang", "nl")
+        purpose = request.match_info["purpose"]
+        if lang not in ("nl", "en"):
+            raise Invalid("lang must be nl or en")
+        if purpose not in ("informational", "report"):
+            raise NotFound("no such purpose")
+        return web.json_response(self.texts.get(purpose, lang).as_payload())
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        try:
+            async with self.db.session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            _log.warning("readyz.database_unreachable")
+            return web.json_response({"status": "unavailable", "database": False}, status=503)
+        return web.json_response({"status": "ok", "database": True})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,104 @@
+"""Load and check the policy file once, at start; the per-message path only reads the result."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from bridge.crypto import b64u_encode, sha256
+
+__all__ = ["BRIDGE_STATES", "ROLES", "Policy", "PolicyError", "load_policy"]
+
+ROLES: Final = ("victim", "counsellor", "officer")
+# "none": no bridge request in force. The rest are the consent states of DESIGN.md that the
+# audience rules speak of; declined, ended and expired count as "none".
+BRIDGE_STATES: Final = ("none", "proposed", "granted", "joined", "paused")
+_AUDIENCES: Final = (("care",), ("care", "investigation"))
+
+
+class PolicyError(ValueError):
+    """The policy file is malformed; the bridge refuses to start with it."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: str
+    sha256: str
+    prompt_expiry_seconds: int
+    invite_expiry_seconds: int
+    victim_may_share_history: bool
+    audiences: dict[tuple[str, str], frozenset[tuple[str, ...]]]
+    needs_note_roles: frozenset[str]
+    needs_note_states: frozenset[str]
+    care_retention_days: int
+    investigation_retention_days: int
+
+    def allows(self, role: str, state: str, audience: tuple[str, ...]) -> bool:
+        return audience in self.audiences[(role, state)]
+
+    def allows_needs_note(self, role: str, state: str) -> bool:
+        return role in self.needs_note_roles and state in self.needs_note_states
+
+
+def _positive_int(table: dict[str, Any], key: str) -> int:
+    value = table.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise PolicyError(f"{key} must be a positive integer")
+    return value
+
+
+def _parse(raw: bytes) -> Policy:
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"not a TOML file: {exc}") from None
+    version = data.get("version")
+    if not isinstance(version, str) or not version:
+        raise PolicyError("version must be a non-empty string")
+    consent, history = data.get("consent", {}), data.get("history", {})
+    share = history.get("victim_may_share")
+    if not isinstance(share, bool):
+        raise PolicyError("history.victim_may_share must be true or false")
+    audiences: dict[tuple[str, str], frozenset[tuple[str, ...]]] = {}
+    table = data.get("audience", {})
+    for state in BRIDGE_STATES:
+        rules = table.get(state)
+        if not isinstance(rules, dict) or set(rules) != set(ROLES):
+            raise PolicyError(f"audience.{state} must name exactly the roles {', '.join(ROLES)}")
+        for role in ROLES:
+            allowed = {tuple(a) for a in rules[role] if isinstance(a, list)}
+            if len(allowed) != len(rules[role]) or not allowed <= set(_AUDIENCES):
+                raise PolicyError(f"audience.{state}.{role} holds an audience that does not exist")
+            # Principle 1: nothing reaches the investigation scope without a joined officer.
+            if state != "joined" and ("care", "investigation") in allowed:
+                raise PolicyError(f"audience.{state} may not open the investigation scope")
+            audiences[(role, state)] = frozenset(allowed)
+    needs_note = data.get("needs_note", {})
+    roles, states = needs_note.get("roles", []), needs_note.get("states", [])
+    if not set(roles) <= set(ROLES) or not set(states) <= {"granted", "joined"}:
+        raise PolicyError("needs_note names an unknown role or a state other than granted/joined")
+    retention = data.get("retention", {})
+    return Policy(
+        version=version,
+        sha256=b64u_encode(sha256(raw)),
+        prompt_expiry_seconds=_positive_int(consent, "prompt_expiry_seconds"),
+        invite_expiry_seconds=_positive_int(consent, "invite_expiry_seconds"),
+        victim_may_share_history=share,
+        audiences=audiences,
+        needs_note_roles=frozenset(roles),
+        needs_note_states=frozenset(states),
+        care_retention_days=_positive_int(retention, "care_days"),
+        investigation_retention_days=_positive_int(retention, "investigation_days"),
+    )
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The policy at ``path``, or the packaged default."""
+    if path is None:
+        raw = resources.files("bridge.policy").joinpath("default.toml").read_bytes()
+    else:
+        raw = path.read_bytes()
+    return _parse(raw)

@@ -1,0 +1,48 @@
+"""Who is connected right now, per socket: the presence the core reads (bridge.delivery.Presence).
+
+Kept in memory only: a victim's connection leaves no trace once it is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from bridge.access import Caller
+from bridge.auth import Principal
+from bridge.delivery import OnDutyOfficer
+
+__all__ = ["Connections", "SocketState"]
+
+
+@dataclass
+class SocketState:
+    principal: Principal
+    device_id: str | None
+    # Events of one socket are handled one at a time, in arrival order.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    conversations: set[str] = field(default_factory=set)
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(self.principal, self.device_id)
+
+
+class Connections:
+    def __init__(self) -> None:
+        self.sockets: dict[str, SocketState] = {}
+
+    def counsellor_present(self, conversation_id: str) -> bool:
+        return any(
+            s.principal.role == "counsellor" and conversation_id in s.conversations
+            for s in self.sockets.values()
+        )
+
+    def officers_on_duty(self) -> list[OnDutyOfficer]:
+        """Officers with a connected socket on which a device is registered."""
+        seen: dict[str, OnDutyOfficer] = {}
+        for s in self.sockets.values():
+            p = s.principal
+            if p.role == "officer" and s.device_id is not None and p.account_id is not None:
+                seen[p.account_id] = OnDutyOfficer(p.account_id, p.region, p.gender)
+        return list(seen.values())

@@ -1,0 +1,268 @@
+"""Event names and payload schemas of PROTOCOL.md: validation at the edge.
+
+Every client->server payload is converted strictly (no type coercion, unknown fields refused)
+into a frozen ``msgspec.Struct``; anything else raises :class:`bridge.errors.Invalid` or
+:class:`bridge.errors.TooLarge`. Past this module the core trusts the shape of its input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+import msgspec
+
+from bridge.errors import Invalid, TooLarge
+
+__all__ = [
+    "CLIENT_EVENTS",
+    "MAX_ENVELOPE_BYTES",
+    "BridgePropose",
+    "ConsentGrant",
+    "ConversationCreate",
+    "ConversationRef",
+    "DeviceRegister",
+    "Empty",
+    "Envelope",
+    "HistoryFetch",
+    "HistoryShare",
+    "InviteRef",
+    "MessageSend",
+    "Preferences",
+    "RequestRef",
+    "SessionCreate",
+    "decode_body",
+    "decode_event",
+]
+
+MAX_ENVELOPE_BYTES: Final = 16 * 1024
+
+# b64u of 32 bytes is 43 characters, of 64 bytes 86, of 24 bytes 32, of 80 bytes (a sealed
+# 32-byte key: 32 + 48 bytes of crypto_box_seal overhead) 107. Lengths are checked here so that
+# a malformed key is `invalid`; whether a key opens or verifies is checked later.
+_B64U = r"^[A-Za-z0-9_-]*$"
+Key32 = Annotated[str, msgspec.Meta(pattern=_B64U, min_length=43, max_length=43)]
+Sig64 = Annotated[str, msgspec.Meta(pattern=_B64U, min_length=86, max_length=86)]
+Nonce24 = Annotated[str, msgspec.Meta(pattern=_B64U, min_length=32, max_length=32)]
+Sealed32 = Annotated[str, msgspec.Meta(pattern=_B64U, min_length=107, max_length=107)]
+Digest = Annotated[str, msgspec.Meta(pattern=_B64U, min_length=43, max_length=43)]
+Ciphertext = Annotated[
+    str, msgspec.Meta(pattern=_B64U, min_length=22, max_length=MAX_ENVELOPE_BYTES)
+]
+Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]+$", min_length=1, max_length=64)]
+Uuid = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"),
+]
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+SeqAfter = Annotated[int, msgspec.Meta(ge=0)]
+Seq = Annotated[int, msgspec.Meta(ge=1)]
+Lang = Literal["nl", "en"]
+Purpose = Literal["informational", "report"]
+Role = Literal["victim", "counsellor", "officer"]
+Scope = Literal["care", "investigation"]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class Empty(_Strict):
+    pass
+
+
+class DeviceKeysPayload(_Strict):
+    ed25519: Key32
+    x25519: Key32
+
+
+class DeviceRegister(_Strict):
+    ed25519: Key32
+    x25519: Key32
+    sig: Sig64
+
+
+class ScopePayload(_Strict):
+    public: Key32
+    sealed_private: Sealed32
+
+
+class ConversationRef(_Strict):
+    conversation_id: Id
+
+
+class RequestRef(_Strict):
+    request_id: Id
+
+
+class InviteRef(_Strict):
+    invite_id: Id
+
+
+class HistoryFetch(_Strict):
+    conversation_id: Id
+    after_seq: SeqAfter
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
+
+
+class Preferences(_Strict, omit_defaults=True):
+    officer_gender: Literal["female", "male", "any"] | None = None
+    same_officer: bool | None = None
+    region: ShortText | None = None
+
+
+class BridgePropose(_Strict):
+    conversation_id: Id
+    purpose: Purpose
+    preferences: Preferences = Preferences()
+
+
+class TextRef(_Strict):
+    version: ShortText
+    lang: Lang
+    sha256: Digest
+
+
+class Choices(_Strict):
+    retain_for_case_file: bool
+    share_needs_note: bool
+
+
+class ConsentGrant(_Strict):
+    request_id: Id
+    text: TextRef
+    choices: Choices
+    investigation_scope: ScopePayload
+    sig: Sig64
+
+
+class HistoryShareItem(_Strict):
+    seq: Seq
+    key: Sealed32
+
+
+class HistoryShare(_Strict):
+    conversation_id: Id
+    epoch_id: Id
+    items: Annotated[list[HistoryShareItem], msgspec.Meta(min_length=1, max_length=500)]
+    sig: Sig64
+
+
+class Sender(_Strict):
+    role: Role
+    device_id: Id
+
+
+class Envelope(_Strict):
+    """The envelope of PROTOCOL.md; its signature covers the JCS of every field but ``sig``."""
+
+    v: Literal[1]
+    conversation_id: Id
+    client_msg_id: Uuid
+    sender: Sender
+    kind: Literal["message", "needs_note"]
+    audience: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=2)]
+    epoch_id: Id | None
+    nonce: Nonce24
+    ciphertext: Ciphertext
+    keys: dict[str, str]
+    sig: Sig64
+
+    @property
+    def investigation(self) -> bool:
+        return "investigation" in self.audience
+
+
+class MessageSend(_Strict):
+    envelope: Envelope
+
+
+class SessionCreate(_Strict):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class ConversationCreate(_Strict):
+    lang: Lang
+    device: DeviceKeysPayload
+    care_scope: ScopePayload
+
+
+CLIENT_EVENTS: Final[dict[str, type[_Strict]]] = {
+    "device.register": DeviceRegister,
+    "queue.list": Empty,
+    "conversation.join": ConversationRef,
+    "message.send": MessageSend,
+    "history.fetch": HistoryFetch,
+    "bridge.propose": BridgePropose,
+    "consent.grant": ConsentGrant,
+    "consent.decline": RequestRef,
+    "consent.withdraw": ConversationRef,
+    "history.share": HistoryShare,
+    "bridge.pause": ConversationRef,
+    "bridge.resume": ConversationRef,
+    "invite.list": Empty,
+    "invite.accept": InviteRef,
+    "bridge.end": ConversationRef,
+    "conversation.close": ConversationRef,
+}
+
+T = TypeVar("T", bound=_Strict)
+
+
+def _convert(raw: Any, schema: type[T]) -> T:
+    try:
+        return msgspec.convert(raw, schema, strict=True)
+    except msgspec.ValidationError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def _check_envelope(raw: Any) -> None:
+    """Size first (PROTOCOL.md: ``too_large`` ranks with ``invalid``), on the compact JSON form."""
+    if isinstance(raw, dict) and isinstance(raw.get("envelope"), dict):
+        size = len(json.dumps(raw["envelope"], separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_ENVELOPE_BYTES:
+            raise TooLarge(f"envelope is {size} bytes, more than {MAX_ENVELOPE_BYTES}")
+
+
+def _check_audience(envelope: Envelope) -> None:
+    # PROTOCOL.md "The envelope": the audience is sorted and always holds care; epoch_id is
+    # non-null exactly when investigation is in it; a needs_note goes to care + investigation.
+    if envelope.audience not in (["care"], ["care", "investigation"]):
+        raise Invalid('audience must be ["care"] or ["care", "investigation"]')
+    if (envelope.epoch_id is not None) != envelope.investigation:
+        raise Invalid("epoch_id must be set exactly when investigation is in the audience")
+    if envelope.kind == "needs_note" and not envelope.investigation:
+        raise Invalid("a needs_note goes to the care and investigation scopes")
+    unknown = set(envelope.keys) - {"victim", "care", "investigation"}
+    if unknown:
+        raise Invalid(f"unknown key names: {', '.join(sorted(unknown))}")
+
+
+def decode_event(event: str, args: tuple[Any, ...]) -> _Strict:
+    """Validate one client event; exactly one JSON object payload is accepted."""
+    schema = CLIENT_EVENTS.get(event)
+    if schema is None:
+        raise Invalid(f"unknown event {event!r}")
+    if len(args) != 1:
+        raise Invalid("an event carries exactly one payload")
+    raw = args[0]
+    if not isinstance(raw, dict):
+        raise Invalid("the payload must be a JSON object")
+    if schema is MessageSend:
+        _check_envelope(raw)
+    payload = _convert(raw, schema)
+    if isinstance(payload, MessageSend):
+        _check_audience(payload.envelope)
+    return payload
+
+
+def decode_body(raw: bytes, schema: type[T]) -> T:
+    """Validate an HTTP JSON body."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise Invalid("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object")
+    return _convert(data, schema)

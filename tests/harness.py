@@ -1,0 +1,181 @@
+"""A real bridge on a real socket (127.0.0.1), with accounts and org keys, for the tests.
+
+The server runs in the test's event loop on a free loopback port, with its own SQLite file in a
+temporary directory; Argon2id runs at libsodium's minimum cost so that tests stay quick.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from nacl import pwhash
+
+from bridge.app import DB, make_app, utc_now
+from bridge.auth import create_account
+from bridge.client import CounsellorClient, OfficerClient, VictimClient
+from bridge.config import Settings, load_settings
+from bridge.orgkeys import init_org_key
+
+FAST = {
+    "password_opslimit": pwhash.argon2id.OPSLIMIT_MIN,
+    "password_memlimit": pwhash.argon2id.MEMLIMIT_MIN,
+    "org_key_opslimit": pwhash.argon2id.OPSLIMIT_MIN,
+    "org_key_memlimit": pwhash.argon2id.MEMLIMIT_MIN,
+}
+
+DEFAULT_POLICY = (Path(__file__).parents[1] / "bridge" / "policy" / "default.toml").read_text()
+
+
+def policy_text(**changes: Any) -> str:
+    """The default policy with some values changed, e.g. ``prompt_expiry_seconds=1``."""
+    text = DEFAULT_POLICY
+    for key, value in changes.items():
+        rendered = str(value).lower() if isinstance(value, bool) else str(value)
+        lines = []
+        for line in text.splitlines():
+            if line.split("=")[0].strip() == key:
+                line = f"{key} = {rendered}"
+            lines.append(line)
+        text = "\n".join(lines) + "\n"
+    return text
+
+
+@dataclass
+class Bridge:
+    """One bridge server and the people that use it."""
+
+    data_dir: Path
+    policy: str | None = None
+    runner: web.AppRunner | None = None
+    port: int = 0
+    passwords: dict[str, str] = field(default_factory=dict)
+    passphrases: dict[str, str] = field(default_factory=dict)
+    clients: list[Any] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def settings(self) -> Settings:
+        policy_file = None
+        if self.policy is not None:
+            policy_file = self.data_dir / "policy.toml"
+            policy_file.write_text(self.policy)
+        return load_settings(data_dir=self.data_dir, policy_file=policy_file, **FAST)
+
+    @property
+    def app(self) -> web.Application:
+        assert self.runner is not None
+        return self.runner.app
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.runner = web.AppRunner(make_app(self.settings), access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def restart(self) -> None:
+        """Stop and start again on the same port and data (clients must reconnect)."""
+        await self.stop()
+        await self.start()
+
+    async def add_user(
+        self, username: str, role: str, org: str, region: str | None = None, gender: str | None = None
+    ) -> str:
+        password = secrets.token_urlsafe(12)
+        async with self.app[DB].session() as session, session.begin():
+            account = await create_account(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                org=org,
+                region=region,
+                gender=gender,
+                now=utc_now(),
+                opslimit=FAST["password_opslimit"],
+                memlimit=FAST["password_memlimit"],
+            )
+        self.passwords[username] = password
+        return account.id
+
+    async def init_orgs(self) -> None:
+        for org in ("fier", "avim"):
+            self.passphrases[org] = secrets.token_urlsafe(16)
+            await init_org_key(
+                self.app[DB],
+                org,
+                self.passphrases[org],
+                opslimit=FAST["org_key_opslimit"],
+                memlimit=FAST["org_key_memlimit"],
+                now=utc_now(),
+            )
+
+    async def victim(self, lang: str = "nl") -> VictimClient:
+        client = await VictimClient.create(self.url, lang)
+        self.clients.append(client)
+        return client
+
+    async def counsellor(self, username: str = "counsellor") -> CounsellorClient:
+        client = await CounsellorClient.login(self.url, username, self.passwords[username])
+        self.clients.append(client)
+        await client.unlock(self.passphrases["fier"])
+        await client.connect()
+        await client.register_device()
+        return client
+
+    async def officer(self, username: str = "officer") -> OfficerClient:
+        client = await OfficerClient.login(self.url, username, self.passwords[username])
+        self.clients.append(client)
+        await client.unlock(self.passphrases["avim"])
+        await client.connect()
+        await client.register_device()
+        return client
+
+    async def close_clients(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+        self.clients.clear()
+
+
+async def picked_up(bridge: Bridge, lang: str = "nl") -> tuple[VictimClient, CounsellorClient]:
+    """A victim whose conversation a counsellor has joined."""
+    victim = await bridge.victim(lang)
+    counsellor = await bridge.counsellor()
+    await counsellor.join(victim.conversation_id)
+    return victim, counsellor
+
+
+async def granted(
+    bridge: Bridge, *, purpose: str = "informational", share_needs_note: bool = True, **prefs: Any
+) -> tuple[VictimClient, CounsellorClient, str]:
+    """A bridge the victim has consented to; returns the request id."""
+    victim, counsellor = await picked_up(bridge)
+    request_id = await counsellor.propose(victim.conversation_id, purpose, prefs or None)
+    await victim.next_event("consent.prompt")
+    await victim.grant(share_needs_note=share_needs_note)
+    await victim.next_event("bridge.state", where=lambda e: e["state"] == "granted")
+    return victim, counsellor, request_id
+
+
+async def driegesprek(bridge: Bridge) -> tuple[VictimClient, CounsellorClient, OfficerClient]:
+    """Victim, counsellor and officer together: the bridge is joined."""
+    officer = await bridge.officer()
+    victim, counsellor, _ = await granted(bridge)
+    invite = await officer.next_event("invite")
+    await officer.accept(invite["invite_id"])
+    for party in (victim, counsellor):
+        await party.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    return victim, counsellor, officer
