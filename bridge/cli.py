@@ -129,7 +129,9 @@ def _serve(settings: Settings, demo: bool) -> None:
 def _demo_banner(accounts: dict[str, Any], base: str) -> str:
     lines = ["", "Fier bridge demo", "================", ""]
     for account in accounts["accounts"]:
-        lines.append(f"  {account['role']:<11} user {account['username']:<18} password {account['password']}")
+        lines.append(
+            f"  {account['role']:<11} user {account['username']:<18} password {account['password']}"
+        )
     for org, passphrase in accounts["passphrases"].items():
         lines.append(f"  org {org:<7} passphrase {passphrase}")
     lines += [
@@ -154,7 +156,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--db")
     serve.add_argument("--config", type=Path)
-    serve.add_argument("--demo", action="store_true", help="create and print demo accounts and org keys")
+    serve.add_argument(
+        "--demo", action="store_true", help="create and print demo accounts and org keys"
+    )
 
     db = sub.add_parser("db", help="database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -165,7 +169,9 @@ def _parser() -> argparse.ArgumentParser:
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="add a staff account")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["counsellor", "officer", "auditor", "admin", "supervisor"])
+    add.add_argument(
+        "--role", required=True, choices=["counsellor", "officer", "auditor", "admin", "supervisor"]
+    )
     add.add_argument("--org", required=True, choices=["fier", "avim", "audit"])
     add.add_argument("--region")
     add.add_argument("--gender", choices=["female", "male", "other"])
@@ -174,7 +180,9 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="org keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    init = keys_sub.add_parser("init-org", help="make an org's key pair, sealed under its passphrase")
+    init = keys_sub.add_parser(
+        "init-org", help="make an org's key pair, sealed under its passphrase"
+    )
     init.add_argument("org", choices=["fier", "avim"])
     init.add_argument("--passphrase-stdin", action="store_true")
     init.add_argument("--db")
@@ -198,7 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = _settings(args)
             password = _read_secret(args.password_stdin, "Password: ")
             user_id = asyncio.run(_user_add(settings, args, password))
-            print(json.dumps({"user_id": user_id, "username": args.name, "role": args.role, "org": args.org}))
+            print(
+                json.dumps(
+                    {"user_id": user_id, "username": args.name, "role": args.role, "org": args.org}
+                )
+            )
         elif args.command == "keys":
             settings = _settings(args)
             passphrase = _read_secret(args.passphrase_stdin, f"Passphrase for {args.org}: ")

@@ -67,7 +67,9 @@ class Conversations:
         """A victim starts a conversation; the ack is the HTTP answer with the victim token."""
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            taken = await session.scalar(select(Device.id).where(Device.ed25519 == body.device.ed25519))
+            taken = await session.scalar(
+                select(Device.id).where(Device.ed25519 == body.device.ed25519)
+            )
             if taken is not None:
                 raise Conflict("these device keys are in use already")
             device = Device(
@@ -116,7 +118,11 @@ class Conversations:
                 victim_device={"ed25519": device.ed25519},
             )
             queue = await self.queue_effect(session)
-        ack: Ack = {"conversation_id": conversation.id, "victim_token": token, "device_id": device.id}
+        ack: Ack = {
+            "conversation_id": conversation.id,
+            "victim_token": token,
+            "device_id": device.id,
+        }
         return Outcome(ack, [queue])
 
     async def queue(self) -> Ack:

@@ -20,8 +20,20 @@ from bridge.store.db import Database, upgrade
 __all__ = ["DEMO_USERS", "ensure_demo"]
 
 DEMO_USERS: tuple[dict[str, str | None], ...] = (
-    {"username": "demo-counsellor", "role": "counsellor", "org": "fier", "region": None, "gender": None},
-    {"username": "demo-officer", "role": "officer", "org": "avim", "region": "Noord-Holland", "gender": "female"},
+    {
+        "username": "demo-counsellor",
+        "role": "counsellor",
+        "org": "fier",
+        "region": None,
+        "gender": None,
+    },
+    {
+        "username": "demo-officer",
+        "role": "officer",
+        "org": "avim",
+        "region": "Noord-Holland",
+        "gender": "female",
+    },
     {"username": "demo-auditor", "role": "auditor", "org": "audit", "region": None, "gender": None},
 )
 

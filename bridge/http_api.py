@@ -144,7 +144,12 @@ class HttpApi:
     async def sealed_org_key(self, request: web.Request) -> web.Response:
         principal = await self._principal(request)
         org = request.match_info["org"]
-        if principal.org != org or principal.role not in ("counsellor", "officer", "supervisor", "admin"):
+        if principal.org != org or principal.role not in (
+            "counsellor",
+            "officer",
+            "supervisor",
+            "admin",
+        ):
             raise Forbidden("only staff of that organisation may fetch its sealed key")
         key = await self._org_key(org)
         return web.json_response(key.sealed)
@@ -178,4 +183,6 @@ class HttpApi:
         return web.json_response({"status": "ok", "database": True})
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )

@@ -82,12 +82,15 @@ class _Server(socketio.AsyncServer):  # type: ignore[misc]
     letting a connected socket re-authenticate as someone else.
     """
 
-    async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+    ) -> None:
         if not data or not isinstance(data[0], str) or data[0] in self.reserved_events:
             if id is not None:
                 error = {"ok": False, "error": Invalid("not an event a client may send").as_body()}
                 await self._send_packet(
-                    eio_sid, self.packet_class(packet.ACK, namespace=namespace or "/", id=id, data=[error])
+                    eio_sid,
+                    self.packet_class(packet.ACK, namespace=namespace or "/", id=id, data=[error]),
                 )
             return
         await super()._handle_event(eio_sid, namespace, id, data)
@@ -126,7 +129,9 @@ class SocketEdge:
         self.server.on("connect", self._connect)
         self.server.on("disconnect", self._disconnect)
         self.server.on("*", self._event)
-        self.handlers: dict[str, Callable[[SocketState, str, Any, dict[str, Any]], Awaitable[dict[str, object]]]] = {
+        self.handlers: dict[
+            str, Callable[[SocketState, str, Any, dict[str, Any]], Awaitable[dict[str, object]]]
+        ] = {
             "device.register": self._device_register,
             "queue.list": self._queue_list,
             "conversation.join": self._conversation_join,
@@ -150,7 +155,12 @@ class SocketEdge:
     async def deliver(self, effects: Iterable[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, Emit):
-                await self.server.emit(effect.event, dict(effect.payload), to=list(effect.rooms), skip_sid=effect.skip_sid)
+                await self.server.emit(
+                    effect.event,
+                    dict(effect.payload),
+                    to=list(effect.rooms),
+                    skip_sid=effect.skip_sid,
+                )
             elif isinstance(effect, CloseRoom):
                 await self.server.close_room(effect.room)
 
@@ -166,7 +176,9 @@ class SocketEdge:
             async with self.db.session() as session:
                 principal = await authenticate(session, token, self.clock())
         except BridgeError:
-            raise socketio.exceptions.ConnectionRefusedError("unauthenticated", {"code": "unauthenticated"}) from None
+            raise socketio.exceptions.ConnectionRefusedError(
+                "unauthenticated", {"code": "unauthenticated"}
+            ) from None
         state = SocketState(principal, principal.victim_device_id)
         self.sessions[sid] = state
         if principal.account_id is not None:
@@ -197,7 +209,11 @@ class SocketEdge:
                 payload = decode_event(event, args)
                 if state.principal.role not in EVENT_ROLES[event]:
                     raise Forbidden(f"a {state.principal.role} may not send {event}")
-                if event != "device.register" and state.principal.role != "victim" and state.device_id is None:
+                if (
+                    event != "device.register"
+                    and state.principal.role != "victim"
+                    and state.device_id is None
+                ):
                     raise WrongState("register this device first (device.register)")
                 ack = await self.handlers[event](state, sid, payload, args[0])
             except BridgeError as exc:
@@ -206,82 +222,126 @@ class SocketEdge:
             except Exception:
                 _log.exception("event.failed", event=event)
                 self.events.labels(event, "internal").inc()
-                return {"ok": False, "error": Internal("something went wrong on the server").as_body()}
+                return {
+                    "ok": False,
+                    "error": Internal("something went wrong on the server").as_body(),
+                }
             self.events.labels(event, "ok").inc()
             return {"ok": True, **ack}
 
-    async def _device_register(self, state: SocketState, sid: str, p: DeviceRegister, raw: Any) -> dict[str, object]:
+    async def _device_register(
+        self, state: SocketState, sid: str, p: DeviceRegister, raw: Any
+    ) -> dict[str, object]:
         try:
             crypto.verify_registration(p.ed25519, p.x25519, p.sig)
         except crypto.CryptoError:
             raise BadSignature("sig must sign the X25519 key with the Ed25519 key") from None
-        device_id = await register_device(self.db, state.principal, p.ed25519, p.x25519, self.clock())
+        device_id = await register_device(
+            self.db, state.principal, p.ed25519, p.x25519, self.clock()
+        )
         state.device_id = device_id
         if state.principal.role == "officer" and state.principal.account_id is not None:
             p0 = state.principal
-            await self.deliver(await self.bridges.officer_on_duty(OnDutyOfficer(p0.account_id or "", p0.region, p0.gender)))
+            await self.deliver(
+                await self.bridges.officer_on_duty(
+                    OnDutyOfficer(p0.account_id or "", p0.region, p0.gender)
+                )
+            )
         return {"device_id": device_id}
 
-    async def _queue_list(self, state: SocketState, sid: str, p: Any, raw: Any) -> dict[str, object]:
+    async def _queue_list(
+        self, state: SocketState, sid: str, p: Any, raw: Any
+    ) -> dict[str, object]:
         return await self.conversations.queue()
 
-    async def _conversation_join(self, state: SocketState, sid: str, p: ConversationRef, raw: Any) -> dict[str, object]:
+    async def _conversation_join(
+        self, state: SocketState, sid: str, p: ConversationRef, raw: Any
+    ) -> dict[str, object]:
         outcome = await self.conversations.join(state.caller, p.conversation_id)
         role = state.principal.role
-        extra = {"victim": (victim_room(p.conversation_id),), "counsellor": (counsellor_room(p.conversation_id),)}
+        extra = {
+            "victim": (victim_room(p.conversation_id),),
+            "counsellor": (counsellor_room(p.conversation_id),),
+        }
         await self._enter(sid, outcome.enter + extra.get(role, ()))
         state.conversations.add(p.conversation_id)
         await self.deliver(outcome.effects)
         return outcome.ack
 
-    async def _message_send(self, state: SocketState, sid: str, p: MessageSend, raw: Any) -> dict[str, object]:
+    async def _message_send(
+        self, state: SocketState, sid: str, p: MessageSend, raw: Any
+    ) -> dict[str, object]:
         outcome = await self.conversations.send(state.caller, p.envelope, raw["envelope"])
         await self.deliver(outcome.effects)
         return outcome.ack
 
-    async def _history_fetch(self, state: SocketState, sid: str, p: HistoryFetch, raw: Any) -> dict[str, object]:
+    async def _history_fetch(
+        self, state: SocketState, sid: str, p: HistoryFetch, raw: Any
+    ) -> dict[str, object]:
         return await self.conversations.history(state.caller, p)
 
-    async def _bridge_propose(self, state: SocketState, sid: str, p: BridgePropose, raw: Any) -> dict[str, object]:
+    async def _bridge_propose(
+        self, state: SocketState, sid: str, p: BridgePropose, raw: Any
+    ) -> dict[str, object]:
         outcome = await self.bridges.propose(state.caller, p)
         self.wake_expiry()
         await self.deliver(outcome.effects)
         return outcome.ack
 
-    async def _consent_grant(self, state: SocketState, sid: str, p: ConsentGrant, raw: Any) -> dict[str, object]:
+    async def _consent_grant(
+        self, state: SocketState, sid: str, p: ConsentGrant, raw: Any
+    ) -> dict[str, object]:
         outcome = await self.bridges.grant(state.caller, p)
         self.wake_expiry()
         await self.deliver(outcome.effects)
         return outcome.ack
 
-    async def _consent_decline(self, state: SocketState, sid: str, p: RequestRef, raw: Any) -> dict[str, object]:
+    async def _consent_decline(
+        self, state: SocketState, sid: str, p: RequestRef, raw: Any
+    ) -> dict[str, object]:
         return await self._run(self.bridges.decline(state.caller, p.request_id))
 
-    async def _consent_withdraw(self, state: SocketState, sid: str, p: ConversationRef, raw: Any) -> dict[str, object]:
+    async def _consent_withdraw(
+        self, state: SocketState, sid: str, p: ConversationRef, raw: Any
+    ) -> dict[str, object]:
         return await self._run(self.bridges.withdraw(state.caller, p.conversation_id))
 
-    async def _history_share(self, state: SocketState, sid: str, p: HistoryShare, raw: Any) -> dict[str, object]:
+    async def _history_share(
+        self, state: SocketState, sid: str, p: HistoryShare, raw: Any
+    ) -> dict[str, object]:
         return await self.conversations.share_history(state.caller, p, raw)
 
-    async def _bridge_pause(self, state: SocketState, sid: str, p: ConversationRef, raw: Any) -> dict[str, object]:
+    async def _bridge_pause(
+        self, state: SocketState, sid: str, p: ConversationRef, raw: Any
+    ) -> dict[str, object]:
         return await self._run(self.bridges.pause(state.caller, p.conversation_id))
 
-    async def _bridge_resume(self, state: SocketState, sid: str, p: ConversationRef, raw: Any) -> dict[str, object]:
+    async def _bridge_resume(
+        self, state: SocketState, sid: str, p: ConversationRef, raw: Any
+    ) -> dict[str, object]:
         return await self._run(self.bridges.resume(state.caller, p.conversation_id))
 
-    async def _invite_list(self, state: SocketState, sid: str, p: Any, raw: Any) -> dict[str, object]:
+    async def _invite_list(
+        self, state: SocketState, sid: str, p: Any, raw: Any
+    ) -> dict[str, object]:
         return await self.bridges.list_invites(state.caller)
 
-    async def _invite_accept(self, state: SocketState, sid: str, p: InviteRef, raw: Any) -> dict[str, object]:
+    async def _invite_accept(
+        self, state: SocketState, sid: str, p: InviteRef, raw: Any
+    ) -> dict[str, object]:
         outcome = await self.bridges.accept_invite(state.caller, p.invite_id)
         await self._enter(sid, outcome.enter)
         await self.deliver(outcome.effects)
         return outcome.ack
 
-    async def _bridge_end(self, state: SocketState, sid: str, p: ConversationRef, raw: Any) -> dict[str, object]:
+    async def _bridge_end(
+        self, state: SocketState, sid: str, p: ConversationRef, raw: Any
+    ) -> dict[str, object]:
         return await self._run(self.bridges.end(state.caller, p.conversation_id))
 
-    async def _conversation_close(self, state: SocketState, sid: str, p: ConversationRef, raw: Any) -> dict[str, object]:
+    async def _conversation_close(
+        self, state: SocketState, sid: str, p: ConversationRef, raw: Any
+    ) -> dict[str, object]:
         outcome = await self.conversations.close(state.caller, p.conversation_id)
         await self.deliver(outcome.effects)
         return outcome.ack
@@ -291,4 +351,3 @@ class SocketEdge:
         await self.deliver(outcome.effects)
         ack: dict[str, object] = outcome.ack
         return ack
-

@@ -92,7 +92,12 @@ class Bridge:
         await self.start()
 
     async def add_user(
-        self, username: str, role: str, org: str, region: str | None = None, gender: str | None = None
+        self,
+        username: str,
+        role: str,
+        org: str,
+        region: str | None = None,
+        gender: str | None = None,
     ) -> str:
         password = secrets.token_urlsafe(12)
         async with self.app[DB].session() as session, session.begin():

@@ -848,9 +848,14 @@ async def record_policy(db: Database, policy: Policy, now: datetime) -> bool:
     """Log ``policy.changed`` when the bridge starts with a policy it has not logged before."""
     async with db.session() as session, session.begin():
         last = await session.scalar(
-            select(LogEntry.entry).where(LogEntry.kind == "policy.changed").order_by(LogEntry.idx.desc()).limit(1)
+            select(LogEntry.entry)
+            .where(LogEntry.kind == "policy.changed")
+            .order_by(LogEntry.idx.desc())
+            .limit(1)
         )
         if last is not None and json.loads(last).get("sha256") == policy.sha256:
             return False
-        await log.append(session, "policy.changed", at=now, version=policy.version, sha256=policy.sha256)
+        await log.append(
+            session, "policy.changed", at=now, version=policy.version, sha256=policy.sha256
+        )
         return True

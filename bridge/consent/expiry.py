@@ -45,7 +45,9 @@ class ExpiryLoop:
                 _log.exception("expiry.failed")
                 deadline = None
                 await asyncio.sleep(1)
-            timeout = None if deadline is None else max(0.0, (deadline - self.clock()).total_seconds())
+            timeout = (
+                None if deadline is None else max(0.0, (deadline - self.clock()).total_seconds())
+            )
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:

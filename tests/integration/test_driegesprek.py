@@ -14,8 +14,11 @@ async def test_happy_path_messages_reach_exactly_their_readers(bridge: Bridge) -
     seq_o = await officer.send(cid, "Hallo, ik ben van AVIM.")
     seq_care = await victim.send("Dit is alleen voor mijn hulpverlener.", care_only=True)
 
-    for seq, text in [(seq_v, "Ik wil praten."), (seq_c, "Welkom. Je kunt altijd stoppen."),
-                      (seq_o, "Hallo, ik ben van AVIM.")]:
+    for seq, text in [
+        (seq_v, "Ik wil praten."),
+        (seq_c, "Welkom. Je kunt altijd stoppen."),
+        (seq_o, "Hallo, ik ben van AVIM."),
+    ]:
         for party in (victim, counsellor, officer):
             event = await party.next_event("message", where=lambda e, s=seq: e["seq"] == s)
             assert event["verified"] is True
