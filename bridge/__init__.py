@@ -1,1 +1,2 @@
-"""Fier bridge: the consent-gated, end-to-end encrypted bridge for the driegesprek of Chat met Fier."""
+"""Fier bridge: the consent-gated, end-to-end encrypted bridge for the driegesprek of Chat met
+Fier."""

@@ -49,7 +49,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     connections = Connections()
     bridges = Bridges(db, policy, texts, connections, clock)
     conversations = Conversations(db, policy, bridges, clock)
-    edge = SocketEdge(db, conversations, bridges, clock, registry, connections)
+    edge = SocketEdge(db, conversations, bridges, clock, registry, connections, settings)
     expiry = ExpiryLoop(bridges, edge.deliver, clock)
     edge.wake_expiry = expiry.wake
     edge.server.attach(app)
@@ -71,4 +71,9 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
         await db.dispose()
 
     app.cleanup_ctx.append(lifecycle)
+
+    async def close_sockets(app: web.Application) -> None:
+        await edge.shutdown()
+
+    app.on_shutdown.append(close_sockets)
     return app

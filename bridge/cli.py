@@ -118,12 +118,19 @@ def _serve(settings: Settings, demo: bool) -> None:
     if demo:
         from bridge.demo_accounts import ensure_demo
 
-        accounts = asyncio.run(ensure_demo(settings, settings.data_dir / DEMO_FILE))
+        accounts = ensure_demo(settings, settings.data_dir / DEMO_FILE)
         base = f"http://{settings.host}:{settings.port}"
         print(_demo_banner(accounts, base), flush=True)
     app = make_app(settings)
     structlog.get_logger("bridge").info("serve.start", host=settings.host, port=settings.port)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=5.0,
+    )
 
 
 def _demo_banner(accounts: dict[str, Any], base: str) -> str:
@@ -136,10 +143,7 @@ def _demo_banner(accounts: dict[str, Any], base: str) -> str:
         lines.append(f"  org {org:<7} passphrase {passphrase}")
     lines += [
         "",
-        f"  victim      {base}/",
-        f"  counsellor  {base}/counsellor",
-        f"  officer     {base}/officer",
-        f"  auditor     {base}/audit",
+        f"  API         {base}  (HTTP under /api/v1, Socket.IO at /socket.io)",
         "",
         f"  scripted driegesprek:  bridge demo --url {base}",
         "",

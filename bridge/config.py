@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,17 @@ class Settings:
     redis_url: str | None = None
     staff_token_seconds: int = 12 * 3600
     victim_token_seconds: int = 7 * 24 * 3600
-    # Argon2id cost of staff passwords; tests lower it, production keeps libsodium's interactive level.
+    # Argon2id cost of staff passwords: libsodium's interactive level (tests lower it).
     password_opslimit: int = pwhash.argon2id.OPSLIMIT_INTERACTIVE
     password_memlimit: int = pwhash.argon2id.MEMLIMIT_INTERACTIVE
     # Argon2id cost of the org passphrase; staff clients (browsers too) pay it once per unlock.
     org_key_opslimit: int = pwhash.argon2id.OPSLIMIT_INTERACTIVE
     org_key_memlimit: int = pwhash.argon2id.MEMLIMIT_INTERACTIVE
+    # Messages a socket may send: a sustained rate per second and a burst (a token bucket).
+    message_rate: float = 10.0
+    message_burst: int = 30
     # SQLite durability: FULL survives power loss, not only a killed process.
     sqlite_synchronous: str = "FULL"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def db_url(self) -> str:
@@ -60,6 +62,8 @@ def _coerce(name: str, value: Any) -> Any:
         return Path(value)
     if kind == "int":
         return int(value)
+    if kind == "float":
+        return float(value)
     return value
 
 
@@ -69,7 +73,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if config_file is not None:
         with config_file.open("rb") as fh:
             data = tomllib.load(fh)
-        known = {f.name for f in fields(Settings)} - {"extra"}
+        known = {f.name for f in fields(Settings)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown settings in {config_file}: {', '.join(sorted(unknown))}")

@@ -39,11 +39,19 @@ from bridge.errors import (
     NoConsent,
     WrongState,
 )
-from bridge.participants import participant_view, present_participants
+from bridge.participants import participant_view, present_participants, victim_device_view
 from bridge.policy import Policy
 from bridge.protocol import ConversationCreate, Envelope, HistoryFetch, HistoryShare
 from bridge.store.db import Database
-from bridge.store.models import Conversation, Device, Epoch, Message, Participant, SharedKey
+from bridge.store.models import (
+    BridgeRequest,
+    Conversation,
+    Device,
+    Epoch,
+    Message,
+    Participant,
+    SharedKey,
+)
 
 __all__ = ["Conversations"]
 
@@ -134,7 +142,7 @@ class Conversations:
             )
             waiting = [
                 {"conversation_id": cid, "lang": lang, "waiting_since": log.iso(since)}
-                for cid, lang, since in rows.tuples()
+                for cid, lang, since in rows.all()
             ]
         return {"waiting": waiting}
 
@@ -237,6 +245,13 @@ class Conversations:
         if ctx.request is not None and ctx.request.epoch_id is not None:
             row = await session.get_one(Epoch, ctx.request.epoch_id)
             epoch = epoch_summary(row, with_private=caller.role == "officer")
+        # The consent state a (re)joining party needs: the bridge in force, else the last one.
+        latest = ctx.request or await session.scalar(
+            select(BridgeRequest)
+            .where(BridgeRequest.conversation_id == conversation.id)
+            .order_by(BridgeRequest.created_at.desc())
+            .limit(1)
+        )
         return {
             "conversation_id": conversation.id,
             "state": conversation.state,
@@ -245,12 +260,8 @@ class Conversations:
             "care_scope": care,
             "epoch": epoch,
             "last_seq": conversation.last_seq,
-            "victim_device": {
-                "device_id": victim.id,
-                "ed25519": victim.ed25519,
-                "x25519": victim.x25519,
-            },
-            "bridge": None if ctx.request is None else bridge_summary(ctx.request, epoch),
+            "victim_device": victim_device_view(victim),
+            "bridge": None if latest is None else bridge_summary(latest, epoch),
         }
 
     async def send(self, caller: Caller, envelope: Envelope, raw: dict[str, object]) -> Outcome:
@@ -308,7 +319,7 @@ class Conversations:
             "envelope": raw,
             "server_time": log.iso(now),
         }
-        rooms = (care_room(ctx.conversation.id),)
+        rooms: tuple[str, ...] = (care_room(ctx.conversation.id),)
         if envelope.investigation:
             rooms += (investigation_room(ctx.conversation.id),)
         return Outcome({"seq": seq}, [Emit("message", event, rooms)])
@@ -316,18 +327,15 @@ class Conversations:
     def _check_audience(self, caller: Caller, ctx: ConversationContext, envelope: Envelope) -> None:
         state, role = ctx.bridge_state, caller.role
         if envelope.kind == "needs_note":
-            choices = ctx.request.choices if ctx.request is not None else None
-            if not self.policy.allows_needs_note(role, state) and state not in (
-                "granted",
-                "joined",
-            ):
-                raise WrongState("a needs_note goes only to a granted or joined bridge")
-            if not self.policy.allows_needs_note(role, state) or not (choices or {}).get(
-                "share_needs_note"
-            ):
+            # PROTOCOL.md: only the counsellor, only if the grant allows it, and already while
+            # the bridge waits for its officer.
+            choices = (ctx.request.choices if ctx.request is not None else None) or {}
+            if role not in self.policy.needs_note_roles or not choices.get("share_needs_note"):
                 raise Forbidden("the victim did not allow a needs_note, or you may not send one")
+            if not self.policy.allows_needs_note(role, state):
+                raise WrongState(f"the police part is {state}: it takes no needs_note now")
         elif not self.policy.allows(role, state, tuple(envelope.audience)):
-            if not envelope.investigation or role == "officer":
+            if not envelope.investigation or state == "joined":
                 raise Forbidden(f"a {role} may not send to {'+'.join(envelope.audience)}")
             if state in ("none", "proposed"):
                 raise NoConsent("the victim has not consented to the police reading along")
@@ -348,6 +356,7 @@ class Conversations:
                 Message.seq > query.after_seq,
             ]
             shared: dict[int, str] = {}
+            epoch_id: str | None = None
             if caller.role == "officer":
                 assert ctx.officer is not None and ctx.officer.epoch_id is not None
                 epoch_id = ctx.officer.epoch_id
@@ -360,7 +369,7 @@ class Conversations:
                                 SharedKey.epoch_id == epoch_id,
                             )
                         )
-                    ).tuples()
+                    ).all()
                 }
                 conditions.append(
                     or_(
@@ -380,9 +389,9 @@ class Conversations:
                     "envelope": json.loads(row.envelope),
                     "server_time": log.iso(row.server_time),
                 }
-                if row.seq in shared and not (
-                    row.investigation and row.epoch_id == ctx.officer.epoch_id
-                ):  # type: ignore[union-attr]
+                # A message of the officer's own epoch opens with its key; an earlier one only
+                # through the content key the victim shared.
+                if row.seq in shared and not (row.investigation and row.epoch_id == epoch_id):
                     item["shared_keys"] = shared[row.seq]
                 messages.append(item)
             if messages and caller.role != "victim":

@@ -5,6 +5,7 @@ Passwords and passphrases are random, written to a file only the owner can read,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -38,10 +39,19 @@ DEMO_USERS: tuple[dict[str, str | None], ...] = (
 )
 
 
-async def ensure_demo(settings: Settings, path: Path) -> dict[str, Any]:
+def ensure_demo(settings: Settings, path: Path) -> dict[str, Any]:
+    """The demo accounts kept at ``path``; made (and the file written) on first use."""
     if path.exists():
         loaded: dict[str, Any] = json.loads(path.read_text())
         return loaded
+    data = asyncio.run(_create(settings))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    return data
+
+
+async def _create(settings: Settings) -> dict[str, Any]:
     db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         await upgrade(db)
@@ -75,8 +85,4 @@ async def ensure_demo(settings: Settings, path: Path) -> dict[str, Any]:
             )
     finally:
         await db.dispose()
-    data = {"accounts": accounts, "passphrases": passphrases}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-    return data
+    return {"accounts": accounts, "passphrases": passphrases}

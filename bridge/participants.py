@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bridge.consent.log import iso
 from bridge.store.models import Device, Participant
 
-__all__ = ["participant_view", "present_participants"]
+__all__ = ["participant_view", "present_participants", "victim_device_view"]
 
 
 def participant_view(participant: Participant, device: Device) -> dict[str, object]:
@@ -32,4 +32,9 @@ async def present_participants(
         .where(Participant.conversation_id == conversation_id, Participant.ended_at.is_(None))
         .order_by(Participant.id)
     )
-    return [participant_view(p, d) for p, d in rows.tuples()]
+    return [participant_view(p, d) for p, d in rows.all()]
+
+
+def victim_device_view(device: Device) -> dict[str, object]:
+    """The victim's device, to which every content key is sealed."""
+    return {"device_id": device.id, "ed25519": device.ed25519, "x25519": device.x25519}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from bridge.access import Caller
 from bridge.auth import Principal
 from bridge.delivery import OnDutyOfficer
+from bridge.limits import TokenBucket
 
 __all__ = ["Connections", "SocketState"]
 
@@ -19,6 +20,7 @@ __all__ = ["Connections", "SocketState"]
 class SocketState:
     principal: Principal
     device_id: str | None
+    messages: TokenBucket
     # Events of one socket are handled one at a time, in arrival order.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     conversations: set[str] = field(default_factory=set)

@@ -63,7 +63,7 @@ Role = Literal["victim", "counsellor", "officer"]
 Scope = Literal["care", "investigation"]
 
 
-class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class _Strict(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
@@ -114,7 +114,7 @@ class Preferences(_Strict, omit_defaults=True):
 class BridgePropose(_Strict):
     conversation_id: Id
     purpose: Purpose
-    preferences: Preferences = Preferences()
+    preferences: Preferences = msgspec.field(default_factory=Preferences)
 
 
 class TextRef(_Strict):

@@ -19,6 +19,7 @@ from socketio import packet
 
 from bridge import crypto
 from bridge.auth import authenticate
+from bridge.config import Settings
 from bridge.consent.bridges import Bridges
 from bridge.conversations import Conversations
 from bridge.delivery import (
@@ -32,7 +33,16 @@ from bridge.delivery import (
     victim_room,
 )
 from bridge.devices import register_device
-from bridge.errors import BadSignature, BridgeError, Forbidden, Internal, Invalid, WrongState
+from bridge.errors import (
+    BadSignature,
+    BridgeError,
+    Forbidden,
+    Internal,
+    Invalid,
+    RateLimited,
+    WrongState,
+)
+from bridge.limits import TokenBucket
 from bridge.presence import Connections, SocketState
 from bridge.protocol import (
     BridgePropose,
@@ -107,12 +117,14 @@ class SocketEdge:
         clock: Callable[[], datetime],
         registry: CollectorRegistry,
         connections: Connections,
+        settings: Settings,
     ) -> None:
         self.db = db
         self.conversations = conversations
         self.bridges = bridges
         self.clock = clock
         self.connections = connections
+        self.settings = settings
         self.sessions = connections.sockets
         # Set by the application once the expiry loop exists.
         self.wake_expiry: Callable[[], None] = lambda: None
@@ -164,6 +176,12 @@ class SocketEdge:
             elif isinstance(effect, CloseRoom):
                 await self.server.close_room(effect.room)
 
+    async def shutdown(self) -> None:
+        """Close every socket before the server stops, so clients reconnect elsewhere at once."""
+        for sid in list(self.sessions):
+            await self.server.disconnect(sid)
+        await self.server.shutdown()
+
     async def _enter(self, sid: str, rooms: Iterable[str]) -> None:
         for room in rooms:
             await self.server.enter_room(sid, room)
@@ -179,7 +197,8 @@ class SocketEdge:
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthenticated", {"code": "unauthenticated"}
             ) from None
-        state = SocketState(principal, principal.victim_device_id)
+        bucket = TokenBucket(self.settings.message_rate, self.settings.message_burst)
+        state = SocketState(principal, principal.victim_device_id, bucket)
         self.sessions[sid] = state
         if principal.account_id is not None:
             await self.server.enter_room(sid, account_room(principal.account_id))
@@ -206,6 +225,9 @@ class SocketEdge:
             return {"ok": False, "error": Forbidden("not connected").as_body()}
         async with state.lock:
             try:
+                # A flood is refused before any work is done on it.
+                if event == "message.send" and not state.messages.take():
+                    raise RateLimited("too many messages; wait a moment")
                 payload = decode_event(event, args)
                 if state.principal.role not in EVENT_ROLES[event]:
                     raise Forbidden(f"a {state.principal.role} may not send {event}")

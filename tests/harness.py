@@ -50,6 +50,7 @@ class Bridge:
 
     data_dir: Path
     policy: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
     runner: web.AppRunner | None = None
     port: int = 0
     passwords: dict[str, str] = field(default_factory=dict)
@@ -66,7 +67,9 @@ class Bridge:
         if self.policy is not None:
             policy_file = self.data_dir / "policy.toml"
             policy_file.write_text(self.policy)
-        return load_settings(data_dir=self.data_dir, policy_file=policy_file, **FAST)
+        return load_settings(
+            data_dir=self.data_dir, policy_file=policy_file, **{**FAST, **self.overrides}
+        )
 
     @property
     def app(self) -> web.Application:
@@ -75,7 +78,7 @@ class Bridge:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.runner = web.AppRunner(make_app(self.settings), access_log=None)
+        self.runner = web.AppRunner(make_app(self.settings), access_log=None, shutdown_timeout=0.25)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port)
         await site.start()

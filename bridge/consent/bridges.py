@@ -39,7 +39,7 @@ from bridge.delivery import (
 )
 from bridge.errors import BadSignature, Forbidden, NotFound, WrongState
 from bridge.i18n import notice
-from bridge.participants import participant_view, present_participants
+from bridge.participants import participant_view, present_participants, victim_device_view
 from bridge.policy import Policy
 from bridge.protocol import BridgePropose, ConsentGrant
 from bridge.store.db import Database
@@ -119,7 +119,7 @@ class Bridges:
         conversation: Conversation,
         request: BridgeRequest,
         key: str,
-        **values: str,
+        values: dict[str, str] | None = None,
     ) -> list[Effect]:
         """``bridge.state`` for victim, counsellor and the epoch's officer, each in its words."""
         epoch = await self._epoch(session, request)
@@ -130,12 +130,12 @@ class Bridges:
         effects: list[Effect] = [
             Emit(
                 "bridge.state",
-                {**base, "notice": notice(key, conversation.lang, **values)},
+                {**base, "notice": notice(key, conversation.lang, values=values)},
                 (victim_room(conversation.id),),
             ),
             Emit(
                 "bridge.state",
-                {**base, "notice": notice(key, staff=True, **values)},
+                {**base, "notice": notice(key, staff=True, values=values)},
                 (counsellor_room(conversation.id),),
             ),
         ]
@@ -143,7 +143,7 @@ class Bridges:
             effects.append(
                 Emit(
                     "bridge.state",
-                    {**base, "notice": notice(key, staff=True, **values)},
+                    {**base, "notice": notice(key, staff=True, values=values)},
                     (investigation_room(conversation.id),),
                 )
             )
@@ -264,7 +264,7 @@ class Bridges:
                 text={"version": text.version, "lang": text.lang, "sha256": text.sha256},
                 policy=self.policy.version,
             )
-            effects = [self._prompt(ctx.conversation, request)]
+            effects: list[Effect] = [self._prompt(ctx.conversation, request)]
             effects += await self._state_effects(
                 session, ctx.conversation, request, "bridge.proposed"
             )
@@ -363,10 +363,10 @@ class Bridges:
                     ctx.conversation,
                     request,
                     "bridge.waiting_for_officer",
-                    until=_clock_time(invite.expires_at),
+                    {"until": _clock_time(invite.expires_at)},
                 )
             effects += [self._invite_emit(invite, account) for account in recipients]
-        ack = {"epoch_id": epoch.id, "receipt": {"index": index, "checkpoint": None}}
+        ack: Ack = {"epoch_id": epoch.id, "receipt": {"index": index, "checkpoint": None}}
         return Outcome(ack, effects)
 
     async def decline(self, caller: Caller, request_id: str) -> Outcome:
@@ -743,15 +743,11 @@ class Bridges:
             ]
             effects += await self._state_effects(session, conversation, request, "bridge.joined")
             effects += await self._pause_if_counsellor_away(session, ctx, now)
-        ack = {
+        ack: Ack = {
             "conversation_id": conversation.id,
             "epoch": epoch_summary(epoch, with_private=True),
             "care_scope": {"public": conversation.care_public},
-            "victim_device": {
-                "device_id": victim.id,
-                "ed25519": victim.ed25519,
-                "x25519": victim.x25519,
-            },
+            "victim_device": victim_device_view(victim),
             "participants": participants,
         }
         return Outcome(ack, effects, (investigation_room(conversation.id),))

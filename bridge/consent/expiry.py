@@ -7,6 +7,7 @@ a new one was made, and hands what expired to the delivery.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -48,7 +49,5 @@ class ExpiryLoop:
             timeout = (
                 None if deadline is None else max(0.0, (deadline - self.clock()).total_seconds())
             )
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass

@@ -22,9 +22,8 @@ def invite_recipients(
     """Account ids of the on-duty officers that should see the invite now."""
     gender = preferences.get("officer_gender")
     matching = [o for o in on_duty if gender in (None, "any") or o.gender == gender]
-    if preferences.get("same_officer") and previous_officer is not None:
-        if any(o.account_id == previous_officer for o in matching):
-            return [previous_officer]
+    if preferences.get("same_officer") and any(o.account_id == previous_officer for o in matching):
+        return [str(previous_officer)]
     region = preferences.get("region")
     if region is not None:
         local = [o for o in matching if o.region == region]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 
@@ -18,10 +19,12 @@ def _table(lang: str) -> dict[str, str]:
     return table
 
 
-def notice(key: str, lang: str = "nl", *, staff: bool = False, **values: str) -> str:
+def notice(
+    key: str, lang: str = "nl", *, staff: bool = False, values: Mapping[str, str] | None = None
+) -> str:
     """The text for ``key``; staff get the ``staff.`` variant where there is one."""
     table = _table(lang if lang in LANGS else "nl")
     text = table.get(f"staff.{key}") if staff else None
     if text is None:
         text = table[key]
-    return text.format(**values) if values else text
+    return text.format_map(values) if values else text
