@@ -20,7 +20,15 @@ from bridge.consent.log import iso
 from bridge.consent.texts import ConsentTexts
 from bridge.conversations import Conversations
 from bridge.delivery import Effect
-from bridge.errors import BridgeError, Forbidden, Internal, Invalid, NotFound, Unauthenticated
+from bridge.errors import (
+    BridgeError,
+    Forbidden,
+    Internal,
+    Invalid,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+)
 from bridge.protocol import ConversationCreate, SessionCreate, decode_body
 from bridge.store.db import Database
 from bridge.store.models import OrgKey
@@ -49,7 +57,7 @@ async def error_middleware(
     except web.HTTPMethodNotAllowed:
         return _error(Invalid("method not allowed"))
     except web.HTTPRequestEntityTooLarge:
-        return _error(Invalid("the body is too large"))
+        return _error(TooLarge("the body is too large"))
     except web.HTTPException:
         raise
     except Exception:
@@ -90,7 +98,7 @@ class HttpApi:
 
     async def _body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > _MAX_BODY:
-            raise Invalid("the body is too large")
+            raise TooLarge("the body is too large")
         return await request.read()
 
     async def _principal(self, request: web.Request) -> Principal:
