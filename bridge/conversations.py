@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge import crypto
@@ -147,12 +147,8 @@ class Conversations:
         return {"waiting": waiting}
 
     async def queue_effect(self, session: AsyncSession) -> Emit:
-        count = len(
-            (
-                await session.scalars(
-                    select(Conversation.id).where(Conversation.state == "waiting")
-                )
-            ).all()
+        count = await session.scalar(
+            select(func.count()).select_from(Conversation).where(Conversation.state == "waiting")
         )
         return Emit("queue", {"waiting": count}, (COUNSELLORS,))
 

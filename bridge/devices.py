@@ -7,9 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bridge import crypto
 from bridge.auth import Principal
 from bridge.consent import log
-from bridge.errors import Conflict
+from bridge.errors import BadSignature, Conflict
 from bridge.store.db import Database
 from bridge.store.models import Device
 
@@ -21,9 +22,16 @@ def new_device_id() -> str:
 
 
 async def register_device(
-    db: Database, principal: Principal, ed25519: str, x25519: str, now: datetime
+    db: Database, principal: Principal, ed25519: str, x25519: str, sig: str, now: datetime
 ) -> str:
-    """The device id for these keys; the same keys on the same account give the same id."""
+    """The device id for these keys; the same keys on the same account give the same id.
+
+    ``sig`` is the Ed25519 signature of the raw X25519 key: the device holds both private keys.
+    """
+    try:
+        crypto.verify_registration(ed25519, x25519, sig)
+    except crypto.CryptoError:
+        raise BadSignature("sig must sign the X25519 key with the Ed25519 key") from None
     async with db.session() as session, session.begin():
         device = await session.scalar(select(Device).where(Device.ed25519 == ed25519))
         if device is not None:

@@ -17,7 +17,6 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 from socketio import packet
 
-from bridge import crypto
 from bridge.auth import authenticate
 from bridge.config import Settings
 from bridge.consent.bridges import Bridges
@@ -34,7 +33,6 @@ from bridge.delivery import (
 )
 from bridge.devices import register_device
 from bridge.errors import (
-    BadSignature,
     BridgeError,
     Forbidden,
     Internal,
@@ -254,21 +252,14 @@ class SocketEdge:
     async def _device_register(
         self, state: SocketState, sid: str, p: DeviceRegister, raw: Any
     ) -> dict[str, object]:
-        try:
-            crypto.verify_registration(p.ed25519, p.x25519, p.sig)
-        except crypto.CryptoError:
-            raise BadSignature("sig must sign the X25519 key with the Ed25519 key") from None
         device_id = await register_device(
-            self.db, state.principal, p.ed25519, p.x25519, self.clock()
+            self.db, state.principal, p.ed25519, p.x25519, p.sig, self.clock()
         )
         state.device_id = device_id
-        if state.principal.role == "officer" and state.principal.account_id is not None:
-            p0 = state.principal
-            await self.deliver(
-                await self.bridges.officer_on_duty(
-                    OnDutyOfficer(p0.account_id or "", p0.region, p0.gender)
-                )
-            )
+        principal = state.principal
+        if principal.role == "officer" and principal.account_id is not None:
+            on_duty = OnDutyOfficer(principal.account_id, principal.region, principal.gender)
+            await self.deliver(await self.bridges.officer_on_duty(on_duty))
         return {"device_id": device_id}
 
     async def _queue_list(
