@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry
 
 from bridge.config import Settings
 from bridge.consent.bridges import Bridges, record_policy
-from bridge.consent.expiry import ExpiryLoop
+from bridge.consent.expiry import Expiry, ExpiryLoop
+from bridge.consent.invites import Invites
 from bridge.consent.texts import ConsentTexts
 from bridge.conversations import Conversations
 from bridge.http_api import HttpApi, error_middleware
@@ -48,9 +49,10 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
 
     connections = Connections()
     bridges = Bridges(db, policy, texts, connections, clock)
+    invites = Invites(db, policy, texts, connections, clock)
     conversations = Conversations(db, policy, bridges, clock)
-    edge = SocketEdge(db, conversations, bridges, clock, registry, connections, settings)
-    expiry = ExpiryLoop(bridges, edge.deliver, clock)
+    edge = SocketEdge(db, conversations, bridges, invites, clock, registry, connections, settings)
+    expiry = ExpiryLoop(Expiry(db, policy, texts, connections, clock), edge.deliver, clock)
     edge.wake_expiry = expiry.wake
     edge.server.attach(app)
     api = HttpApi(settings, db, conversations, texts, registry, edge.deliver, clock)

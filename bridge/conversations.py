@@ -20,7 +20,8 @@ from bridge import crypto
 from bridge.access import Caller, ConversationContext, load_context
 from bridge.auth import issue_token
 from bridge.consent import log
-from bridge.consent.bridges import Bridges, bridge_summary, epoch_summary
+from bridge.consent.bridges import Bridges
+from bridge.consent.transitions import bridge_summary, epoch_summary
 from bridge.delivery import (
     COUNSELLORS,
     CloseRoom,

@@ -20,6 +20,7 @@ from socketio import packet
 from bridge.auth import authenticate
 from bridge.config import Settings
 from bridge.consent.bridges import Bridges
+from bridge.consent.invites import Invites
 from bridge.conversations import Conversations
 from bridge.delivery import (
     COUNSELLORS,
@@ -112,6 +113,7 @@ class SocketEdge:
         db: Database,
         conversations: Conversations,
         bridges: Bridges,
+        invites: Invites,
         clock: Callable[[], datetime],
         registry: CollectorRegistry,
         connections: Connections,
@@ -120,6 +122,7 @@ class SocketEdge:
         self.db = db
         self.conversations = conversations
         self.bridges = bridges
+        self.invites = invites
         self.clock = clock
         self.connections = connections
         self.settings = settings
@@ -259,7 +262,7 @@ class SocketEdge:
         principal = state.principal
         if principal.role == "officer" and principal.account_id is not None:
             on_duty = OnDutyOfficer(principal.account_id, principal.region, principal.gender)
-            await self.deliver(await self.bridges.officer_on_duty(on_duty))
+            await self.deliver(await self.invites.officer_on_duty(on_duty))
         return {"device_id": device_id}
 
     async def _queue_list(
@@ -337,12 +340,12 @@ class SocketEdge:
     async def _invite_list(
         self, state: SocketState, sid: str, p: Any, raw: Any
     ) -> dict[str, object]:
-        return await self.bridges.list_invites(state.caller)
+        return await self.invites.list_invites(state.caller)
 
     async def _invite_accept(
         self, state: SocketState, sid: str, p: InviteRef, raw: Any
     ) -> dict[str, object]:
-        outcome = await self.bridges.accept_invite(state.caller, p.invite_id)
+        outcome = await self.invites.accept_invite(state.caller, p.invite_id)
         await self._enter(sid, outcome.enter)
         await self.deliver(outcome.effects)
         return outcome.ack

@@ -12,11 +12,15 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import structlog
+from sqlalchemy import func, select
 
-from bridge.consent.bridges import Bridges
+from bridge.consent import log
+from bridge.consent.machine import Event, State
+from bridge.consent.transitions import Transitions
 from bridge.delivery import Effect
+from bridge.store.models import BridgeRequest, Conversation, Invite
 
-__all__ = ["ExpiryLoop"]
+__all__ = ["Expiry", "ExpiryLoop"]
 
 _log = structlog.get_logger("bridge.expiry")
 
@@ -24,11 +28,11 @@ _log = structlog.get_logger("bridge.expiry")
 class ExpiryLoop:
     def __init__(
         self,
-        bridges: Bridges,
+        expiry: Expiry,
         deliver: Callable[[list[Effect]], Awaitable[None]],
         clock: Callable[[], datetime],
     ) -> None:
-        self.bridges = bridges
+        self.expiry = expiry
         self.deliver = deliver
         self.clock = clock
         self._wake = asyncio.Event()
@@ -40,8 +44,8 @@ class ExpiryLoop:
         while True:
             self._wake.clear()
             try:
-                await self.deliver(await self.bridges.expire_due())
-                deadline = await self.bridges.next_deadline()
+                await self.deliver(await self.expiry.expire_due())
+                deadline = await self.expiry.next_deadline()
             except Exception:
                 _log.exception("expiry.failed")
                 deadline = None
@@ -51,3 +55,84 @@ class ExpiryLoop:
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+class Expiry(Transitions):
+    """Deadlines live in the database, so they survive a restart."""
+
+    async def next_deadline(self) -> datetime | None:
+        async with self.db.session() as session:
+            prompt = await session.scalar(
+                select(func.min(BridgeRequest.prompt_expires_at)).where(
+                    BridgeRequest.state == State.PROPOSED
+                )
+            )
+            invite = await session.scalar(
+                select(func.min(Invite.expires_at)).where(Invite.state == "pending")
+            )
+        deadlines = [d for d in (prompt, invite) if d is not None]
+        return min(deadlines) if deadlines else None
+
+    async def expire_due(self) -> list[Effect]:
+        """Expire every unanswered question and every invite no officer took in time."""
+        now = self.clock()
+        effects: list[Effect] = []
+        async with self.db.session() as session, session.begin():
+            questions = (
+                await session.scalars(
+                    select(BridgeRequest).where(
+                        BridgeRequest.state == State.PROPOSED,
+                        BridgeRequest.prompt_expires_at <= now,
+                    )
+                )
+            ).all()
+            for request in questions:
+                conversation = await session.get_one(Conversation, request.conversation_id)
+                self.move(request, Event.EXPIRE, now, "no_answer")
+                await log.append(
+                    session,
+                    "consent.expired",
+                    at=now,
+                    conversation_id=conversation.id,
+                    actor={"role": "system"},
+                    request_id=request.id,
+                    reason="no_answer",
+                )
+                effects += await self.state_effects(
+                    session, conversation, request, "bridge.expired.no_answer"
+                )
+            invites = (
+                await session.scalars(
+                    select(Invite).where(Invite.state == "pending", Invite.expires_at <= now)
+                )
+            ).all()
+            for invite in invites:
+                invite.state = "expired"
+                request = await session.get_one(BridgeRequest, invite.request_id)
+                conversation = await session.get_one(Conversation, request.conversation_id)
+                await log.append(
+                    session,
+                    "invite.expired",
+                    at=now,
+                    conversation_id=conversation.id,
+                    invite_id=invite.id,
+                )
+                if request.state != State.GRANTED:
+                    continue
+                self.move(request, Event.EXPIRE, now, "no_officer")
+                epoch = await self.epoch(session, request)
+                if epoch is not None:
+                    epoch.ended_at = now
+                await log.append(
+                    session,
+                    "consent.expired",
+                    at=now,
+                    conversation_id=conversation.id,
+                    actor={"role": "system"},
+                    request_id=request.id,
+                    reason="no_officer",
+                )
+                effects += await self.state_effects(
+                    session, conversation, request, "bridge.expired.no_officer"
+                )
+        return effects
