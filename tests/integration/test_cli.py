@@ -17,10 +17,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from harness import Bridge
 
 from bridge import crypto
 from bridge.client import BridgeError, CounsellorClient, OfficerClient
+from harness import Bridge
 
 CLI = (sys.executable, "-m", "bridge.cli")
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from harness import Bridge, driegesprek, granted, picked_up, policy_text
 
 from bridge.client import BridgeError
+from harness import Bridge, driegesprek, granted, picked_up, policy_text
 
 
 def state_is(state: str, reason: str | None = None):  # type: ignore[no-untyped-def]

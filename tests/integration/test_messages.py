@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from harness import Bridge, picked_up
 
 from bridge.client import BridgeError
+from harness import Bridge, picked_up
 
 
 async def test_resending_the_same_envelope_returns_the_same_seq(bridge: Bridge) -> None:

@@ -6,10 +6,10 @@ import json
 import sqlite3
 
 import pytest
-from harness import Bridge, picked_up
 from nacl.public import PrivateKey
 
 from bridge import crypto
+from harness import Bridge, picked_up
 
 
 def stored_envelope(bridge: Bridge, conversation_id: str, seq: int) -> dict[str, object]:
