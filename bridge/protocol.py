@@ -217,12 +217,25 @@ def _convert(raw: Any, schema: type[T]) -> T:
         raise Invalid(str(exc)) from None
 
 
-def _check_envelope(raw: Any) -> None:
-    """Size first (PROTOCOL.md: ``too_large`` ranks with ``invalid``), on the compact JSON form."""
-    if isinstance(raw, dict) and isinstance(raw.get("envelope"), dict):
-        size = len(json.dumps(raw["envelope"], separators=(",", ":"), ensure_ascii=False).encode())
+def _utf8_size(value: Any) -> int:
+    """Bytes of the compact JSON form; ``invalid`` for what has none (a lone surrogate, which
+    JSON's ``\\ud800`` escape lets through, or nesting too deep to encode)."""
+    try:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        raise Invalid("the payload is not valid UTF-8 JSON") from None
+
+
+def _check_size(raw: dict[str, Any], schema: type[_Strict]) -> None:
+    """Size first (PROTOCOL.md: ``too_large`` ranks with ``invalid``), on the compact JSON form
+    of the envelope; every other payload is only checked to be valid UTF-8."""
+    envelope = raw.get("envelope")
+    if schema is MessageSend and isinstance(envelope, dict):
+        size = _utf8_size(envelope)
         if size > MAX_ENVELOPE_BYTES:
             raise TooLarge(f"envelope is {size} bytes, more than {MAX_ENVELOPE_BYTES}")
+    else:
+        _utf8_size(raw)
 
 
 def _check_audience(envelope: Envelope) -> None:
@@ -249,8 +262,7 @@ def decode_event(event: str, args: tuple[Any, ...]) -> _Strict:
     raw = args[0]
     if not isinstance(raw, dict):
         raise Invalid("the payload must be a JSON object")
-    if schema is MessageSend:
-        _check_envelope(raw)
+    _check_size(raw, schema)
     payload = _convert(raw, schema)
     if isinstance(payload, MessageSend):
         _check_audience(payload.envelope)
@@ -261,8 +273,9 @@ def decode_body(raw: bytes, schema: type[T]) -> T:
     """Validate an HTTP JSON body."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Invalid("the body is not JSON") from None
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object")
+    _utf8_size(data)
     return _convert(data, schema)

@@ -50,6 +50,25 @@ def _positive_int(table: dict[str, Any], key: str) -> int:
     return value
 
 
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise PolicyError(f"[{name}] must be a table")
+    return table
+
+
+def _strings(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{where} must be a list of strings")
+    return value
+
+
+def _strings_lists(value: object, where: str) -> list[list[str]]:
+    if not isinstance(value, list):
+        raise PolicyError(f"{where} must be a list of audiences")
+    return [_strings(item, where) for item in value]
+
+
 def _parse(raw: bytes) -> Policy:
     try:
         data = tomllib.loads(raw.decode("utf-8"))
@@ -58,29 +77,33 @@ def _parse(raw: bytes) -> Policy:
     version = data.get("version")
     if not isinstance(version, str) or not version:
         raise PolicyError("version must be a non-empty string")
-    consent, history = data.get("consent", {}), data.get("history", {})
+    consent, history, table = (_table(data, name) for name in ("consent", "history", "audience"))
     share = history.get("victim_may_share")
     if not isinstance(share, bool):
         raise PolicyError("history.victim_may_share must be true or false")
     audiences: dict[tuple[str, str], frozenset[tuple[str, ...]]] = {}
-    table = data.get("audience", {})
     for state in BRIDGE_STATES:
         rules = table.get(state)
         if not isinstance(rules, dict) or set(rules) != set(ROLES):
             raise PolicyError(f"audience.{state} must name exactly the roles {', '.join(ROLES)}")
         for role in ROLES:
-            allowed = {tuple(a) for a in rules[role] if isinstance(a, list)}
-            if len(allowed) != len(rules[role]) or not allowed <= set(_AUDIENCES):
+            listed = _strings_lists(rules[role], f"audience.{state}.{role}")
+            allowed = {tuple(a) for a in listed}
+            if len(allowed) != len(listed) or not allowed <= set(_AUDIENCES):
                 raise PolicyError(f"audience.{state}.{role} holds an audience that does not exist")
             # Principle 1: nothing reaches the investigation scope without a joined officer.
             if state != "joined" and ("care", "investigation") in allowed:
                 raise PolicyError(f"audience.{state} may not open the investigation scope")
+            # DESIGN.md, "Roles and scopes": officer messages are always care + investigation.
+            if role == "officer" and ("care",) in allowed:
+                raise PolicyError("an officer's messages always go to care and investigation")
             audiences[(role, state)] = frozenset(allowed)
-    needs_note = data.get("needs_note", {})
-    roles, states = needs_note.get("roles", []), needs_note.get("states", [])
+    needs_note = _table(data, "needs_note")
+    roles = _strings(needs_note.get("roles", []), "needs_note.roles")
+    states = _strings(needs_note.get("states", []), "needs_note.states")
     if not set(roles) <= set(ROLES) or not set(states) <= {"granted", "joined"}:
         raise PolicyError("needs_note names an unknown role or a state other than granted/joined")
-    retention = data.get("retention", {})
+    retention = _table(data, "retention")
     return Policy(
         version=version,
         sha256=b64u_encode(sha256(raw)),
