@@ -37,7 +37,9 @@ from bridge.errors import (
     BadSignature,
     Conflict,
     Forbidden,
+    Invalid,
     NoConsent,
+    NotFound,
     WrongState,
 )
 from bridge.participants import participant_view, present_participants, victim_device_view
@@ -424,8 +426,10 @@ class Conversations:
                     "the share is not signed by this conversation's victim"
                 ) from None
             seqs = sorted({item.seq for item in share.items})
-            if len(seqs) != len(share.items) or seqs[-1] > ctx.conversation.last_seq:
-                raise BadKeys("every item names one existing message, once")
+            if len(seqs) != len(share.items):
+                raise Invalid("each message is shared once")
+            if seqs[-1] > ctx.conversation.last_seq:
+                raise NotFound(f"there is no message {seqs[-1]} in this conversation")
             for item in share.items:
                 await session.merge(
                     SharedKey(

@@ -243,7 +243,7 @@ class SocketEdge:
                 self.events.labels(event if event in EVENT_ROLES else "unknown", exc.code).inc()
                 return {"ok": False, "error": exc.as_body()}
             except Exception:
-                _log.exception("event.failed", event=event)
+                _log.exception("event.failed", client_event=event)
                 self.events.labels(event, "internal").inc()
                 return {
                     "ok": False,
