@@ -160,7 +160,7 @@ class Demo:
             await _state(party, "joined")
 
         self.step("Counsellor sends the needs_note; all three talk.")
-        note = "Hulpvraag: veilige opvang en hulp bij het terugkrijgen van het paspoort."
+        note = "Graag eenvoudige taal en een rustig tempo: één vraag tegelijk."
         self.while_joined.append(await counsellor.send(cid, note, kind="needs_note"))
         for party, text in [
             (officer, "Hallo, ik ben van AVIM. Je bepaalt zelf wat je vertelt."),
