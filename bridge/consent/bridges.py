@@ -342,28 +342,22 @@ class Bridges(Transitions):
             ctx = await load_context(session, caller, conversation_id)
             if ctx.request is None:
                 raise WrongState("there is no police part to end")
-            if caller.role == "officer":
-                effects = await self._stop(
-                    session,
-                    ctx,
-                    ctx.request,
-                    caller,
-                    now,
-                    event=Event.LEAVE,
-                    reason="officer_left",
-                    kind="bridge.ended",
-                )
-            else:
-                effects = await self._stop(
-                    session,
-                    ctx,
-                    ctx.request,
-                    caller,
-                    now,
-                    event=Event.END,
-                    reason="counsellor",
-                    kind="bridge.ended",
-                )
+            # The officer's bridge.end is leaving; the counsellor's ends the police part.
+            event, reason = (
+                (Event.LEAVE, "officer_left")
+                if caller.role == "officer"
+                else (Event.END, "counsellor")
+            )
+            effects = await self._stop(
+                session,
+                ctx,
+                ctx.request,
+                caller,
+                now,
+                event=event,
+                reason=reason,
+                kind="bridge.ended",
+            )
         return Outcome({}, effects)
 
     async def stop_for_close(

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import structlog
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.consent import log
 from bridge.consent.machine import Event, State
@@ -87,20 +88,7 @@ class Expiry(Transitions):
                 )
             ).all()
             for request in questions:
-                conversation = await session.get_one(Conversation, request.conversation_id)
-                self.move(request, Event.EXPIRE, now, "no_answer")
-                await log.append(
-                    session,
-                    "consent.expired",
-                    at=now,
-                    conversation_id=conversation.id,
-                    actor={"role": "system"},
-                    request_id=request.id,
-                    reason="no_answer",
-                )
-                effects += await self.state_effects(
-                    session, conversation, request, "bridge.expired.no_answer"
-                )
+                effects += await self._expire(session, request, now, "no_answer")
             invites = (
                 await session.scalars(
                     select(Invite).where(Invite.state == "pending", Invite.expires_at <= now)
@@ -117,22 +105,25 @@ class Expiry(Transitions):
                     conversation_id=conversation.id,
                     invite_id=invite.id,
                 )
-                if request.state != State.GRANTED:
-                    continue
-                self.move(request, Event.EXPIRE, now, "no_officer")
-                epoch = await self.epoch(session, request)
-                if epoch is not None:
-                    epoch.ended_at = now
-                await log.append(
-                    session,
-                    "consent.expired",
-                    at=now,
-                    conversation_id=conversation.id,
-                    actor={"role": "system"},
-                    request_id=request.id,
-                    reason="no_officer",
-                )
-                effects += await self.state_effects(
-                    session, conversation, request, "bridge.expired.no_officer"
-                )
+                if request.state == State.GRANTED:
+                    epoch = await self.epoch(session, request)
+                    if epoch is not None:
+                        epoch.ended_at = now
+                    effects += await self._expire(session, request, now, "no_officer")
         return effects
+
+    async def _expire(
+        self, session: AsyncSession, request: BridgeRequest, now: datetime, reason: str
+    ) -> list[Effect]:
+        conversation = await session.get_one(Conversation, request.conversation_id)
+        self.move(request, Event.EXPIRE, now, reason)
+        await log.append(
+            session,
+            "consent.expired",
+            at=now,
+            conversation_id=conversation.id,
+            actor={"role": "system"},
+            request_id=request.id,
+            reason=reason,
+        )
+        return await self.state_effects(session, conversation, request, f"bridge.expired.{reason}")
