@@ -14,25 +14,30 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from bridge.audit_api import AuditApi
 from bridge.config import Settings
 from bridge.consent.bridges import Bridges, record_policy
 from bridge.consent.expiry import Expiry, ExpiryLoop
 from bridge.consent.invites import Invites
+from bridge.consent.log import open_log, run_checkpoints
 from bridge.consent.texts import ConsentTexts
 from bridge.conversations import Conversations
+from bridge.core import Core
 from bridge.http_api import HttpApi, error_middleware
 from bridge.policy import Policy, load_policy
 from bridge.presence import Connections
 from bridge.socket_api import SocketEdge
 from bridge.store.db import Database, upgrade
+from bridge.transcripts import Transcripts
 
-__all__ = ["DB", "EDGE", "POLICY", "make_app", "utc_now"]
+__all__ = ["CORE", "DB", "EDGE", "POLICY", "make_app", "utc_now"]
 
 _log = structlog.get_logger("bridge.app")
 
 DB = web.AppKey("db", Database)
 POLICY = web.AppKey("policy", Policy)
 EDGE = web.AppKey("edge", SocketEdge)
+CORE = web.AppKey("core", Core)
 
 
 def utc_now() -> datetime:
@@ -42,34 +47,52 @@ def utc_now() -> datetime:
 def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """Build the application; nothing touches the database before it starts."""
     app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
-    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    policy = load_policy(settings.policy_file)
-    texts = ConsentTexts()
-    registry = CollectorRegistry()
-
     connections = Connections()
-    bridges = Bridges(db, policy, texts, connections, clock)
-    invites = Invites(db, policy, texts, connections, clock)
-    conversations = Conversations(db, policy, bridges, clock)
-    edge = SocketEdge(db, conversations, bridges, invites, clock, registry, connections, settings)
-    expiry = ExpiryLoop(Expiry(db, policy, texts, connections, clock), edge.deliver, clock)
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    core = Core(
+        db=db,
+        log=open_log(settings),
+        policy=load_policy(settings.policy_file),
+        texts=ConsentTexts(),
+        presence=connections,
+        clock=clock,
+    )
+    registry = CollectorRegistry()
+    bridges = Bridges(core)
+    invites = Invites(core)
+    conversations = Conversations(core, bridges)
+    transcripts = Transcripts(core)
+    edge = SocketEdge(
+        core, conversations, bridges, invites, transcripts, registry, connections, settings
+    )
+    expiry = ExpiryLoop(Expiry(core), edge.deliver, clock)
     edge.wake_expiry = expiry.wake
     edge.server.attach(app)
-    api = HttpApi(settings, db, conversations, texts, registry, edge.deliver, clock)
-    app.add_routes(api.routes())
+    app.add_routes(
+        HttpApi(settings, core, conversations, transcripts, registry, edge.deliver).routes()
+    )
+    app.add_routes(AuditApi(core).routes())
     app[DB] = db
-    app[POLICY] = policy
+    app[CORE] = core
+    app[POLICY] = core.policy
     app[EDGE] = edge
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await upgrade(db)
-        if await record_policy(db, policy, clock()):
-            _log.info("policy.recorded", version=policy.version)
+        if await record_policy(core):
+            _log.info("policy.recorded", version=core.policy.version)
         await bridges.pause_all_after_restart()
-        task = asyncio.create_task(expiry.run(), name="bridge-expiry")
+        tasks = [
+            asyncio.create_task(expiry.run(), name="bridge-expiry"),
+            asyncio.create_task(
+                run_checkpoints(db, core.log, clock, settings.checkpoint_seconds),
+                name="bridge-checkpoints",
+            ),
+        ]
         yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await db.dispose()
 
     app.cleanup_ctx.append(lifecycle)

@@ -23,12 +23,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.errors import Conflict, Invalid, Unauthenticated
+from bridge.store.db import Database
 from bridge.store.models import Account, Conversation, Token
 
 __all__ = [
     "ORGS_BY_ROLE",
     "Principal",
     "authenticate",
+    "authenticate_bearer",
     "check_password",
     "create_account",
     "hash_password",
@@ -198,3 +200,11 @@ async def authenticate(session: AsyncSession, token: object, now: datetime) -> P
         region=account.region,
         gender=account.gender,
     )
+
+
+async def authenticate_bearer(db: Database, header: str, now: datetime) -> Principal:
+    """The principal of an ``Authorization: Bearer <token>`` header."""
+    if not header.startswith("Bearer "):
+        raise Unauthenticated("a bearer token is needed")
+    async with db.session() as session:
+        return await authenticate(session, header[len("Bearer ") :], now)

@@ -22,6 +22,7 @@ from aiohttp import web
 from bridge.app import make_app, utc_now
 from bridge.auth import create_account
 from bridge.config import Settings, load_settings
+from bridge.consent.log import open_log
 from bridge.errors import BridgeError
 from bridge.orgkeys import init_org_key
 from bridge.store.db import Database, upgrade
@@ -102,6 +103,7 @@ async def _init_org(settings: Settings, org: str, passphrase: str) -> str:
         await upgrade(db)
         key = await init_org_key(
             db,
+            open_log(settings),
             org,
             passphrase,
             opslimit=settings.org_key_opslimit,

@@ -36,8 +36,16 @@ class Settings:
     # Messages a socket may send: a sustained rate per second and a burst (a token bucket).
     message_rate: float = 10.0
     message_burst: int = 30
+    # The log: its name in signed notes, and how often checkpoints are signed while it grows.
+    log_origin: str = "fier-bridge/log"
+    checkpoint_every: int = 100
+    checkpoint_seconds: float = 60.0
     # SQLite durability: FULL survives power loss, not only a killed process.
     sqlite_synchronous: str = "FULL"
+
+    @property
+    def log_key_path(self) -> Path:
+        return self.data_dir / "log-key"
 
     @property
     def db_url(self) -> str:

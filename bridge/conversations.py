@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge import crypto
 from bridge.access import Caller, ConversationContext, load_context
 from bridge.auth import issue_token
-from bridge.consent import log
 from bridge.consent.bridges import Bridges
+from bridge.consent.log import iso
 from bridge.consent.transitions import bridge_summary, epoch_summary
+from bridge.core import Core
 from bridge.delivery import (
     COUNSELLORS,
     CloseRoom,
@@ -43,9 +43,7 @@ from bridge.errors import (
     WrongState,
 )
 from bridge.participants import participant_view, present_participants, victim_device_view
-from bridge.policy import Policy
-from bridge.protocol import ConversationCreate, Envelope, HistoryFetch, HistoryShare
-from bridge.store.db import Database
+from bridge.protocol import ConversationCreate, Envelope, HistoryShare
 from bridge.store.models import (
     BridgeRequest,
     Conversation,
@@ -66,13 +64,12 @@ def _envelope_digest(raw: dict[str, object]) -> str:
 
 
 class Conversations:
-    def __init__(
-        self, db: Database, policy: Policy, bridges: Bridges, clock: Callable[[], datetime]
-    ) -> None:
-        self.db = db
-        self.policy = policy
+    def __init__(self, core: Core, bridges: Bridges) -> None:
+        self.db = core.db
+        self.log = core.log
+        self.policy = core.policy
         self.bridges = bridges
-        self.clock = clock
+        self.clock = core.clock
 
     async def create(self, body: ConversationCreate, token_lifetime: timedelta) -> Outcome:
         """A victim starts a conversation; the ack is the HTTP answer with the victim token."""
@@ -121,7 +118,7 @@ class Conversations:
             )
             # The victim's device key is its pseudonym in the log: a grant's signature can be
             # verified from the log alone (PROTOCOL.md, "Log entries").
-            await log.append(
+            await self.log.append(
                 session,
                 "conversation.started",
                 at=now,
@@ -144,7 +141,7 @@ class Conversations:
                 .order_by(Conversation.created_at)
             )
             waiting = [
-                {"conversation_id": cid, "lang": lang, "waiting_since": log.iso(since)}
+                {"conversation_id": cid, "lang": lang, "waiting_since": iso(since)}
                 for cid, lang, since in rows.all()
             ]
         return {"waiting": waiting}
@@ -316,7 +313,7 @@ class Conversations:
             "conversation_id": ctx.conversation.id,
             "seq": seq,
             "envelope": raw,
-            "server_time": log.iso(now),
+            "server_time": iso(now),
         }
         rooms: tuple[str, ...] = (care_room(ctx.conversation.id),)
         if envelope.investigation:
@@ -345,66 +342,6 @@ class Conversations:
                 raise WrongState("the envelope names an epoch that is not the active one")
             if ctx.officer is not None and ctx.officer.epoch_id != envelope.epoch_id:
                 raise NoConsent("you joined under another consent")
-
-    async def history(self, caller: Caller, query: HistoryFetch) -> Ack:
-        now = self.clock()
-        async with self.db.session() as session, session.begin():
-            ctx = await load_context(session, caller, query.conversation_id, allow_closed=True)
-            conditions = [
-                Message.conversation_id == query.conversation_id,
-                Message.seq > query.after_seq,
-            ]
-            shared: dict[int, str] = {}
-            epoch_id: str | None = None
-            if caller.role == "officer":
-                assert ctx.officer is not None and ctx.officer.epoch_id is not None
-                epoch_id = ctx.officer.epoch_id
-                shared = {
-                    seq: key
-                    for seq, key in (
-                        await session.execute(
-                            select(SharedKey.seq, SharedKey.key).where(
-                                SharedKey.conversation_id == query.conversation_id,
-                                SharedKey.epoch_id == epoch_id,
-                            )
-                        )
-                    ).all()
-                }
-                conditions.append(
-                    or_(
-                        and_(Message.investigation.is_(True), Message.epoch_id == epoch_id),
-                        Message.seq.in_(list(shared)),
-                    )
-                )
-            rows = (
-                await session.scalars(
-                    select(Message).where(*conditions).order_by(Message.seq).limit(query.limit)
-                )
-            ).all()
-            messages: list[dict[str, object]] = []
-            for row in rows:
-                item: dict[str, object] = {
-                    "seq": row.seq,
-                    "envelope": json.loads(row.envelope),
-                    "server_time": log.iso(row.server_time),
-                }
-                # A message of the officer's own epoch opens with its key; an earlier one only
-                # through the content key the victim shared.
-                if row.seq in shared and not (row.investigation and row.epoch_id == epoch_id):
-                    item["shared_keys"] = shared[row.seq]
-                messages.append(item)
-            if messages and caller.role != "victim":
-                await log.append(
-                    session,
-                    "transcript.read",
-                    at=now,
-                    conversation_id=query.conversation_id,
-                    actor={"role": caller.role, "user_id": caller.principal.account_id},
-                    scope="investigation" if caller.role == "officer" else "care",
-                    first_seq=rows[0].seq,
-                    last_seq=rows[-1].seq,
-                )
-        return {"messages": messages}
 
     async def share_history(
         self, caller: Caller, share: HistoryShare, raw: dict[str, object]
@@ -439,7 +376,7 @@ class Conversations:
                         key=item.key,
                     )
                 )
-            await log.append(
+            await self.log.append(
                 session,
                 "history.shared",
                 at=now,
@@ -466,7 +403,7 @@ class Conversations:
                 )
                 .values(ended_at=now, end_reason="closed")
             )
-            await log.append(
+            await self.log.append(
                 session,
                 "conversation.closed",
                 at=now,

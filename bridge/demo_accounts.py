@@ -15,6 +15,7 @@ from typing import Any
 from bridge.app import utc_now
 from bridge.auth import create_account
 from bridge.config import Settings
+from bridge.consent.log import open_log
 from bridge.orgkeys import init_org_key
 from bridge.store.db import Database, upgrade
 
@@ -77,6 +78,7 @@ async def _create(settings: Settings) -> dict[str, Any]:
             passphrases[org] = secrets.token_urlsafe(18)
             await init_org_key(
                 db,
+                open_log(settings),
                 org,
                 passphrases[org],
                 opslimit=settings.org_key_opslimit,

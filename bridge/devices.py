@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bridge import crypto
 from bridge.auth import Principal
-from bridge.consent import log
+from bridge.consent.log import Log
 from bridge.errors import BadSignature, Conflict
 from bridge.store.db import Database
 from bridge.store.models import Device
@@ -22,7 +22,7 @@ def new_device_id() -> str:
 
 
 async def register_device(
-    db: Database, principal: Principal, ed25519: str, x25519: str, sig: str, now: datetime
+    db: Database, log: Log, principal: Principal, ed25519: str, x25519: str, sig: str, now: datetime
 ) -> str:
     """The device id for these keys; the same keys on the same account give the same id.
 

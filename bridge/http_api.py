@@ -7,18 +7,19 @@ never read here, and the server writes no access log.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import select, text
 
-from bridge.auth import Principal, authenticate, check_password, issue_token
+from bridge.access import Caller
+from bridge.auth import Principal, authenticate_bearer, check_password, issue_token
 from bridge.config import Settings
 from bridge.consent.log import iso
-from bridge.consent.texts import ConsentTexts
 from bridge.conversations import Conversations
+from bridge.core import Core
 from bridge.delivery import Effect
 from bridge.errors import (
     BridgeError,
@@ -27,11 +28,10 @@ from bridge.errors import (
     Invalid,
     NotFound,
     TooLarge,
-    Unauthenticated,
 )
 from bridge.protocol import ConversationCreate, SessionCreate, decode_body
-from bridge.store.db import Database
 from bridge.store.models import OrgKey
+from bridge.transcripts import Transcripts
 
 __all__ = ["HttpApi", "error_middleware"]
 
@@ -69,20 +69,21 @@ class HttpApi:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        core: Core,
         conversations: Conversations,
-        texts: ConsentTexts,
+        transcripts: Transcripts,
         registry: CollectorRegistry,
         deliver: Callable[[list[Effect]], Awaitable[None]],
-        clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
-        self.db = db
+        self.db = core.db
+        self.log = core.log
+        self.texts = core.texts
+        self.clock = core.clock
         self.conversations = conversations
-        self.texts = texts
+        self.transcripts = transcripts
         self.registry = registry
         self.deliver = deliver
-        self.clock = clock
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -91,6 +92,7 @@ class HttpApi:
             web.get("/api/v1/orgs/{org}/sealed-key", self.sealed_org_key),
             web.post("/api/v1/conversations", self.create_conversation),
             web.get("/api/v1/consent-texts/{purpose}", self.consent_text),
+            web.get("/api/v1/conversations/{conversation_id}/transcript", self.transcript),
             web.get("/healthz", self.healthz),
             web.get("/readyz", self.readyz),
             web.get("/metrics", self.metrics),
@@ -102,11 +104,9 @@ class HttpApi:
         return await request.read()
 
     async def _principal(self, request: web.Request) -> Principal:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
-            raise Unauthenticated("a bearer token is needed")
-        async with self.db.session() as session:
-            return await authenticate(session, header[len("Bearer ") :], self.clock())
+        return await authenticate_bearer(
+            self.db, request.headers.get("Authorization", ""), self.clock()
+        )
 
     async def session(self, request: web.Request) -> web.Response:
         body = decode_body(await self._body(request), SessionCreate)
@@ -160,6 +160,16 @@ class HttpApi:
         ):
             raise Forbidden("only staff of that organisation may fetch its sealed key")
         key = await self._org_key(org)
+        # Every fetch of a sealed org key is an access record (who may open which scopes).
+        async with self.db.session() as session, session.begin():
+            await self.log.append(
+                session,
+                "org_key.fetched",
+                at=self.clock(),
+                actor={"role": principal.role, "user_id": principal.account_id},
+                org=org,
+                key_id=key.key_id,
+            )
         return web.json_response(key.sealed)
 
     async def create_conversation(self, request: web.Request) -> web.Response:
@@ -168,6 +178,16 @@ class HttpApi:
         outcome = await self.conversations.create(body, lifetime)
         await self.deliver(outcome.effects)
         return web.json_response(outcome.ack, status=201)
+
+    async def transcript(self, request: web.Request) -> web.Response:
+        """The whole transcript of the caller's scope, logged as ``transcript.exported``."""
+        principal = await self._principal(request)
+        if principal.is_victim:
+            raise Forbidden("a transcript is exported by staff")
+        answer = await self.transcripts.export(
+            Caller(principal, None), request.match_info["conversation_id"]
+        )
+        return web.json_response(answer)
 
     async def consent_text(self, request: web.Request) -> web.Response:
         lang = request.query.get("lang", "nl")

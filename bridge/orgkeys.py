@@ -12,7 +12,7 @@ from nacl.public import PrivateKey
 from sqlalchemy import select
 
 from bridge import crypto
-from bridge.consent import log
+from bridge.consent.log import Log
 from bridge.errors import Conflict, Invalid
 from bridge.store.db import Database
 from bridge.store.models import OrgKey
@@ -23,7 +23,14 @@ ORGS = ("fier", "avim")
 
 
 async def init_org_key(
-    db: Database, org: str, passphrase: str, *, opslimit: int, memlimit: int, now: datetime
+    db: Database,
+    log: Log,
+    org: str,
+    passphrase: str,
+    *,
+    opslimit: int,
+    memlimit: int,
+    now: datetime,
 ) -> OrgKey:
     if org not in ORGS:
         raise Invalid(f"org must be one of {', '.join(ORGS)}")

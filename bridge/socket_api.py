@@ -9,7 +9,6 @@ time, in the order they arrived, so a client's messages keep their order.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from typing import Any, Final
 
 import socketio  # type: ignore[import-untyped]
@@ -22,6 +21,7 @@ from bridge.config import Settings
 from bridge.consent.bridges import Bridges
 from bridge.consent.invites import Invites
 from bridge.conversations import Conversations
+from bridge.core import Core
 from bridge.delivery import (
     COUNSELLORS,
     CloseRoom,
@@ -55,7 +55,7 @@ from bridge.protocol import (
     RequestRef,
     decode_event,
 )
-from bridge.store.db import Database
+from bridge.transcripts import Transcripts
 
 __all__ = ["SocketEdge"]
 
@@ -110,19 +110,22 @@ class SocketEdge:
 
     def __init__(
         self,
-        db: Database,
+        core: Core,
         conversations: Conversations,
         bridges: Bridges,
         invites: Invites,
-        clock: Callable[[], datetime],
+        transcripts: Transcripts,
         registry: CollectorRegistry,
         connections: Connections,
         settings: Settings,
     ) -> None:
-        self.db = db
+        self.db = core.db
+        self.log = core.log
+        clock = core.clock
         self.conversations = conversations
         self.bridges = bridges
         self.invites = invites
+        self.transcripts = transcripts
         self.clock = clock
         self.connections = connections
         self.settings = settings
@@ -256,7 +259,7 @@ class SocketEdge:
         self, state: SocketState, sid: str, p: DeviceRegister, raw: Any
     ) -> dict[str, object]:
         device_id = await register_device(
-            self.db, state.principal, p.ed25519, p.x25519, p.sig, self.clock()
+            self.db, self.log, state.principal, p.ed25519, p.x25519, p.sig, self.clock()
         )
         state.device_id = device_id
         principal = state.principal
@@ -294,7 +297,7 @@ class SocketEdge:
     async def _history_fetch(
         self, state: SocketState, sid: str, p: HistoryFetch, raw: Any
     ) -> dict[str, object]:
-        return await self.conversations.history(state.caller, p)
+        return await self.transcripts.history(state.caller, p.conversation_id, p.after_seq, p.limit)
 
     async def _bridge_propose(
         self, state: SocketState, sid: str, p: BridgePropose, raw: Any

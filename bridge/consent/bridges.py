@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge import crypto
 from bridge.access import Caller, ConversationContext, active_request, load_context
-from bridge.consent import log
 from bridge.consent.invites import invite_emit, invite_recipients, previous_officer
+from bridge.consent.log import iso
 from bridge.consent.machine import Event, State
 from bridge.consent.transitions import Ack, Transitions, actor
+from bridge.core import Core
 from bridge.delivery import (
     CloseRoom,
     Effect,
@@ -30,9 +31,7 @@ from bridge.delivery import (
     victim_room,
 )
 from bridge.errors import BadSignature, Forbidden, NotFound, WrongState
-from bridge.policy import Policy
 from bridge.protocol import BridgePropose, ConsentGrant
-from bridge.store.db import Database
 from bridge.store.models import (
     BridgeRequest,
     Conversation,
@@ -61,7 +60,7 @@ class Bridges(Transitions):
                 "sha256": text.sha256,
                 "body": text.body,
             },
-            "expires_at": log.iso(request.prompt_expires_at),
+            "expires_at": iso(request.prompt_expires_at),
         }
         return Emit("consent.prompt", payload, (victim_room(conversation.id),))
 
@@ -97,7 +96,7 @@ class Bridges(Transitions):
             )
             session.add(request)
             text = self.texts.get(request.purpose, request.prompt_lang)
-            await log.append(
+            await self.log.append(
                 session,
                 "consent.requested",
                 at=now,
@@ -170,7 +169,7 @@ class Bridges(Transitions):
             request.epoch_id = epoch.id
             request.choices = signed["choices"]  # type: ignore[assignment]
             session.add_all([epoch, invite])
-            index = await log.append(
+            index = await self.log.append(
                 session,
                 "consent.granted",
                 at=now,
@@ -181,7 +180,7 @@ class Bridges(Transitions):
                 grant=signed,
                 sig=grant.sig,
             )
-            await log.append(
+            await self.log.append(
                 session,
                 "invite.created",
                 at=now,
@@ -190,8 +189,11 @@ class Bridges(Transitions):
                 invite_id=invite.id,
                 purpose=invite.purpose,
                 preferences=invite.preferences,
-                expires_at=log.iso(invite.expires_at),
+                expires_at=iso(invite.expires_at),
             )
+            # The consent receipt: a checkpoint that includes the grant, so that the victim (or
+            # their lawyer) can later have the grant proven against the log.
+            receipt = await self.log.checkpoint(session, now)
             recipients = invite_recipients(
                 invite.preferences,
                 self.presence.officers_on_duty(),
@@ -211,7 +213,7 @@ class Bridges(Transitions):
                     {"until": _clock_time(invite.expires_at)},
                 )
             effects += [invite_emit(invite, account) for account in recipients]
-        ack: Ack = {"epoch_id": epoch.id, "receipt": {"index": index, "checkpoint": None}}
+        ack: Ack = {"epoch_id": epoch.id, "receipt": {"index": index, "checkpoint": receipt}}
         return Outcome(ack, effects)
 
     async def decline(self, caller: Caller, request_id: str) -> Outcome:
@@ -221,7 +223,7 @@ class Bridges(Transitions):
             if request.state == State.PROPOSED and now >= request.prompt_expires_at:
                 raise WrongState("this question has expired")
             self.move(request, Event.DECLINE, now, None)
-            await log.append(
+            await self.log.append(
                 session,
                 "consent.declined",
                 at=now,
@@ -250,7 +252,7 @@ class Bridges(Transitions):
     ) -> list[Effect]:
         """Move to ``ended`` and remove the officer at once: later officer events get no_consent."""
         self.move(request, event, now, reason)
-        await log.append(
+        await self.log.append(
             session,
             kind,
             at=now,
@@ -296,7 +298,7 @@ class Bridges(Transitions):
             if ctx.request is None:
                 raise WrongState("there is no police part to pause")
             self.move(ctx.request, Event.PAUSE, now, caller.role)
-            await log.append(
+            await self.log.append(
                 session,
                 "bridge.paused",
                 at=now,
@@ -323,7 +325,7 @@ class Bridges(Transitions):
             if request.reason == "victim" and caller.role != "victim":
                 raise Forbidden("only the victim can lift the victim's pause")
             self.move(request, Event.RESUME, now, None)
-            await log.append(
+            await self.log.append(
                 session,
                 "bridge.resumed",
                 at=now,
@@ -399,7 +401,7 @@ class Bridges(Transitions):
         if request is None or request.state != State.PAUSED or request.reason != "counsellor_away":
             return []
         self.move(request, Event.COUNSELLOR_BACK, now, None)
-        await log.append(
+        await self.log.append(
             session,
             "bridge.resumed",
             at=now,
@@ -434,9 +436,10 @@ def _clock_time(moment: datetime) -> str:
         return moment.strftime("%H:%M UTC")
 
 
-async def record_policy(db: Database, policy: Policy, now: datetime) -> bool:
+async def record_policy(core: Core) -> bool:
     """Log ``policy.changed`` when the bridge starts with a policy it has not logged before."""
-    async with db.session() as session, session.begin():
+    policy = core.policy
+    async with core.db.session() as session, session.begin():
         last = await session.scalar(
             select(LogEntry.entry)
             .where(LogEntry.kind == "policy.changed")
@@ -445,7 +448,7 @@ async def record_policy(db: Database, policy: Policy, now: datetime) -> bool:
         )
         if last is not None and json.loads(last).get("sha256") == policy.sha256:
             return False
-        await log.append(
-            session, "policy.changed", at=now, version=policy.version, sha256=policy.sha256
+        await core.log.append(
+            session, "policy.changed", at=core.clock(), version=policy.version, sha256=policy.sha256
         )
         return True

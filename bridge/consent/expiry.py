@@ -15,7 +15,6 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.consent import log
 from bridge.consent.machine import Event, State
 from bridge.consent.transitions import Transitions
 from bridge.delivery import Effect
@@ -98,7 +97,7 @@ class Expiry(Transitions):
                 invite.state = "expired"
                 request = await session.get_one(BridgeRequest, invite.request_id)
                 conversation = await session.get_one(Conversation, request.conversation_id)
-                await log.append(
+                await self.log.append(
                     session,
                     "invite.expired",
                     at=now,
@@ -117,7 +116,7 @@ class Expiry(Transitions):
     ) -> list[Effect]:
         conversation = await session.get_one(Conversation, request.conversation_id)
         self.move(request, Event.EXPIRE, now, reason)
-        await log.append(
+        await self.log.append(
             session,
             "consent.expired",
             at=now,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.access import Caller, ConversationContext
-from bridge.consent import log
+from bridge.consent.log import iso
 from bridge.consent.machine import Event, State
 from bridge.consent.transitions import Ack, Transitions, actor, epoch_summary
 from bridge.delivery import (
@@ -56,7 +56,7 @@ def invite_payload(invite: Invite) -> dict[str, object]:
         "invite_id": invite.id,
         "purpose": invite.purpose,
         "preferences": invite.preferences,
-        "expires_at": log.iso(invite.expires_at),
+        "expires_at": iso(invite.expires_at),
     }
 
 
@@ -147,7 +147,7 @@ class Invites(Transitions):
             )
             session.add(officer)
             who = actor(caller)
-            await log.append(
+            await self.log.append(
                 session,
                 "invite.accepted",
                 at=now,
@@ -155,7 +155,7 @@ class Invites(Transitions):
                 actor=who,
                 invite_id=invite.id,
             )
-            await log.append(
+            await self.log.append(
                 session,
                 "officer.joined",
                 at=now,

@@ -10,20 +10,17 @@ raises before anything is written, so it changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.access import Caller, ConversationContext
-from bridge.consent import log
 from bridge.consent.machine import Event, State, next_state
-from bridge.consent.texts import ConsentTexts
+from bridge.core import Core
 from bridge.delivery import (
     Effect,
     Emit,
-    Presence,
     care_room,
     counsellor_room,
     investigation_room,
@@ -31,8 +28,6 @@ from bridge.delivery import (
 )
 from bridge.i18n import notice
 from bridge.participants import participant_view
-from bridge.policy import Policy
-from bridge.store.db import Database
 from bridge.store.models import (
     BridgeRequest,
     Conversation,
@@ -78,19 +73,13 @@ def actor(caller: Caller | None) -> dict[str, object]:
 class Transitions:
     """What every consent transition needs: the database, the policy, the texts, presence."""
 
-    def __init__(
-        self,
-        db: Database,
-        policy: Policy,
-        texts: ConsentTexts,
-        presence: Presence,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.db = db
-        self.policy = policy
-        self.texts = texts
-        self.presence = presence
-        self.clock = clock
+    def __init__(self, core: Core) -> None:
+        self.db = core.db
+        self.log = core.log
+        self.policy = core.policy
+        self.texts = core.texts
+        self.presence = core.presence
+        self.clock = core.clock
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -168,7 +157,7 @@ class Transitions:
             officer.ended_at = now
             officer.end_reason = event
             device = await session.get_one(Device, officer.device_id)
-            await log.append(
+            await self.log.append(
                 session,
                 "officer.left" if event == "left" else "officer.removed",
                 at=now,
@@ -199,7 +188,7 @@ class Transitions:
         if self.presence.counsellor_present(ctx.conversation.id):
             return []
         self.move(request, Event.COUNSELLOR_AWAY, now, "counsellor_away")
-        await log.append(
+        await self.log.append(
             session,
             "bridge.paused",
             at=now,

@@ -29,11 +29,13 @@ __all__ = [
     "Account",
     "Base",
     "BridgeRequest",
+    "Checkpoint",
     "Conversation",
     "Device",
     "Epoch",
     "Invite",
     "LogEntry",
+    "LogState",
     "Message",
     "OrgKey",
     "Participant",
@@ -223,7 +225,7 @@ class SharedKey(Base):
 
 
 class LogEntry(Base):
-    """An entry of the append-only log: its canonical JSON and hashes, never content."""
+    """An entry of the append-only Merkle log: its canonical JSON and leaf hash, never content."""
 
     __tablename__ = "log_entries"
     __table_args__ = (Index("ix_log_entries_conversation", "conversation_id", "idx"),)
@@ -232,4 +234,27 @@ class LogEntry(Base):
     conversation_id: Mapped[str | None] = mapped_column(String(36))
     entry: Mapped[str] = mapped_column(Text)
     leaf_hash: Mapped[str] = mapped_column(String(43))
-    chain_hash: Mapped[str] = mapped_column(String(43))
+
+
+class LogState(Base):
+    """The log's tree head, kept incrementally: its size and the roots of the perfect subtrees
+    that make it up (RFC 9162 compact range), and the latest signed checkpoint. One row."""
+
+    __tablename__ = "log_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    frontier: Mapped[list[str]] = mapped_column(JSON)
+    checkpoint_size: Mapped[int | None] = mapped_column(Integer)
+    checkpoint_root: Mapped[str | None] = mapped_column(String(43))
+
+
+class Checkpoint(Base):
+    """A signed checkpoint ``{size, root, time, key_id, sig}`` of the log."""
+
+    __tablename__ = "checkpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    size: Mapped[int] = mapped_column(Integer, index=True)
+    root: Mapped[str] = mapped_column(String(43))
+    time: Mapped[str] = mapped_column(String(20))
+    key_id: Mapped[str] = mapped_column(String(64))
+    sig: Mapped[str] = mapped_column(String(86))
