@@ -1,0 +1,251 @@
+"""The auditor's view: entries, checkpoints and proofs; receipts; access records; no content."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import pytest
+
+from bridge import crypto
+from bridge.client import BridgeClient, BridgeError
+from bridge.consent import merkle
+from harness import Bridge, driegesprek, picked_up
+
+
+async def auditor(bridge: Bridge) -> tuple[BridgeClient, str]:
+    client = BridgeClient(bridge.url)
+    bridge.clients.append(client)
+    session = await client.request(
+        "POST", "/api/v1/session", {"username": "auditor", "password": bridge.passwords["auditor"]}
+    )
+    return client, str(session["token"])
+
+
+async def all_entries(client: BridgeClient, token: str) -> list[dict[str, Any]]:
+    first = await client.request("GET", "/api/v1/audit/entries?start=0&count=1000", token=token)
+    assert first["size"] == len(first["entries"])
+    return [item["entry"] for item in first["entries"]]
+
+
+def log_rows(bridge: Bridge) -> list[str]:
+    with sqlite3.connect(f"file:{bridge.data_dir / 'bridge.db'}?mode=ro", uri=True) as db:
+        return [entry for (entry,) in db.execute("SELECT entry FROM log_entries ORDER BY idx")]
+
+
+async def test_the_audit_routes_are_for_auditors_only(bridge: Bridge) -> None:
+    victim, counsellor = await picked_up(bridge)
+    for path in (
+        "/api/v1/audit/entries",
+        "/api/v1/audit/checkpoint",
+        "/api/v1/audit/checkpoints",
+        "/api/v1/audit/proof/inclusion?index=0&size=1",
+        "/api/v1/audit/proof/consistency?first=1&second=1",
+    ):
+        with pytest.raises(BridgeError) as missing:
+            await victim.request("GET", path)
+        assert (missing.value.status, missing.value.code) == (401, "unauthenticated")
+        for token in (victim.token, counsellor.token):
+            with pytest.raises(BridgeError) as refused:
+                await victim.request("GET", path, token=token)
+            assert (refused.value.status, refused.value.code) == (403, "forbidden")
+    key = await victim.request("GET", "/api/v1/audit/log-key")
+    assert set(key) == {"key_id", "ed25519", "origin"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "proof/inclusion?index=5&size=5",
+        "proof/inclusion?index=0&size=0",
+        "proof/inclusion?index=-1&size=2",
+        "proof/inclusion?index=0&size=999999",
+        "proof/inclusion?index=x&size=2",
+        "proof/inclusion?size=2",
+        "proof/consistency?first=0&second=1",
+        "proof/consistency?first=3&second=2",
+        "proof/consistency?first=1&second=999999",
+        "entries?start=0&count=0",
+        "entries?start=0&count=1001",
+    ],
+)
+async def test_bad_ranges_are_invalid(bridge: Bridge, query: str) -> None:
+    client, token = await auditor(bridge)
+    with pytest.raises(BridgeError) as info:
+        await client.request("GET", f"/api/v1/audit/{query}", token=token)
+    assert (info.value.status, info.value.code) == (400, "invalid")
+
+
+async def test_checkpoint_and_proofs_verify_against_the_log_key(bridge: Bridge) -> None:
+    await driegesprek(bridge)
+    client, token = await auditor(bridge)
+    key = await client.request("GET", "/api/v1/audit/log-key")
+    checkpoint = await client.request("GET", "/api/v1/audit/checkpoint", token=token)
+    crypto.verify_object(checkpoint, checkpoint["sig"], key["ed25519"])
+    entries = await all_entries(client, token)
+    assert checkpoint["size"] == len(entries)
+    leaves = [merkle.leaf_hash(crypto.jcs(entry)) for entry in entries]
+    assert crypto.b64u_decode(checkpoint["root"]) == merkle.root(leaves)
+    size = checkpoint["size"]
+    for index in range(size):
+        proof = await client.request(
+            "GET", f"/api/v1/audit/proof/inclusion?index={index}&size={size}", token=token
+        )
+        assert crypto.b64u_decode(proof["leaf_hash"]) == leaves[index]
+        merkle.verify_inclusion(
+            index,
+            size,
+            leaves[index],
+            [crypto.b64u_decode(node) for node in proof["path"]],
+            crypto.b64u_decode(checkpoint["root"]),
+        )
+    checkpoints = (await client.request("GET", "/api/v1/audit/checkpoints", token=token))[
+        "checkpoints"
+    ]
+    for older in checkpoints:
+        crypto.verify_object(older, older["sig"], key["ed25519"])
+        if older["size"] == 0:
+            continue
+        proof = await client.request(
+            "GET",
+            f"/api/v1/audit/proof/consistency?first={older['size']}&second={size}",
+            token=token,
+        )
+        merkle.verify_consistency(
+            older["size"],
+            size,
+            crypto.b64u_decode(older["root"]),
+            crypto.b64u_decode(checkpoint["root"]),
+            [crypto.b64u_decode(node) for node in proof["path"]],
+        )
+
+
+async def test_every_entry_names_the_latest_checkpoint(bridge: Bridge) -> None:
+    await driegesprek(bridge)
+    client, token = await auditor(bridge)
+    await client.request("GET", "/api/v1/audit/checkpoint", token=token)
+    entries = await all_entries(client, token)
+    checkpoints = (await client.request("GET", "/api/v1/audit/checkpoints", token=token))[
+        "checkpoints"
+    ]
+    for index, entry in enumerate(entries):
+        before = [c for c in checkpoints if c["size"] <= index]
+        expected = None if not before else {"size": before[-1]["size"], "root": before[-1]["root"]}
+        assert entry["prev_checkpoint"] == expected
+
+
+async def test_consent_receipt_proves_the_signed_grant(bridge: Bridge) -> None:
+    victim, counsellor = await picked_up(bridge)
+    await counsellor.propose(victim.conversation_id)
+    await victim.next_event("consent.prompt")
+    ack = await victim.grant(retain_for_case_file=True)
+    receipt = ack["receipt"]
+    checkpoint = receipt["checkpoint"]
+    key = await victim.request("GET", "/api/v1/audit/log-key")
+    crypto.verify_object(checkpoint, checkpoint["sig"], key["ed25519"])
+    assert checkpoint["size"] > receipt["index"]
+
+    client, token = await auditor(bridge)
+    entries = await all_entries(client, token)
+    grant_entry = entries[receipt["index"]]
+    assert grant_entry["kind"] == "consent.granted"
+    proof = await client.request(
+        "GET",
+        f"/api/v1/audit/proof/inclusion?index={receipt['index']}&size={checkpoint['size']}",
+        token=token,
+    )
+    merkle.verify_inclusion(
+        receipt["index"],
+        checkpoint["size"],
+        merkle.leaf_hash(crypto.jcs(grant_entry)),
+        [crypto.b64u_decode(node) for node in proof["path"]],
+        crypto.b64u_decode(checkpoint["root"]),
+    )
+    started = next(
+        e
+        for e in entries
+        if e["kind"] == "conversation.started" and e["conversation"] == victim.conversation_id
+    )
+    crypto.verify_object(
+        grant_entry["grant"], grant_entry["sig"], started["victim_device"]["ed25519"]
+    )
+    assert grant_entry["grant"]["choices"] == {
+        "retain_for_case_file": True,
+        "share_needs_note": True,
+    }
+
+
+async def test_reads_exports_and_key_fetches_are_access_records(bridge: Bridge) -> None:
+    officer = await bridge.officer()
+    victim, counsellor = await picked_up(bridge)
+    cid = victim.conversation_id
+    await counsellor.propose(cid)
+    await victim.next_event("consent.prompt")
+    await victim.grant(retain_for_case_file=True)
+    invite = await officer.next_event("invite")
+    await officer.accept(invite["invite_id"])
+    await victim.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    seq = await victim.send("Voor het dossier.")
+    await officer.history(cid)
+    exported = await officer.request(
+        "GET", f"/api/v1/conversations/{cid}/transcript", token=officer.token
+    )
+    assert [m["seq"] for m in exported["messages"]] == [seq]
+
+    kinds = [json.loads(row) for row in log_rows(bridge)]
+    reads = [e for e in kinds if e["kind"] == "transcript.read" and e["actor"]["role"] == "officer"]
+    assert reads and reads[-1]["scope"] == "investigation"
+    assert (reads[-1]["first_seq"], reads[-1]["last_seq"]) == (seq, seq)
+    exports = [e for e in kinds if e["kind"] == "transcript.exported"]
+    assert [(e["scope"], e["first_seq"], e["last_seq"]) for e in exports] == [
+        ("investigation", seq, seq)
+    ]
+    fetched = [e for e in kinds if e["kind"] == "org_key.fetched"]
+    assert {e["org"] for e in fetched} == {"fier", "avim"}
+
+
+async def test_officer_may_not_export_without_the_victims_leave(bridge: Bridge) -> None:
+    victim, counsellor, officer = await driegesprek(bridge)
+    await victim.send("Niet voor een dossier.")
+    with pytest.raises(BridgeError) as info:
+        await officer.request(
+            "GET", f"/api/v1/conversations/{victim.conversation_id}/transcript", token=officer.token
+        )
+    assert (info.value.status, info.value.code) == (403, "forbidden")
+    assert not [r for r in log_rows(bridge) if '"transcript.exported"' in r]
+
+
+async def test_the_log_holds_no_content_keys_or_tokens(bridge: Bridge) -> None:
+    texts = ["Ik werk in een huis waar ik niet weg mag.", "Alleen voor jou.", "AVIM hier."]
+    victim, counsellor, officer = await driegesprek(bridge)
+    cid = victim.conversation_id
+    await victim.send(texts[0])
+    await victim.send(texts[1], care_only=True)
+    await officer.send(cid, texts[2])
+    await counsellor.send(cid, "Eenvoudige taal.", kind="needs_note")
+    await officer.history(cid)
+    await victim.withdraw()
+    log = "\n".join(log_rows(bridge))
+
+    secrets: list[str] = [*texts, "Eenvoudige taal."]
+    for party in (victim, counsellor, officer):
+        assert party.token is not None
+        secrets.append(party.token)
+        secrets.append(crypto.b64u_encode(bytes(party.keys.signing)))
+        secrets.append(crypto.b64u_encode(bytes(party.keys.box)))
+    for org in ("fier", "avim"):
+        secrets.append(bridge.passphrases[org])
+    assert counsellor.org_key is not None and officer.org_key is not None
+    secrets += [
+        crypto.b64u_encode(bytes(counsellor.org_key)),
+        crypto.b64u_encode(bytes(officer.org_key)),
+    ]
+    for envelope in victim.sent.values():
+        secrets += [str(envelope["ciphertext"]), *map(str, dict(envelope["keys"]).values())]
+    conversation = victim.conversation
+    secrets += [str(sealed) for sealed in conversation.sealed.values()]
+    for secret in secrets:
+        assert secret not in log, secret[:12]
+    for word in ("huis", "paspoort", "Alleen voor jou", "AVIM hier"):
+        assert word not in log
