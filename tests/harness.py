@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from nacl import pwhash
 
-from bridge.app import DB, make_app, utc_now
+from bridge.app import CORE, DB, make_app, utc_now
 from bridge.auth import create_account
 from bridge.client import CounsellorClient, OfficerClient, VictimClient
 from bridge.config import Settings, load_settings
@@ -123,7 +123,8 @@ class Bridge:
         for org in ("fier", "avim"):
             self.passphrases[org] = secrets.token_urlsafe(16)
             await init_org_key(
-                self.app[DB],
+                self.app[CORE].db,
+                self.app[CORE].log,
                 org,
                 self.passphrases[org],
                 opslimit=FAST["org_key_opslimit"],

@@ -206,7 +206,7 @@ async def test_reads_exports_and_key_fetches_are_access_records(bridge: Bridge) 
 
 
 async def test_officer_may_not_export_without_the_victims_leave(bridge: Bridge) -> None:
-    victim, counsellor, officer = await driegesprek(bridge)
+    victim, _, officer = await driegesprek(bridge)
     await victim.send("Niet voor een dossier.")
     with pytest.raises(BridgeError) as info:
         await officer.request(
