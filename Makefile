@@ -21,8 +21,8 @@ run: $(VENV)/.run
 	$(BIN)/bridge serve --demo
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check bridge tests
-	$(BIN)/ruff format --check bridge tests
+	$(BIN)/ruff check bridge tests bench
+	$(BIN)/ruff format --check bridge tests bench
 
 typecheck: $(VENV)/.test
 	$(BIN)/mypy --strict bridge

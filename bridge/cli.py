@@ -23,6 +23,7 @@ from bridge.app import make_app, utc_now
 from bridge.auth import create_account
 from bridge.config import Settings, load_settings
 from bridge.consent.log import open_log
+from bridge.consent.logkey import create_log_key
 from bridge.errors import BridgeError
 from bridge.orgkeys import init_org_key
 from bridge.store.db import Database, upgrade
@@ -184,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true")
     add.add_argument("--db")
 
-    keys = sub.add_parser("keys", help="org keys")
+    keys = sub.add_parser("keys", help="org keys and the log key")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     init = keys_sub.add_parser(
         "init-org", help="make an org's key pair, sealed under its passphrase"
@@ -192,6 +193,34 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("org", choices=["fier", "avim"])
     init.add_argument("--passphrase-stdin", action="store_true")
     init.add_argument("--db")
+    keys_sub.add_parser("init-log", help="make the log's signing key in the data directory")
+
+    audit = sub.add_parser("audit", help="export and verify the log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_sub.add_parser("export", help="write the whole log to a file")
+    export.add_argument("--url", required=True)
+    export.add_argument("--token", help="an auditor's token (or BRIDGE_AUDIT_TOKEN)")
+    export.add_argument("--out", type=Path, required=True)
+    verify = audit_sub.add_parser("verify", help="verify an export offline, or a running bridge")
+    source = verify.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url")
+    source.add_argument("--export", type=Path)
+    verify.add_argument("--token", help="an auditor's token (or BRIDGE_AUDIT_TOKEN)")
+    verify.add_argument("--log-key", help="the log's Ed25519 public key (b64u) to trust")
+    verify.add_argument(
+        "--previous",
+        type=Path,
+        action="append",
+        default=[],
+        help="a checkpoint saved earlier (JSON); the log must still agree with it",
+    )
+    verify.add_argument("--note", type=Path, help="a checkpoint as a signed note, cosigned")
+    verify.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        help="a witness's verifier key; its cosignature on --note must be valid",
+    )
 
     demo = sub.add_parser("demo", help="run a scripted driegesprek against a running bridge")
     demo.add_argument("--url", default="http://127.0.0.1:8080")
@@ -199,38 +228,83 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    _serve(_settings(args), args.demo)
+    return 0
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    asyncio.run(_db_upgrade(_settings(args)))
+    print("database is at the newest schema")
+    return 0
+
+
+def _cmd_user(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    password = _read_secret(args.password_stdin, "Password: ")
+    user_id = asyncio.run(_user_add(settings, args, password))
+    print(
+        json.dumps({"user_id": user_id, "username": args.name, "role": args.role, "org": args.org})
+    )
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.keys_command == "init-log":
+        try:
+            key = create_log_key(settings.log_key_path, settings.log_origin)
+        except FileExistsError:
+            raise BridgeError(f"{settings.log_key_path} exists already") from None
+        print(json.dumps({"key_id": key.key_id, "ed25519": key.ed25519, "origin": key.origin}))
+        return 0
+    passphrase = _read_secret(args.passphrase_stdin, f"Passphrase for {args.org}: ")
+    public = asyncio.run(_init_org(settings, args.org, passphrase))
+    print(json.dumps({"org": args.org, "key_id": f"{args.org}-1", "x25519": public}))
+    return 0
+
+
+def _token(args: argparse.Namespace) -> str:
+    token = args.token or os.environ.get("BRIDGE_AUDIT_TOKEN")
+    if not token:
+        raise BridgeError("an auditor's token is needed: --token or BRIDGE_AUDIT_TOKEN")
+    return str(token)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from bridge.consent.audit_cli import export_command, verify_command
+
+    if args.audit_command == "export":
+        return asyncio.run(export_command(args.url, _token(args), args.out))
+    token = _token(args) if args.url else None
+    return asyncio.run(verify_command(args, token))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from bridge.demo import run_demo
+
+    data_dir = Path(os.environ.get("BRIDGE_DATA_DIR", "var"))
+    return asyncio.run(run_demo(args.url, args.accounts or data_dir / DEMO_FILE))
+
+
+COMMANDS = {
+    "serve": _cmd_serve,
+    "db": _cmd_db,
+    "user": _cmd_user,
+    "keys": _cmd_keys,
+    "audit": _cmd_audit,
+    "demo": _cmd_demo,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging()
     try:
-        if args.command == "serve":
-            _serve(_settings(args), args.demo)
-        elif args.command == "db":
-            asyncio.run(_db_upgrade(_settings(args)))
-            print("database is at the newest schema")
-        elif args.command == "user":
-            settings = _settings(args)
-            password = _read_secret(args.password_stdin, "Password: ")
-            user_id = asyncio.run(_user_add(settings, args, password))
-            print(
-                json.dumps(
-                    {"user_id": user_id, "username": args.name, "role": args.role, "org": args.org}
-                )
-            )
-        elif args.command == "keys":
-            settings = _settings(args)
-            passphrase = _read_secret(args.passphrase_stdin, f"Passphrase for {args.org}: ")
-            public = asyncio.run(_init_org(settings, args.org, passphrase))
-            print(json.dumps({"org": args.org, "key_id": f"{args.org}-1", "x25519": public}))
-        elif args.command == "demo":
-            from bridge.demo import run_demo
-
-            data_dir = Path(os.environ.get("BRIDGE_DATA_DIR", "var"))
-            return asyncio.run(run_demo(args.url, args.accounts or data_dir / DEMO_FILE))
+        return COMMANDS[args.command](args)
     except BridgeError as exc:
         print(f"bridge: {exc.message}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,10 +13,13 @@ this module alone. The sources, section by section:
   :func:`root_from_inclusion_proof`, :func:`verify_inclusion` and :func:`verify_consistency`.
 - transparency-dev/merkle ``proof/verify.go``: computing a root apart from comparing it
   (``RootFromInclusionProof`` and ``VerifyInclusion``), the preconditions checked first, the
-  expected proof length (``decompInclProof``), and one error carrying both the expected and the
-  calculated value (``RootMismatchError``).
+  expected proof length for messages (``decompInclProof``), and one error carrying both the
+  expected and the calculated value (``RootMismatchError``).
 - transparency-dev/merkle ``compact/``: a tree head kept incrementally as the roots of its
   perfect subtrees (the frontier), for :func:`frontier_append` and :func:`frontier_root`.
+
+A proof binds a leaf or an old root to a root; the tree size only fixes the proof's shape, so
+a verifier takes each size together with its root from a signed checkpoint.
 
 Errors: the verifiers judge untrusted input and raise :class:`VerificationError` for anything
 that does not verify, bad sizes and indexes included. :class:`Tree` and the frontier functions
@@ -287,12 +290,21 @@ def _check_proof_hashes(leaf_or_root: bytes, what: str, proof: Sequence[bytes]) 
             raise VerificationError(f"proof node {i} is not a {HASH_SIZE}-byte hash: {_show(node)}")
 
 
-def _inclusion_proof_length(index: int, size: int) -> tuple[int, int]:
-    """How many proof nodes lie below and above where the paths to ``index`` and ``size - 1``
-    meet (transparency-dev/merkle ``decompInclProof``); ``0 <= index < size``."""
+def _inclusion_proof_length(index: int, size: int) -> int:
+    """The length of an inclusion proof, ``0 <= index < size``: the nodes below and above where
+    the paths to ``index`` and ``size - 1`` meet (transparency-dev/merkle ``decompInclProof``)."""
     inner = (index ^ (size - 1)).bit_length()
-    border = (index >> inner).bit_count()
-    return inner, border
+    return inner + (index >> inner).bit_count()
+
+
+def _consistency_proof_length(first: int, second: int) -> int:
+    """The length of a consistency proof, ``0 < first < second`` (transparency-dev/merkle
+    ``RootFromConsistencyProof``): the inclusion proof of leaf ``first - 1`` in the second tree,
+    less the levels below the first tree's last perfect subtree, plus that subtree's root
+    unless it is the whole first tree."""
+    below = (first & -first).bit_length() - 1
+    seed = 0 if first & (first - 1) == 0 else 1
+    return seed + _inclusion_proof_length(first - 1, second) - below
 
 
 def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
@@ -302,22 +314,16 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequenc
     ``0 <= index < size``, the leaf and every node are hashes, and the proof has exactly the
     length a tree of ``size`` leaves needs.
     """
-    # RFC 9162 2.1.3.2 step 1, then sizes and length before any hashing.
+    # Step 1, and the sizes of the hashes.
     if not 0 <= index < size:
         raise VerificationError(f"leaf index {index} is not in a tree of size {size}")
     _check_proof_hashes(leaf, "leaf", proof)
-    inner, border = _inclusion_proof_length(index, size)
-    if len(proof) != inner + border:
-        raise VerificationError(
-            f"wrong inclusion proof length for index {index} in a tree of size {size}",
-            expected=inner + border,
-            calculated=len(proof),
-        )
-    # Steps 2-4. With the length right, sn reaches 0 exactly at the last node (fn and sn do not
-    # depend on the nodes), so the checks on sn in steps 4a and 5 always hold here.
+    # Steps 2-4.
     fn, sn = index, size - 1
     result = leaf
     for node in proof:
+        if sn == 0:  # 4a: the path has reached the root, the proof goes on
+            raise _wrong_inclusion_length(index, size, proof)
         if fn & 1 or fn == sn:
             result = node_hash(node, result)
             if not fn & 1:
@@ -328,7 +334,18 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequenc
             result = node_hash(result, node)
         fn >>= 1
         sn >>= 1
+    # Step 5, its check on sn: the proof has ended below the root.
+    if sn != 0:
+        raise _wrong_inclusion_length(index, size, proof)
     return result
+
+
+def _wrong_inclusion_length(index: int, size: int, proof: Sequence[bytes]) -> VerificationError:
+    return VerificationError(
+        f"wrong inclusion proof length for index {index} in a tree of size {size}",
+        expected=_inclusion_proof_length(index, size),
+        calculated=len(proof),
+    )
 
 
 def verify_inclusion(
@@ -342,6 +359,7 @@ def verify_inclusion(
     if len(root) != HASH_SIZE:
         raise VerificationError(f"root is not a {HASH_SIZE}-byte hash: {_show(root)}")
     calculated = root_from_inclusion_proof(index, size, leaf, proof)
+    # Step 5, its comparison.
     if calculated != root:
         raise VerificationError(
             f"inclusion proof for index {index} does not lead to the root of size {size}",
@@ -355,7 +373,8 @@ def _roots_from_consistency_proof(
 ) -> tuple[bytes, bytes]:
     """The roots of sizes ``first`` and ``second`` that a consistency proof leads to.
 
-    RFC 9162 2.1.4.2 steps 2-6, for ``0 < first < second`` and a proof of the right length.
+    RFC 9162 2.1.4.2 steps 2-6 and step 7's check on sn, for ``0 < first < second`` and a
+    non-empty proof of hashes. Raises VerificationError for a proof of the wrong length.
     """
     # Step 2: a first tree of 2**k leaves is itself a perfect subtree of the second, whose
     # root the verifier holds; the proof leaves it out.
@@ -367,10 +386,11 @@ def _roots_from_consistency_proof(
     while fn & 1:
         fn >>= 1
         sn >>= 1
-    # Steps 5-6. As for inclusion, the length check makes step 6's "sn is 0" stop and
-    # step 7's "sn is 0" check hold.
+    # Steps 5-6.
     first_hash = second_hash = path[0]
     for node in path[1:]:
+        if sn == 0:  # the path has reached the root, the proof goes on
+            raise _wrong_consistency_length(first, second, proof)
         if fn & 1 or fn == sn:
             first_hash = node_hash(node, first_hash)
             second_hash = node_hash(node, second_hash)
@@ -382,18 +402,18 @@ def _roots_from_consistency_proof(
             second_hash = node_hash(second_hash, node)
         fn >>= 1
         sn >>= 1
+    # Step 7, its check on sn: the proof has ended below the root.
+    if sn != 0:
+        raise _wrong_consistency_length(first, second, proof)
     return first_hash, second_hash
 
 
-def _consistency_proof_length(first: int, second: int) -> int:
-    """The length of a consistency proof, ``0 < first < second`` (transparency-dev/merkle
-    ``RootFromConsistencyProof``): the inclusion proof of leaf ``first - 1`` in the second
-    tree, less the levels below the first tree's largest perfect subtree on its right border,
-    plus that subtree's root unless it is the whole first tree."""
-    inner, border = _inclusion_proof_length(first - 1, second)
-    shift = (first & -first).bit_length() - 1
-    seed = 0 if first & (first - 1) == 0 else 1
-    return seed + inner - shift + border
+def _wrong_consistency_length(first: int, second: int, proof: Sequence[bytes]) -> VerificationError:
+    return VerificationError(
+        f"wrong consistency proof length from size {first} to size {second}",
+        expected=_consistency_proof_length(first, second),
+        calculated=len(proof),
+    )
 
 
 def verify_consistency(
@@ -405,9 +425,9 @@ def verify_consistency(
     ``first == second`` needs an empty proof and equal roots (RFC 9162 2.1.4.1:
     ``SUBPROOF(m, D[m], true) = {}``). ``first == 0`` is an error: RFC 9162 2.1.4.2 verifies
     only for ``0 < first``, and a proof from the empty tree proves nothing (transparency-dev
-    ``VerifyConsistency`` also refuses it: "consistency proof from empty tree is meaningless").
-    Raises VerificationError for sizes out of that order, a hash of the wrong size, a proof of
-    the wrong length, or a calculated root other than the one given.
+    ``RootFromConsistencyProof`` also refuses it: "consistency proof from empty tree is
+    meaningless"). Raises VerificationError for sizes out of that order, a hash of the wrong
+    size, a proof of the wrong length, or a calculated root other than the one given.
     """
     if not 1 <= first <= second:
         raise VerificationError(
@@ -430,18 +450,11 @@ def verify_consistency(
                 calculated=second_root,
             )
         return
-    # Step 1, and the exact length (transparency-dev/merkle) for a clear message.
+    # Step 1.
     if not proof:
         raise VerificationError(f"empty consistency proof from size {first} to size {second}")
-    length = _consistency_proof_length(first, second)
-    if len(proof) != length:
-        raise VerificationError(
-            f"wrong consistency proof length from size {first} to size {second}",
-            expected=length,
-            calculated=len(proof),
-        )
-    # Step 7: both roots must match.
     first_hash, second_hash = _roots_from_consistency_proof(first, second, first_root, proof)
+    # Step 7, its comparisons.
     if first_hash != first_root:
         raise VerificationError(
             f"consistency proof does not lead to the root of size {first}",

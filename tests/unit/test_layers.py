@@ -35,6 +35,14 @@ LAYERS: dict[str, int] = {
     "bridge.limits": BOTTOM,
     "bridge.delivery": BOTTOM,
     "bridge.consent*": CORE,
+    # The auditor's side of the log: pure, and usable without the server.
+    "bridge.consent.merkle": BOTTOM,
+    "bridge.consent.notes": BOTTOM,
+    "bridge.consent.verify": BOTTOM,
+    "bridge.consent.export": BOTTOM,
+    "bridge.consent.audit": BOTTOM,
+    "bridge.core": CORE,
+    "bridge.transcripts": CORE,
     "bridge.conversations": CORE,
     "bridge.auth": CORE,
     "bridge.access": CORE,
@@ -46,17 +54,34 @@ LAYERS: dict[str, int] = {
     "bridge.cli": EDGE,
     "bridge.socket_api": EDGE,
     "bridge.http_api": EDGE,
+    "bridge.audit_api": EDGE,
     "bridge.demo": EDGE,
     "bridge.demo_accounts": EDGE,
     # A client of the server, not a part of it: only the edges may use it (the demo drives one).
     "bridge.client": EDGE,
 }
 # What a bottom module may import besides its own group.
-BOTTOM_SHARED = frozenset({"bridge.crypto", "bridge.errors"})
+BOTTOM_SHARED = frozenset({"bridge.crypto", "bridge.errors", "bridge.consent.merkle"})
 # Modules whose whole allowance is spelled out.
 ONLY: dict[str, frozenset[str]] = {
     "bridge.crypto": frozenset(),  # DESIGN.md: "crypto.py ... import[s] nothing of the server"
     "bridge.client": frozenset({"bridge.crypto"}),
+    # DESIGN.md: "the proof verifier import[s] nothing of the server".
+    "bridge.consent.merkle": frozenset(),
+    "bridge.consent.notes": frozenset({"bridge.crypto", "bridge.consent.merkle"}),
+    "bridge.consent.verify": frozenset(
+        {"bridge.crypto", "bridge.consent.merkle", "bridge.consent.notes"}
+    ),
+    "bridge.consent.export": frozenset({"bridge.crypto"}),
+    "bridge.consent.audit": frozenset(
+        {
+            "bridge.crypto",
+            "bridge.consent.merkle",
+            "bridge.consent.notes",
+            "bridge.consent.verify",
+            "bridge.consent.export",
+        }
+    ),
 }
 # Run by Alembic with its context set up, never imported on its own.
 NOT_IMPORTABLE_ALONE = frozenset({"bridge.store.migrations.env"})
