@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bridge.auth import authenticate_bearer
 from bridge.consent import merkle
 from bridge.consent.log import checkpoint_view
+from bridge.consent.notes import note_body, sign_note
 from bridge.core import Core
 from bridge.crypto import b64u_decode, b64u_encode
 from bridge.errors import Forbidden, Invalid
@@ -48,6 +49,7 @@ class AuditApi:
         return [
             web.get("/api/v1/audit/entries", self.entries),
             web.get("/api/v1/audit/checkpoint", self.checkpoint),
+            web.get("/api/v1/audit/checkpoint/note", self.checkpoint_note),
             web.get("/api/v1/audit/checkpoints", self.checkpoints),
             web.get("/api/v1/audit/proof/inclusion", self.inclusion),
             web.get("/api/v1/audit/proof/consistency", self.consistency),
@@ -98,6 +100,17 @@ class AuditApi:
         async with self.db.session() as session, session.begin():
             signed = await self.log.checkpoint(session, self.clock())
         return web.json_response(signed)
+
+    async def checkpoint_note(self, request: web.Request) -> web.Response:
+        """The checkpoint as a C2SP ``tlog-checkpoint`` signed note, for witnesses to cosign."""
+        await self._auditor(request)
+        async with self.db.session() as session, session.begin():
+            signed = await self.log.checkpoint(session, self.clock())
+        key = self.log.key
+        body = note_body(key.origin, int(str(signed["size"])), b64u_decode(str(signed["root"])))
+        return web.Response(
+            text=sign_note(body, key.origin, key.signing), content_type="text/plain"
+        )
 
     async def checkpoints(self, request: web.Request) -> web.Response:
         """Every signed checkpoint, oldest first (an addition, for exports)."""

@@ -272,7 +272,7 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from bridge.consent.audit_cli import export_command, verify_command
+    from bridge.consent.audit import export_command, verify_command
 
     if args.audit_command == "export":
         return asyncio.run(export_command(args.url, _token(args), args.out))

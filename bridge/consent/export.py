@@ -1,8 +1,8 @@
 """``bridge audit export``: fetch the whole log from a running bridge into the export format.
 
-The export is JSON Lines, every line the JCS of its object: a header with the log key, the
-entries in order, and each signed checkpoint right after the last entry it covers; the last line
-is a checkpoint of the whole log, signed for the export (see :mod:`bridge.consent.verify`).
+The export is JSON Lines, every line the JCS of its object: a header with the log key and the
+signed checkpoint of the whole export (its head); the entries in order, each signed checkpoint
+right after the last entry it covers; last, that head again (see :mod:`bridge.consent.verify`).
 Like the verifier, this imports nothing of the server: an auditor can run it alone.
 """
 
@@ -57,6 +57,7 @@ async def fetch_export(base_url: str, token: str) -> list[bytes]:
     signed_before = [c for c in checkpoints if c["size"] <= size and c != final]
     header = {
         "format": FORMAT,
+        "head": final,
         "origin": key["origin"],
         "log_key": {"key_id": key["key_id"], "ed25519": key["ed25519"]},
     }

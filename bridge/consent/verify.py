@@ -3,8 +3,10 @@
 The export (written by ``bridge audit export``) is UTF-8 JSON Lines with LF line ends, every
 line exactly the JCS (RFC 8785) of its object:
 
-- line 1, the header ``{"format": "fier-bridge-log/1", "log_key": {"ed25519", "key_id"},
-  "origin"}``;
+- line 1, the header ``{"format": "fier-bridge-log/1", "head": {checkpoint}, "log_key":
+  {"ed25519", "key_id"}, "origin"}``, the key id being the C2SP signed-note key hash of origin
+  and key (:func:`bridge.consent.notes.key_hash`), and ``head`` the signed checkpoint of the
+  whole export, so that the export says up front how many entries it holds;
 - in log order, entry lines ``{"entry": {...}, "index": i}`` for ``i = 0 .. N-1``, and checkpoint
   lines ``{"checkpoint": {"key_id", "root", "sig", "size", "time"}}``, each right after the entry
   line of index ``size - 1`` (a size-0 checkpoint right after the header);
@@ -15,37 +17,40 @@ given); every line is canonical, so no byte of it can change unseen; the entries
 0..N-1 in order; every checkpoint is signed by the log key and its root is the RFC 9162 Merkle
 root of the entries before it (leaf ``SHA-256(0x00 || JCS(entry))``); every entry's
 ``prev_checkpoint`` names the latest checkpoint before it (PROTOCOL.md, "Log entries"); the export
-ends with a checkpoint of all its entries; and every checkpoint the auditor saved earlier
-(``previous``) is signed by the log key and is the root of the export at its size.
+holds exactly the entries its signed head names and ends with a checkpoint of them all; and
+every checkpoint the auditor saved earlier (``previous``) is signed by the log key and is the root
+of the export at its size.
 
-What it cannot show on its own: a truncation that ends right after an earlier checkpoint is a
-well-formed shorter export, and the holder of the log key can sign a rewritten history. Both show
-only against a checkpoint obtained elsewhere: pass it in ``previous``. Without ``log_key`` the
-export vouches only for itself, since anyone can make a consistent export under a fresh key.
+What it cannot show on its own: someone who cuts the export back to an earlier checkpoint and
+puts that older signed checkpoint in the header makes a well-formed shorter export, and the
+holder of the log key can sign a rewritten history. Both show only against a checkpoint obtained
+elsewhere: pass it in ``previous``. Without ``log_key`` the export vouches only for itself, since
+anyone can make a consistent export under a fresh key.
 
 The verifier streams: beyond the current line it keeps the Merkle frontier (``O(log n)`` hashes)
 and the saved checkpoints. It stops at the first problem and names it (sigstore-python's
 checkpoint verifier checks the signature, then the root; so does this). It imports only the
-standard library, PyNaCl (through :mod:`bridge.crypto`) and :mod:`bridge.consent.merkle`, so an
-auditor can use it without the server.
+standard library, PyNaCl (through :mod:`bridge.crypto`), :mod:`bridge.consent.merkle` and
+:mod:`bridge.consent.notes`, and msgspec for speed where it is installed, so an auditor can use
+it without the server.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from bridge.consent.merkle import (
     EMPTY_ROOT,
     VerificationError,
-    frontier_append,
     frontier_root,
     leaf_hash,
+    node_hash,
 )
+from bridge.consent.notes import key_hash
 from bridge.crypto import (
     BadSignatureError,
     EncodingError,
@@ -70,15 +75,23 @@ FORMAT = "fier-bridge-log/1"
 _HASH_BYTES = 32
 _KEY_BYTES = 32
 _CHECKPOINT_FIELDS = frozenset({"key_id", "root", "sig", "size", "time"})
-_HEADER_FIELDS = frozenset({"format", "log_key", "origin"})
+_HEADER_FIELDS = frozenset({"format", "head", "log_key", "origin"})
 _LOG_KEY_FIELDS = frozenset({"ed25519", "key_id"})
 # An entry line is '{"entry":' + JCS(entry) + ',"index":' + digits + '}' (keys sorted), so once
 # the line is known to be canonical the entry's JCS is a slice of it and needs no re-encoding.
 _ENTRY_PREFIX = len('{"entry":')
 _INDEX_INFIX = len(',"index":')
-# Integers of up to 15 digits are within 2**53 - 1; a longer run of digits anywhere in the line
-# sends it to bridge.crypto.jcs, which refuses integers beyond that range.
-_LONG_DIGITS = re.compile(r"[0-9]{16}")
+
+# --- The canonical check ---
+#
+# A line is canonical iff it equals the JCS (RFC 8785) of what it parses to. bridge.crypto.jcs
+# is the reference, but slow; for a line of ASCII only, with no run of 16 digits (so every
+# integer is within 2**53 - 1) and no float (the parser refuses them), a sorted-key compact
+# encoder gives exactly JCS: ASCII keys sort the same by code point and by UTF-16 code unit, and
+# both encoders below escape as RFC 8785 3.2.2.2 does (\b \t \n \f \r \" \\, lowercase
+# \u00xx for the other controls, everything else literal). Other lines go to jcs.
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else byte for byte in range(256))
+_SIXTEEN_DIGITS = b"0" * 16
 
 
 class _NotCanonicalError(ValueError):
@@ -93,14 +106,45 @@ def _reject_constant(text: str) -> NoReturn:
     raise _NotCanonicalError(f"{text} is not JSON")
 
 
-_DECODER = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
-# For an object with ASCII keys, integers within 2**53 - 1 and no floats, this is exactly JCS:
-# keys sorted (code points and UTF-16 code units agree on ASCII), no whitespace, raw UTF-8, and
-# the same escapes as RFC 8785 3.2.2.2 (\b \t \n \f \r \" \\, lowercase \u00xx for the other
-# controls). Lines outside that precondition go to bridge.crypto.jcs.
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, check_circular=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-)
+def _json_backend() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
+    """The standard library's parser and encoder (its C accelerator where present)."""
+    decoder = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
+    encoder = json.JSONEncoder(
+        ensure_ascii=False,
+        check_circular=False,
+        allow_nan=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+    def decode(body: bytes) -> Any:
+        return decoder.decode(body.decode("utf-8"))
+
+    def encode(value: Any) -> bytes:
+        # surrogatepass: a lone surrogate parsed from a \ud800 escape must give unequal bytes
+        # (JCS has no form for it), not an exception.
+        return encoder.encode(value).encode("utf-8", "surrogatepass")
+
+    return decode, encode
+
+
+def _msgspec_backend() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]] | None:
+    """msgspec's parser and encoder, several times faster, if it is installed."""
+    try:
+        import msgspec
+    except ImportError:  # the verifier also runs with the standard library and PyNaCl alone
+        return None
+    decoder = msgspec.json.Decoder(float_hook=_reject_float)
+    encoder = msgspec.json.Encoder(order="sorted")
+    return decoder.decode, encoder.encode
+
+
+_BACKENDS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
+    "json": _json_backend()
+}
+if (_fast := _msgspec_backend()) is not None:
+    _BACKENDS["msgspec"] = _fast
+_decode, _encode = _BACKENDS.get("msgspec", _BACKENDS["json"])
 
 
 @dataclass(frozen=True)
@@ -168,8 +212,8 @@ def _decode_key(text: object, what: str) -> bytes:
         raise _Failed(f"{what} is not b64u of a 32-byte Ed25519 key ({exc})") from exc
 
 
-def _line_text(item: bytes | str) -> tuple[bytes, str]:
-    """The line without its LF, as bytes and as text."""
+def _line_body(item: bytes | str) -> bytes:
+    """The line as bytes, without its LF."""
     if isinstance(item, str):
         try:
             item = item.encode("utf-8")
@@ -177,33 +221,31 @@ def _line_text(item: bytes | str) -> tuple[bytes, str]:
             raise _Failed("line is not valid UTF-8 (lone surrogate)", unread=True) from exc
     if not item.endswith(b"\n"):
         raise _Failed("line does not end with LF (the export is cut short)", unread=True)
-    body = item[:-1]
-    try:
-        return body, body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Failed(f"line is not valid UTF-8 ({exc.reason})", unread=True) from exc
+    return item[:-1]
 
 
-def _canonical_object(text: str) -> dict[str, Any]:
-    """Parse a line and check it is exactly the JCS of what it holds."""
+def _canonical_object(body: bytes) -> dict[str, Any]:
+    """Parse a line and check that it is exactly the JCS of what it holds."""
     try:
-        value = _DECODER.decode(text)
+        value = _decode(body)
     except _NotCanonicalError as exc:
         raise _Failed(f"line is not canonical JSON: {exc}", unread=True) from exc
-    except ValueError as exc:  # json.JSONDecodeError, or a recursion limit turned ValueError
+    except UnicodeDecodeError as exc:
+        raise _Failed(f"line is not valid UTF-8 ({exc.reason})", unread=True) from exc
+    except ValueError as exc:  # json.JSONDecodeError, msgspec.DecodeError
         raise _Failed(f"line is not JSON ({exc})", unread=True) from exc
     except RecursionError as exc:
         raise _Failed("line is nested too deeply", unread=True) from exc
     if type(value) is not dict:
         raise _Failed("line is not a JSON object", unread=True)
-    if text.isascii() and _LONG_DIGITS.search(text) is None:
-        canonical = _ENCODER.encode(value)
+    if body.isascii() and _SIXTEEN_DIGITS not in body.translate(_DIGITS_AS_ZERO):
+        canonical = _encode(value)
     else:
         try:
-            canonical = jcs(value).decode("utf-8")
+            canonical = jcs(value)
         except EncodingError as exc:
             raise _Failed(f"line is not canonical JSON: {exc}", unread=True) from exc
-    if canonical != text:
+    if canonical != body:
         raise _Failed("line is not canonical JSON (RFC 8785): it differs from its JCS", unread=True)
     return value
 
@@ -218,9 +260,12 @@ def _parse_header(header: dict[str, Any]) -> tuple[_Key, str]:
         raise _Failed("header origin is not a non-empty string")
     if type(log_key) is not dict or set(log_key) != _LOG_KEY_FIELDS:
         raise _Failed(f"header log_key must be an object with exactly {sorted(_LOG_KEY_FIELDS)}")
-    _decode_key(log_key["ed25519"], "header log_key.ed25519")
-    if type(log_key["key_id"]) is not str or not log_key["key_id"]:
-        raise _Failed("header log_key.key_id is not a non-empty string")
+    public = _decode_key(log_key["ed25519"], "header log_key.ed25519")
+    # The key id is the C2SP signed-note key hash of origin and key (bridge.consent.logkey), so
+    # the same key verifies a checkpoint as a note; every checkpoint signs the key id, and
+    # through it the origin.
+    if log_key["key_id"] != key_hash(origin, public).hex():
+        raise _Failed("header log_key.key_id is not the signed-note key hash of origin and key")
     return _Key(log_key["ed25519"], log_key["key_id"]), origin
 
 
@@ -250,6 +295,21 @@ def _parse_checkpoint(checkpoint: object, key: _Key, what: str) -> _Checkpoint:
     return _Checkpoint(size, raw_root, root)
 
 
+def _entry_problem(obj: dict[str, Any]) -> str:
+    """Why an entry line's structure is wrong (only called once it is known to be)."""
+    entry = obj.get("entry")
+    if len(obj) != 2 or type(obj.get("index")) is not int or type(entry) is not dict:
+        return "entry line must be exactly {entry, index}: an object and an integer"
+    for field in ("kind", "at"):
+        if type(entry.get(field)) is not str or not entry[field]:
+            return f"entry {field} is not a non-empty string"
+    if "conversation" in entry and type(entry["conversation"]) is not str:
+        return "entry conversation is not a string"
+    if "actor" in entry and type(entry["actor"]) is not dict:
+        return "entry actor is not an object"
+    return "entry has no prev_checkpoint"
+
+
 class _Verifier:
     """The state of one pass over an export; :meth:`run` reads it once, line by line."""
 
@@ -257,27 +317,31 @@ class _Verifier:
         self.log_key = log_key
         self.previous = previous
         self.key = _Key("", "")
-        self.count = 0  # entry lines read, the next index due
+        self.count = 0  # entry lines read: the index due next
+        # The roots of the perfect subtrees of the entries so far, largest first: the frontier
+        # of merkle.frontier_append, kept in place here.
         self.frontier: list[bytes] = []
         self.verified = _Checkpoint(0, EMPTY_ROOT, b64u_encode(EMPTY_ROOT))
         self.checkpoints = 0
         self.latest: dict[str, object] | None = None  # {size, root} of the latest checkpoint
         self.ends_with_checkpoint = False
-        self.saved: list[_Checkpoint] = []  # saved checkpoints not yet reached, largest first
+        self.head = self.verified
+        self.saved: list[_Checkpoint] = []  # saved checkpoints not reached yet, largest first
+        self.next_saved = -1  # the size of the smallest of them, -1 for none
         self.saved_matched = 0  # the size of the largest saved checkpoint matched so far
 
     def run(self, lines: Iterable[bytes | str]) -> Report:
         line = 0
         try:
             for line, item in enumerate(lines, start=1):
-                body, text = _line_text(item)
-                obj = _canonical_object(text)
-                if line == 1:
-                    self._header(obj)
-                elif "entry" in obj:
+                body = _line_body(item)
+                obj = _canonical_object(body)
+                if "entry" in obj and line > 1:
                     self._entry(obj, body)
-                elif "checkpoint" in obj:
+                elif "checkpoint" in obj and line > 1:
                     self._checkpoint(obj)
+                elif line == 1:
+                    self._header(obj)
                 else:
                     raise _Failed("line is neither an entry nor a checkpoint", unread=True)
             line += 1
@@ -298,6 +362,8 @@ class _Verifier:
         if self.log_key is not None and b64u_decode(key.ed25519) != self.log_key:
             raise _Failed("the export's log key is not the given log key")
         self.key = key
+        # The head says up front how many entries follow; the end is held to it.
+        self.head = _parse_checkpoint(header["head"], key, "header head")
         saved = []
         for number, checkpoint in enumerate(self.previous):
             saved.append(_parse_checkpoint(checkpoint, key, f"saved checkpoint #{number}"))
@@ -309,50 +375,58 @@ class _Verifier:
         saved = self.saved
         while saved and saved[-1].size == self.count:
             expected = saved.pop()
-            calculated = frontier_root(self.frontier)
-            if calculated != expected.root:
+            if frontier_root(self.frontier) != expected.root:
                 raise _Failed(
                     f"entries {self.saved_matched}..{self.count - 1} do not hash to the root of "
                     f"the saved checkpoint of size {self.count}: the log was rewritten",
                     self.saved_matched,
                 )
             self.saved_matched = expected.size
+        self.next_saved = saved[-1].size if saved else -1
 
     def _entry(self, obj: dict[str, Any], body: bytes) -> None:
         count = self.count
         index = obj.get("index")
-        if len(obj) != 2 or type(index) is not int:
-            raise _Failed("entry line must be exactly {entry, index} with an integer index", count)
+        entry = obj.get("entry")
+        # One cheap test for the common case; _entry_problem says what is wrong otherwise.
+        if (
+            len(obj) != 2
+            or type(index) is not int
+            or type(entry) is not dict
+            or type(entry.get("kind")) is not str
+            or type(entry.get("at")) is not str
+            or not entry["kind"]
+            or not entry["at"]
+            or ("conversation" in entry and type(entry["conversation"]) is not str)
+            or ("actor" in entry and type(entry["actor"]) is not dict)
+            or "prev_checkpoint" not in entry
+        ):
+            raise _Failed(_entry_problem(obj), count)
         if index != count:
             raise _Failed(f"entry index {index} where index {count} is due", count)
-        entry = obj["entry"]
-        if type(entry) is not dict:
-            raise _Failed("entry is not an object", count)
-        if type(entry.get("kind")) is not str or not entry["kind"]:
-            raise _Failed("entry kind is not a non-empty string", count)
-        if type(entry.get("at")) is not str or not entry["at"]:
-            raise _Failed("entry at is not a non-empty string", count)
-        if "conversation" in entry and type(entry["conversation"]) is not str:
-            raise _Failed("entry conversation is not a string", count)
-        if "actor" in entry and type(entry["actor"]) is not dict:
-            raise _Failed("entry actor is not an object", count)
-        if "prev_checkpoint" not in entry:
-            raise _Failed("entry has no prev_checkpoint", count)
+        if count >= self.head.size:
+            raise _Failed(f"entry {count} lies past the head, which holds {self.head.size}", count)
         named, latest = entry["prev_checkpoint"], self.latest
-        # Compare types too: JSON true == 1 in Python.
+        # Compare the size's type too: JSON true == 1 in Python.
         if named != latest or (latest is not None and type(named["size"]) is not int):
             want = "null" if latest is None else f"{{size {latest['size']}, root {latest['root']}}}"
             raise _Failed(f"entry prev_checkpoint is not the latest checkpoint ({want})", count)
-        encoded = body[_ENTRY_PREFIX : len(body) - _INDEX_INFIX - len(str(index)) - 1]
-        self.frontier = frontier_append(self.frontier, count, leaf_hash(encoded))
-        self.count = count + 1
+        # The leaf is the hash of the entry's JCS, which the canonical line holds verbatim.
+        node = leaf_hash(body[_ENTRY_PREFIX : len(body) - _INDEX_INFIX - len(str(index)) - 1])
+        # merkle.frontier_append's carry, in place: merge equal-sized subtrees at the right end.
+        frontier, size = self.frontier, count
+        while size & 1:
+            node = node_hash(frontier.pop(), node)
+            size >>= 1
+        frontier.append(node)
+        self.count = count = count + 1
         self.ends_with_checkpoint = False
-        if self.saved and self.saved[-1].size == self.count:
+        if count == self.next_saved:
             self._compare_saved()
 
     def _checkpoint(self, obj: dict[str, Any]) -> None:
         if len(obj) != 1:
-            raise _Failed("checkpoint line must be exactly {checkpoint}")
+            raise _Failed("checkpoint line must be exactly {checkpoint}", unread=True)
         checkpoint = _parse_checkpoint(obj["checkpoint"], self.key, "checkpoint")
         size, count, verified = checkpoint.size, self.count, self.verified
         if size > count:
@@ -364,9 +438,10 @@ class _Verifier:
         if size < verified.size:
             raise _Failed(f"checkpoint size {size} is below the previous one, {verified.size}")
         if size < count:
-            raise _Failed(f"checkpoint of size {size} stands after entry {count - 1}, not {size - 1}")
-        calculated = frontier_root(self.frontier)
-        if calculated != checkpoint.root:
+            raise _Failed(
+                f"checkpoint of size {size} stands after entry {count - 1}, not {size - 1}"
+            )
+        if frontier_root(self.frontier) != checkpoint.root:
             if verified.size == size:
                 raise _Failed(f"the log key signed two different roots for size {size}")
             raise _Failed(
@@ -388,6 +463,14 @@ class _Verifier:
                 f"(the last one covers {self.verified.size}): it was cut short",
                 self.verified.size,
             )
+        if self.count != self.head.size:
+            raise _Failed(
+                f"the export ends after {self.count} entries, but its head holds "
+                f"{self.head.size}: it was cut short",
+                self.count,
+            )
+        if self.verified.root != self.head.root:
+            raise _Failed("the header's head is not the export's last checkpoint", None)
         if self.saved:
             raise _Failed(
                 f"the export ends at size {self.count}, before the saved checkpoint of size "
