@@ -7,7 +7,6 @@ checkpoint as JSON and as a signed note.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from nacl.signing import SigningKey
 
 from bridge import crypto
 from bridge.config import Settings
+from bridge.consent.notes import key_hash
 
 __all__ = ["LogKey", "create_log_key", "load_or_create_log_key", "log_key_for"]
 
@@ -35,8 +35,7 @@ class LogKey:
 
     @property
     def key_id(self) -> str:
-        digest = hashlib.sha256(self.origin.encode() + b"\n\x01" + self.public).digest()
-        return digest[:4].hex()
+        return key_hash(self.origin, self.public).hex()
 
     def sign_checkpoint(self, size: int, root: bytes, time: str) -> dict[str, object]:
         """``{size, root, time, key_id, sig}``: Ed25519 over the JCS of the rest."""
