@@ -107,7 +107,7 @@ class AuditApi:
         async with self.db.session() as session, session.begin():
             signed = await self.log.checkpoint(session, self.clock())
         key = self.log.key
-        body = note_body(key.origin, int(str(signed["size"])), b64u_decode(str(signed["root"])))
+        body = note_body(key.origin, signed["size"], b64u_decode(signed["root"]))
         return web.Response(
             text=sign_note(body, key.origin, key.signing), content_type="text/plain"
         )

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.config import Settings
 from bridge.consent import merkle
-from bridge.consent.logkey import LogKey, log_key_for
+from bridge.consent.logkey import LogKey, SignedCheckpoint, log_key_for
 from bridge.crypto import b64u_decode, b64u_encode, jcs
 from bridge.store.db import Database
 from bridge.store.models import Checkpoint, LogEntry, LogState
@@ -96,23 +96,23 @@ class Log:
 
     async def _sign(
         self, session: AsyncSession, state: LogState, now: datetime
-    ) -> dict[str, object]:
+    ) -> SignedCheckpoint:
         root = merkle.frontier_root([b64u_decode(node) for node in state.frontier])
         signed = self.key.sign_checkpoint(state.size, root, iso(now))
         session.add(
             Checkpoint(
                 size=state.size,
-                root=str(signed["root"]),
-                time=str(signed["time"]),
-                key_id=self.key.key_id,
-                sig=str(signed["sig"]),
+                root=signed["root"],
+                time=signed["time"],
+                key_id=signed["key_id"],
+                sig=signed["sig"],
             )
         )
         state.checkpoint_size = state.size
-        state.checkpoint_root = str(signed["root"])
+        state.checkpoint_root = signed["root"]
         return signed
 
-    async def checkpoint(self, session: AsyncSession, now: datetime) -> dict[str, object]:
+    async def checkpoint(self, session: AsyncSession, now: datetime) -> SignedCheckpoint:
         """A signed checkpoint covering the whole log, signed now if the latest does not."""
         state = await self._state(session)
         if state.checkpoint_size == state.size:
@@ -137,14 +137,10 @@ def open_log(settings: Settings) -> Log:
     return Log(log_key_for(settings), checkpoint_every=settings.checkpoint_every)
 
 
-def checkpoint_view(row: Checkpoint) -> dict[str, object]:
-    return {
-        "size": row.size,
-        "root": row.root,
-        "time": row.time,
-        "key_id": row.key_id,
-        "sig": row.sig,
-    }
+def checkpoint_view(row: Checkpoint) -> SignedCheckpoint:
+    return SignedCheckpoint(
+        size=row.size, root=row.root, time=row.time, key_id=row.key_id, sig=row.sig
+    )
 
 
 async def run_checkpoints(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from nacl.signing import SigningKey
 
@@ -17,7 +18,15 @@ from bridge import crypto
 from bridge.config import Settings
 from bridge.consent.notes import key_hash
 
-__all__ = ["LogKey", "create_log_key", "load_or_create_log_key", "log_key_for"]
+__all__ = ["LogKey", "SignedCheckpoint", "create_log_key", "load_or_create_log_key", "log_key_for"]
+
+
+class SignedCheckpoint(TypedDict):
+    size: int
+    root: str
+    time: str
+    key_id: str
+    sig: str
 
 
 @dataclass(frozen=True)
@@ -37,16 +46,21 @@ class LogKey:
     def key_id(self) -> str:
         return key_hash(self.origin, self.public).hex()
 
-    def sign_checkpoint(self, size: int, root: bytes, time: str) -> dict[str, object]:
+    def sign_checkpoint(self, size: int, root: bytes, time: str) -> SignedCheckpoint:
         """``{size, root, time, key_id, sig}``: Ed25519 over the JCS of the rest."""
-        checkpoint: dict[str, object] = {
+        unsigned = {
             "size": size,
             "root": crypto.b64u_encode(root),
             "time": time,
             "key_id": self.key_id,
         }
-        checkpoint["sig"] = crypto.sign_object(checkpoint, self.signing)
-        return checkpoint
+        return SignedCheckpoint(
+            size=size,
+            root=crypto.b64u_encode(root),
+            time=time,
+            key_id=self.key_id,
+            sig=crypto.sign_object(unsigned, self.signing),
+        )
 
 
 def create_log_key(path: Path, origin: str) -> LogKey:
