@@ -20,7 +20,7 @@ from bridge.access import Caller, ConversationContext, active_request, load_cont
 from bridge.consent.invites import invite_emit, invite_recipients, previous_officer
 from bridge.consent.log import iso
 from bridge.consent.machine import Event, State
-from bridge.consent.transitions import Ack, Transitions, actor
+from bridge.consent.transitions import SYSTEM, Ack, Transitions, actor
 from bridge.core import Core
 from bridge.delivery import (
     CloseRoom,
@@ -222,17 +222,15 @@ class Bridges(Transitions):
             ctx, request = await self._request_context(session, caller, request_id)
             if request.state == State.PROPOSED and now >= request.prompt_expires_at:
                 raise WrongState("this question has expired")
-            self.move(request, Event.DECLINE, now, None)
-            await self.log.append(
+            effects = await self.transition(
                 session,
-                "consent.declined",
-                at=now,
-                conversation_id=ctx.conversation.id,
+                ctx.conversation,
+                request,
+                Event.DECLINE,
+                now=now,
+                kind="consent.declined",
                 actor={"role": "victim"},
-                request_id=request.id,
-            )
-            effects = await self.state_effects(
-                session, ctx.conversation, request, "bridge.declined"
+                notice_key="bridge.declined",
             )
         return Outcome({}, effects)
 
@@ -297,18 +295,16 @@ class Bridges(Transitions):
             ctx = await load_context(session, caller, conversation_id)
             if ctx.request is None:
                 raise WrongState("there is no police part to pause")
-            self.move(ctx.request, Event.PAUSE, now, caller.role)
-            await self.log.append(
+            effects = await self.transition(
                 session,
-                "bridge.paused",
-                at=now,
-                conversation_id=conversation_id,
+                ctx.conversation,
+                ctx.request,
+                Event.PAUSE,
+                now=now,
+                kind="bridge.paused",
                 actor=actor(caller),
-                request_id=ctx.request.id,
                 reason=caller.role,
-            )
-            effects = await self.state_effects(
-                session, ctx.conversation, ctx.request, f"bridge.paused.{caller.role}"
+                notice_key=f"bridge.paused.{caller.role}",
             )
         return Outcome({}, effects)
 
@@ -324,16 +320,16 @@ class Bridges(Transitions):
             # The victim steers: a pause the victim made is lifted only by the victim.
             if request.reason == "victim" and caller.role != "victim":
                 raise Forbidden("only the victim can lift the victim's pause")
-            self.move(request, Event.RESUME, now, None)
-            await self.log.append(
+            effects = await self.transition(
                 session,
-                "bridge.resumed",
-                at=now,
-                conversation_id=conversation_id,
+                ctx.conversation,
+                request,
+                Event.RESUME,
+                now=now,
+                kind="bridge.resumed",
                 actor=actor(caller),
-                request_id=request.id,
+                notice_key="bridge.resumed",
             )
-            effects = await self.state_effects(session, ctx.conversation, request, "bridge.resumed")
             effects += await self.pause_if_counsellor_away(session, ctx, now)
         return Outcome({}, effects)
 
@@ -400,17 +396,16 @@ class Bridges(Transitions):
         request = ctx.request
         if request is None or request.state != State.PAUSED or request.reason != "counsellor_away":
             return []
-        self.move(request, Event.COUNSELLOR_BACK, now, None)
-        await self.log.append(
+        return await self.transition(
             session,
-            "bridge.resumed",
-            at=now,
-            conversation_id=ctx.conversation.id,
-            actor={"role": "system"},
-            request_id=request.id,
-            reason="counsellor_back",
+            ctx.conversation,
+            request,
+            Event.COUNSELLOR_BACK,
+            now=now,
+            kind="bridge.resumed",
+            actor=SYSTEM,
+            notice_key="bridge.resumed",
         )
-        return await self.state_effects(session, ctx.conversation, request, "bridge.resumed")
 
     async def pause_all_after_restart(self) -> None:
         """At start nobody is connected: every joined bridge waits for its counsellor."""

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.consent.machine import Event, State
-from bridge.consent.transitions import Transitions
+from bridge.consent.transitions import SYSTEM, Transitions
 from bridge.delivery import Effect
 from bridge.store.models import BridgeRequest, Conversation, Invite
 
@@ -115,14 +115,14 @@ class Expiry(Transitions):
         self, session: AsyncSession, request: BridgeRequest, now: datetime, reason: str
     ) -> list[Effect]:
         conversation = await session.get_one(Conversation, request.conversation_id)
-        self.move(request, Event.EXPIRE, now, reason)
-        await self.log.append(
+        return await self.transition(
             session,
-            "consent.expired",
-            at=now,
-            conversation_id=conversation.id,
-            actor={"role": "system"},
-            request_id=request.id,
+            conversation,
+            request,
+            Event.EXPIRE,
+            now=now,
+            kind="consent.expired",
+            actor=SYSTEM,
             reason=reason,
+            notice_key=f"bridge.expired.{reason}",
         )
-        return await self.state_effects(session, conversation, request, f"bridge.expired.{reason}")

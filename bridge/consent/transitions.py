@@ -10,6 +10,7 @@ raises before anything is written, so it changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -37,7 +38,7 @@ from bridge.store.models import (
     Participant,
 )
 
-__all__ = ["Ack", "Transitions", "actor", "bridge_summary", "epoch_summary"]
+__all__ = ["SYSTEM", "Ack", "Transitions", "actor", "bridge_summary", "epoch_summary"]
 
 Ack = dict[str, object]
 
@@ -60,6 +61,9 @@ def bridge_summary(request: BridgeRequest, epoch: dict[str, object] | None) -> d
     if epoch is not None:
         summary["epoch"] = {"epoch_id": epoch["epoch_id"], "public": epoch["public"]}
     return summary
+
+
+SYSTEM: Mapping[str, object] = {"role": "system"}
 
 
 def actor(caller: Caller | None) -> dict[str, object]:
@@ -87,6 +91,35 @@ class Transitions:
         request.state = next_state(State(request.state), event).value
         request.reason = reason
         request.updated_at = now
+
+    async def transition(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        request: BridgeRequest,
+        event: Event,
+        *,
+        now: datetime,
+        kind: str,
+        actor: Mapping[str, object],
+        reason: str | None = None,
+        notice_key: str,
+        **fields: object,
+    ) -> list[Effect]:
+        """One move of the table with its log entry, and the ``bridge.state`` it makes."""
+        self.move(request, event, now, reason)
+        if reason is not None:
+            fields["reason"] = reason
+        await self.log.append(
+            session,
+            kind,
+            at=now,
+            conversation_id=conversation.id,
+            actor=actor,
+            request_id=request.id,
+            **fields,
+        )
+        return await self.state_effects(session, conversation, request, notice_key)
 
     async def epoch(self, session: AsyncSession, request: BridgeRequest) -> Epoch | None:
         return None if request.epoch_id is None else await session.get(Epoch, request.epoch_id)
@@ -187,16 +220,14 @@ class Transitions:
             return []
         if self.presence.counsellor_present(ctx.conversation.id):
             return []
-        self.move(request, Event.COUNSELLOR_AWAY, now, "counsellor_away")
-        await self.log.append(
+        return await self.transition(
             session,
-            "bridge.paused",
-            at=now,
-            conversation_id=ctx.conversation.id,
-            actor={"role": "system"},
-            request_id=request.id,
+            ctx.conversation,
+            request,
+            Event.COUNSELLOR_AWAY,
+            now=now,
+            kind="bridge.paused",
+            actor=SYSTEM,
             reason="counsellor_away",
-        )
-        return await self.state_effects(
-            session, ctx.conversation, request, "bridge.paused.counsellor_away"
+            notice_key="bridge.paused.counsellor_away",
         )
