@@ -29,7 +29,9 @@ from bridge.delivery import (
     Emit,
     Outcome,
     care_room,
+    counsellor_room,
     investigation_room,
+    victim_room,
 )
 from bridge.devices import new_device_id
 from bridge.errors import (
@@ -170,9 +172,10 @@ class Conversations:
                 effects.append(await self.queue_effect(session))
             ctx = await load_context(session, caller, conversation_id)
             if principal.role == "officer":
-                if ctx.request is None or ctx.request.epoch_id != (
-                    ctx.officer and ctx.officer.epoch_id
-                ):
+                # The officer's participation is still open (load_context); it must belong to
+                # the consent in force.
+                assert ctx.officer is not None
+                if ctx.request is None or ctx.request.epoch_id != ctx.officer.epoch_id:
                     raise NoConsent("there is no consent for you in this conversation")
             elif principal.role == "counsellor":
                 assert caller.device_id is not None  # registration is checked at the edge
@@ -183,11 +186,11 @@ class Conversations:
                     effects.append(joined)
                 effects += await self.bridges.counsellor_back(session, ctx, now)
             view = await self._conversation_view(session, ctx, caller)
-        rooms = (
-            (investigation_room(conversation_id),)
-            if principal.role == "officer"
-            else (care_room(conversation_id),)
-        )
+        rooms = {
+            "victim": (care_room(conversation_id), victim_room(conversation_id)),
+            "counsellor": (care_room(conversation_id), counsellor_room(conversation_id)),
+            "officer": (investigation_room(conversation_id),),
+        }[principal.role]
         if principal.role == "victim":
             effects += self.bridges.pending_prompt(ctx)
         return Outcome({"conversation": view}, effects, rooms)

@@ -29,8 +29,6 @@ from bridge.delivery import (
     Emit,
     OnDutyOfficer,
     account_room,
-    counsellor_room,
-    victim_room,
 )
 from bridge.devices import register_device
 from bridge.errors import (
@@ -277,12 +275,7 @@ class SocketEdge:
         self, state: SocketState, sid: str, p: ConversationRef, raw: Any
     ) -> dict[str, object]:
         outcome = await self.conversations.join(state.caller, p.conversation_id)
-        role = state.principal.role
-        extra = {
-            "victim": (victim_room(p.conversation_id),),
-            "counsellor": (counsellor_room(p.conversation_id),),
-        }
-        await self._enter(sid, outcome.enter + extra.get(role, ()))
+        await self._enter(sid, outcome.enter)
         state.conversations.add(p.conversation_id)
         await self.deliver(outcome.effects)
         return outcome.ack
