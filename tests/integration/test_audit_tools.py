@@ -66,10 +66,10 @@ async def test_exported_log_of_a_driegesprek_verifies(bridge: Bridge, tmp_path: 
         "audit", "export", "--url", bridge.url, "--out", str(out), env_token=token
     )
     assert status == 0, text
-    status, text = await run("audit", "verify", "--export", str(out), "--log-key", log_key)
+    status, text = await run("audit", "verify", "--export", str(out), f"--log-key={log_key}")
     assert status == 0, text
     assert text.startswith("intact:")
-    status, text = await run("audit", "verify", "--url", bridge.url, "--token", token)
+    status, text = await run("audit", "verify", "--url", bridge.url, f"--token={token}")
     assert status == 0, text
     kinds = [
         json.loads(line)["entry"]["kind"]
@@ -133,7 +133,7 @@ async def test_every_tampering_with_the_export_is_detected(bridge: Bridge, tmp_p
         b"".join([*lines[: positions[5]], bytes(changed), *lines[positions[5] + 1 :]])
     )
     status, text = await run(
-        "audit", "verify", "--export", str(tmp_path / "bad.jsonl"), "--log-key", log_key
+        "audit", "verify", "--export", str(tmp_path / "bad.jsonl"), f"--log-key={log_key}"
     )
     assert status == 1
     assert "NOT INTACT at index" in text
@@ -149,14 +149,15 @@ async def test_a_saved_checkpoint_must_still_agree(bridge: Bridge, tmp_path: Pat
         "audit", "export", "--url", bridge.url, "--out", str(out), env_token=token
     )
     assert status == 0, text
-    args = ("audit", "verify", "--export", str(out), "--log-key", log_key)
+    # Keys and tokens are b64u and may start with "-": always give them with "=".
+    args = ("audit", "verify", "--export", str(out), f"--log-key={log_key}")
     status, text = await run(*args, "--previous", str(tmp_path / "saved.json"))
     assert status == 0, text
     forged = {**saved, "root": saved["root"][::-1]}
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     status, text = await run(*args, "--previous", str(tmp_path / "forged.json"))
     assert status == 1, text
-    status, text = await run(*args[:-1], "A" * 43)
+    status, text = await run(*args[:-1], f"--log-key={'A' * 43}")
     assert status == 1 and "NOT INTACT" in text
 
 
@@ -185,14 +186,11 @@ async def test_witness_cosignatures_are_checked(
         "verify",
         "--url",
         bridge.url,
-        "--token",
-        token,
-        "--log-key",
-        log_key,
+        f"--token={token}",
+        f"--log-key={log_key}",
         "--note",
         str(tmp_path / "checkpoint.note"),
-        "--witness-key",
-        witness_vkey,
+        f"--witness-key={witness_vkey}",
     )
     assert (status == 0) is witnessed, text
 
