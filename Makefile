@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WEB := bridge/web
 DIST := $(WEB)/dist
 # Directories too, so that an added or removed file also rebuilds.
-WEB_SOURCES := $(shell find $(WEB)/src 2>/dev/null)
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/pages 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
 CHROMIUM_INSTALL := apt-get install -y --no-install-recommends chromium
 

@@ -24,6 +24,7 @@ from bridge.consent.texts import ConsentTexts
 from bridge.conversations import Conversations
 from bridge.core import Core
 from bridge.http_api import HttpApi, error_middleware
+from bridge.pages import install_pages
 from bridge.policy import Policy, load_policy
 from bridge.presence import Connections
 from bridge.socket_api import SocketEdge
@@ -72,6 +73,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
         HttpApi(settings, core, conversations, transcripts, registry, edge.deliver).routes()
     )
     app.add_routes(AuditApi(core).routes())
+    install_pages(app)
     app[DB] = db
     app[CORE] = core
     app[POLICY] = core.policy

@@ -1,5 +1,6 @@
 // Bundles the browser clients: each src/pages/*.js becomes dist/<name>.js (an ES module, loaded by
 // <script type="module" src=...>), with shared code in dist/chunks/ under content-hashed names.
+// pages/*.html are copied into dist/ as they are (the server serves them; they load /assets/<name>.js).
 // dist/manifest.json, written last, lists what was built: the Makefile uses it as its stamp.
 //
 //   node build.mjs                  build dist/ (minified)
@@ -82,7 +83,13 @@ async function buildDist() {
     }
     files = files.sort();
   }
-  const manifest = { pages, files };
+  /** @type {string[]} */
+  const html = [];
+  for (const file of await filesIn(join(here, "pages"), ".html")) {
+    await copyFile(file, join(outdir, basename(file)));
+    html.push(basename(file));
+  }
+  const manifest = { pages, html, files };
   await writeFile(join(outdir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(
     `built ${Object.keys(pages).length} page(s) into ${relative(process.cwd(), outdir) || "."}`,

@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "bridge.socket_api": EDGE,
     "bridge.http_api": EDGE,
     "bridge.audit_api": EDGE,
+    "bridge.pages": EDGE,
     "bridge.demo": EDGE,
     "bridge.demo_accounts": EDGE,
     # A client of the server, not a part of it: only the edges may use it (the demo drives one).
