@@ -26,6 +26,14 @@ _DIGITS = re.compile(r"^(0|[1-9][0-9]{0,15})$")
 MAX_PAGE = 1000
 
 
+def _page(request: web.Request) -> tuple[int, int]:
+    """``start`` and ``count`` of a paged route."""
+    start, count = _int(request, "start", 0), _int(request, "count", 100)
+    if not 1 <= count <= MAX_PAGE:
+        raise Invalid(f"count must be between 1 and {MAX_PAGE}")
+    return start, count
+
+
 def _int(request: web.Request, name: str, default: int | None = None) -> int:
     raw = request.query.get(name)
     if raw is None:
@@ -79,9 +87,7 @@ class AuditApi:
 
     async def entries(self, request: web.Request) -> web.Response:
         await self._auditor(request)
-        start, count = _int(request, "start", 0), _int(request, "count", 100)
-        if not 1 <= count <= MAX_PAGE:
-            raise Invalid(f"count must be between 1 and {MAX_PAGE}")
+        start, count = _page(request)
         async with self.db.session() as session:
             size = (await session.get_one(LogState, 1)).size
             rows = await session.execute(
@@ -115,9 +121,7 @@ class AuditApi:
     async def checkpoints(self, request: web.Request) -> web.Response:
         """Every signed checkpoint, oldest first (an addition, for exports)."""
         await self._auditor(request)
-        start, count = _int(request, "start", 0), _int(request, "count", 100)
-        if not 1 <= count <= MAX_PAGE:
-            raise Invalid(f"count must be between 1 and {MAX_PAGE}")
+        start, count = _page(request)
         async with self.db.session() as session:
             rows = await session.scalars(
                 select(Checkpoint).order_by(Checkpoint.id).offset(start).limit(count)
