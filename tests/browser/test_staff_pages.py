@@ -1,0 +1,316 @@
+"""The counsellor's and the officer's consoles in headless Chromium against a real bridge.
+
+A Python victim (``bridge.victim()``) talks with a browser counsellor and a browser officer: the
+driegesprek is proposed and granted, messages flow every way and decrypt, a care-only message
+reaches the counsellor's page marked as such and never the officer's, and a withdrawal shows on
+the officer's page as a removal. The pages are served by the bridge itself, built with
+``make web``; every request that would leave the bridge's origin is answered in the browser and
+recorded (there must be none).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Locator, Page, Route, expect
+
+from browser_support import PageLog
+from harness import Bridge
+
+ROOT = Path(__file__).parents[2]
+REGION = "Noord-Holland"
+
+
+@pytest.fixture(scope="session")
+def made_web() -> Path:
+    """``bridge/web/dist`` as ``make web`` builds it from the current sources."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.fail("make is missing: install it (apt-get install -y make)")
+    built = subprocess.run([make, "web"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        pytest.fail(f"make web failed:\n{built.stdout}{built.stderr}")
+    dist = ROOT / "bridge" / "web" / "dist"
+    for name in ("counsellor.html", "counsellor.js", "officer.html", "officer.js"):
+        if not (dist / name).is_file():
+            pytest.fail(f"make web did not produce dist/{name}")
+    return dist
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def bridge(tmp_path: Path, made_web: Path) -> AsyncIterator[Bridge]:
+    server = Bridge(tmp_path / "data")
+    await server.start()
+    try:
+        await server.init_orgs()
+        await server.add_user("counsellor", "counsellor", "fier")
+        await server.add_user("officer", "officer", "avim", region=REGION, gender="female")
+        yield server
+    finally:
+        await server.close_clients()
+        await server.stop()
+
+
+@dataclass
+class StaffPage:
+    context: BrowserContext
+    page: Page
+    log: PageLog
+    elsewhere: list[str] = field(default_factory=list)
+
+    def message(self, text: str) -> Locator:
+        return self.page.locator("#messages li.message", has_text=text)
+
+    async def send(self, text: str) -> None:
+        await self.page.locator("#compose-text").fill(text)
+        await self.page.locator("#send").click()
+        await expect(self.page.locator("#compose-text")).to_have_value("")
+
+    def assert_clean(self) -> None:
+        assert self.log.console_errors == []
+        assert self.log.page_errors == []
+        assert self.elsewhere == []
+
+
+def text_is(text: str) -> Callable[[dict[str, Any]], bool]:
+    """For ``next_event``: a message event whose decrypted text is ``text``."""
+    return lambda event: event.get("text") == text
+
+
+async def new_staff_page(browser: Browser, bridge: Bridge, path: str) -> StaffPage:
+    """Open ``path`` in a fresh context, logging from the start; nothing may leave the origin."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    log = PageLog()
+    page.on("console", log.on_console)
+    page.on("pageerror", log.on_page_error)
+    staff = StaffPage(context, page, log)
+
+    async def off_origin(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(bridge.url + "/"):
+            await route.continue_()
+        else:
+            staff.elsewhere.append(url)
+            await route.abort()
+
+    await context.route("**/*", off_origin)
+    await page.goto(bridge.url + path)
+    await page.wait_for_selector("body[data-ready]", state="attached")
+    return staff
+
+
+async def log_in(page: Page, username: str, password: str) -> None:
+    await page.locator("#login-username").fill(username)
+    await page.locator("#login-password").fill(password)
+    await page.locator("#login-submit").click()
+
+
+async def unlock(page: Page, passphrase: str) -> None:
+    await page.locator("#unlock-passphrase").fill(passphrase)
+    await page.locator("#unlock-submit").click()
+
+
+async def open_staff_page(
+    browser: Browser, bridge: Bridge, path: str, username: str, org: str
+) -> StaffPage:
+    """Open ``path``, log in as ``username`` and unlock with ``org``'s passphrase."""
+    staff = await new_staff_page(browser, bridge, path)
+    page = staff.page
+    await log_in(page, username, bridge.passwords[username])
+    await expect(page.locator("#view-unlock")).to_be_visible()
+    await unlock(page, bridge.passphrases[org])
+    await expect(page.locator("#conn-status")).to_have_text("Verbonden.", timeout=15_000)
+    return staff
+
+
+async def test_driegesprek_with_browser_staff(browser: Browser, bridge: Bridge) -> None:
+    victim = await bridge.victim()
+    counsellor = await open_staff_page(browser, bridge, "/counsellor", "counsellor", "fier")
+    officer = await open_staff_page(browser, bridge, "/officer", "officer", "avim")
+    try:
+        c, o = counsellor.page, officer.page
+
+        # The counsellor picks the victim's conversation from the queue.
+        item = c.locator(f'#queue li[data-conversation="{victim.conversation_id}"]')
+        await item.get_by_role("button", name="Open gesprek").click()
+        await expect(c.locator("#conv")).to_be_visible()
+        await expect(c.locator("#queue li")).to_have_count(0)
+        await expect(c.locator("#police-indicator")).to_have_text("Geen politie in dit gesprek.")
+        await expect(o.locator("#invites-empty")).to_be_visible()
+
+        # A care message before any bridge; the victim reads it.
+        await counsellor.send("Fijn dat je er bent.")
+        got = await victim.next_event("message", timeout=10, where=text_is("Fijn dat je er bent."))
+        assert got["verified"] and got["sender_role"] == "counsellor"
+        assert got["audience"] == ["care"]
+
+        # Propose; the Python victim is asked and consents.
+        await c.locator("#purpose-report").check()
+        await c.locator("#propose-gender").select_option("female")
+        await c.locator("#propose-region").fill(REGION)
+        await c.locator("#propose-submit").click()
+        prompt = await victim.next_event("consent.prompt", timeout=10)
+        assert prompt["purpose"] == "report"
+        assert prompt["preferences"]["officer_gender"] == "female"
+        await expect(c.locator("#bridge-state")).to_contain_text("wacht op antwoord")
+        await expect(c.locator("#propose")).to_be_hidden()
+        await victim.grant(share_needs_note=True)
+        await expect(c.locator("#bridge-state")).to_contain_text("toestemming gegeven")
+
+        # The needs note: how to talk, never what happened (the page says so by the field).
+        await expect(c.locator("#note-hint")).to_contain_text("Nooit wat er is gebeurd")
+        await c.locator("#note-text").fill("Eenvoudige taal, korte vragen.")
+        await c.locator("#note-submit").click()
+        await expect(c.locator("#note-status")).to_contain_text("De notitie is verstuurd")
+
+        # The officer sees the invite: purpose, preferences, expiry; no content.
+        invite = o.locator("#invites li.invite")
+        await expect(invite).to_have_count(1, timeout=10_000)
+        await expect(invite).to_contain_text("Doel: Aangifte")
+        await expect(invite).to_contain_text("vrouwelijke agent")
+        await expect(invite).to_contain_text(f"Regio: {REGION}")
+        await expect(invite).to_contain_text("Geldig tot")
+        for secret in ("Eenvoudige taal", "Fijn dat je er bent"):
+            assert secret not in await o.locator("body").inner_text()
+        await invite.get_by_role("button", name="Accepteer").click()
+
+        # The officer's scope is stated plainly; the needs note is there, nothing earlier.
+        await expect(o.locator("#view-chat")).to_be_visible()
+        await expect(o.locator("#scope-since")).to_have_text(
+            re.compile(r"^U ziet berichten vanaf \d\d:\d\d\.$")
+        )
+        await expect(o.locator("#messages li.message.needs-note")).to_contain_text(
+            "Eenvoudige taal, korte vragen."
+        )
+        await victim.next_event("bridge.state", timeout=10, where=lambda e: e["state"] == "joined")
+        await expect(c.locator("#police-indicator")).to_contain_text("Politie leest mee vanaf")
+        await expect(c.locator("#bridge-state")).to_contain_text("agent is in het gesprek")
+        assert await officer.message("Fijn dat je er bent.").count() == 0
+
+        # The victim writes to both; both pages decrypt it.
+        await victim.send("Hallo allebei.")
+        await expect(counsellor.message("Hallo allebei.")).to_contain_text("Ook voor de politie")
+        await expect(officer.message("Hallo allebei.")).to_be_visible()
+
+        # The browser counsellor and officer write; the Python victim reads both.
+        await counsellor.send("Welkom, de agent leest nu mee.")
+        welcome = "Welkom, de agent leest nu mee."
+        got = await victim.next_event("message", timeout=10, where=text_is(welcome))
+        assert got["verified"] and got["sender_role"] == "counsellor"
+        assert got["audience"] == ["care", "investigation"]
+        await expect(officer.message("Welkom, de agent leest nu mee.")).to_be_visible()
+        await officer.send("Goedemiddag, ik ben van AVIM.")
+        got = await victim.next_event(
+            "message", timeout=10, where=text_is("Goedemiddag, ik ben van AVIM.")
+        )
+        assert got["verified"] and got["sender_role"] == "officer"
+        await expect(counsellor.message("Goedemiddag, ik ben van AVIM.")).to_be_visible()
+        await expect(officer.message("Goedemiddag, ik ben van AVIM.")).to_have_class(
+            re.compile(r"\bown\b")
+        )
+
+        # A care-only message: marked on the counsellor's page, never on the officer's.
+        await victim.send("Dit is alleen voor jou.", care_only=True)
+        mark = counsellor.message("Dit is alleen voor jou.").locator(".message-mark")
+        await expect(mark).to_have_text("Alleen hulpverlening: de politie ziet dit niet")
+        await victim.send("En dit mag de agent ook lezen.")
+        await expect(officer.message("En dit mag de agent ook lezen.")).to_be_visible()
+        await expect(counsellor.message("En dit mag de agent ook lezen.")).to_be_visible()
+        assert await officer.message("Dit is alleen voor jou.").count() == 0
+        assert "Dit is alleen voor jou." not in await o.locator("body").inner_text()
+
+        # The counsellor pauses and resumes the police part; the officer's page says so.
+        await c.locator("#steer-pause").click()
+        await expect(o.locator("#officer-state")).to_contain_text(
+            "De hulpverlener heeft het gesprek met u gepauzeerd"
+        )
+        await expect(o.locator("#send")).to_be_disabled()
+        await expect(c.locator("#police-indicator")).to_contain_text("gepauzeerd")
+        await c.locator("#steer-resume").click()
+        await expect(o.locator("#officer-state")).to_be_hidden()
+        await expect(o.locator("#send")).to_be_enabled()
+        await expect(c.locator("#police-indicator")).to_contain_text("Politie leest mee")
+
+        # The victim withdraws: the officer's page says it was removed and why; no more sending.
+        await victim.withdraw()
+        state = o.locator("#officer-state")
+        await expect(state).to_be_visible()
+        await expect(state).to_contain_text("De cliënt heeft de toestemming ingetrokken")
+        await expect(state).to_contain_text("u kunt niets meer sturen")
+        await expect(o.locator("#compose")).to_be_hidden()
+        await expect(o.locator("#leave")).to_be_hidden()
+        await expect(c.locator("#bridge-state")).to_contain_text("beëindigd")
+        await expect(c.locator("#police-indicator")).to_have_text("Geen politie in dit gesprek.")
+        await expect(c.locator("#propose")).to_be_visible()
+
+        counsellor.assert_clean()
+        officer.assert_clean()
+    finally:
+        await counsellor.context.close()
+        await officer.context.close()
+
+
+async def test_wrong_account_and_passphrase_then_officer_leaves(
+    browser: Browser, bridge: Bridge
+) -> None:
+    victim = await bridge.victim()
+    counsellor = await new_staff_page(browser, bridge, "/counsellor")
+    officer = await open_staff_page(browser, bridge, "/officer", "officer", "avim")
+    try:
+        c, o = counsellor.page, officer.page
+        # An officer's account does not open the counsellor's console.
+        await log_in(c, "officer", bridge.passwords["officer"])
+        await expect(c.locator("#login-status")).to_have_text(
+            "Dit account is geen hulpverleneraccount. Gebruik de console die bij uw rol hoort."
+        )
+        await expect(c.locator("#view-login")).to_be_visible()
+        # A wrong passphrase is refused in the browser; the right one opens the console.
+        await log_in(c, "counsellor", bridge.passwords["counsellor"])
+        await expect(c.locator("#view-unlock")).to_be_visible()
+        await unlock(c, "niet de wachtzin")
+        await expect(c.locator("#unlock-status")).to_contain_text("Ontgrendelen is niet gelukt")
+        await unlock(c, bridge.passphrases["fier"])
+        await expect(c.locator("#conn-status")).to_have_text("Verbonden.", timeout=15_000)
+
+        item = c.locator(f'#queue li[data-conversation="{victim.conversation_id}"]')
+        await item.get_by_role("button", name="Open gesprek").click()
+        await c.locator("#propose-submit").click()
+        await victim.next_event("consent.prompt", timeout=10)
+        await victim.grant(share_needs_note=False)
+        await o.locator("#invites li.invite").get_by_role("button", name="Accepteer").click()
+        await expect(o.locator("#scope-since")).to_contain_text("U ziet berichten vanaf")
+        await expect(c.locator("#bridge-state")).to_contain_text("agent is in het gesprek")
+
+        # Without the victim's choice the needs note is refused, and the page says why.
+        await c.locator("#note-text").fill("Rustig aan.")
+        await c.locator("#note-submit").click()
+        await expect(c.locator("#note-status")).to_have_text(
+            "De cliënt heeft niet gekozen voor een notitie aan de agent."
+        )
+
+        # The officer leaves: its page says so and offers the invites again.
+        await o.locator("#leave").click()
+        await expect(o.locator("#officer-state")).to_contain_text("U heeft het gesprek verlaten")
+        await expect(o.locator("#compose")).to_be_hidden()
+        await expect(c.locator("#bridge-notice")).to_contain_text(
+            "De agent heeft het gesprek verlaten"
+        )
+        await expect(c.locator("#police-indicator")).to_have_text("Geen politie in dit gesprek.")
+        await o.locator("#back").click()
+        await expect(o.locator("#view-invites")).to_be_visible()
+        await expect(o.locator("#invites-empty")).to_be_visible()
+
+        counsellor.assert_clean()
+        officer.assert_clean()
+    finally:
+        await counsellor.context.close()
+        await officer.context.close()
