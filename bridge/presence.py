@@ -34,11 +34,17 @@ class Connections:
     def __init__(self) -> None:
         self.sockets: dict[str, SocketState] = {}
 
-    def counsellor_present(self, conversation_id: str) -> bool:
+    def _present(self, role: str, conversation_id: str) -> bool:
         return any(
-            s.principal.role == "counsellor" and conversation_id in s.conversations
+            s.principal.role == role and conversation_id in s.conversations
             for s in self.sockets.values()
         )
+
+    def counsellor_present(self, conversation_id: str) -> bool:
+        return self._present("counsellor", conversation_id)
+
+    def victim_present(self, conversation_id: str) -> bool:
+        return self._present("victim", conversation_id)
 
     def officers_on_duty(self) -> list[OnDutyOfficer]:
         """Officers with a connected socket on which a device is registered."""

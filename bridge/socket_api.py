@@ -128,6 +128,7 @@ class SocketEdge:
         self.connections = connections
         self.settings = settings
         self.sessions = connections.sockets
+        self.stopping = False
         # Set by the application once the expiry loop exists.
         self.wake_expiry: Callable[[], None] = lambda: None
         self.server = _Server(
@@ -179,7 +180,11 @@ class SocketEdge:
                 await self.server.close_room(effect.room)
 
     async def shutdown(self) -> None:
-        """Close every socket before the server stops, so clients reconnect elsewhere at once."""
+        """Close every socket before the server stops, so clients reconnect elsewhere at once.
+
+        A server going away is nobody leaving: presence is not acted on, and on the next start
+        every joined bridge waits for its counsellor (``pause_all_after_restart``)."""
+        self.stopping = True
         for sid in list(self.sessions):
             await self.server.disconnect(sid)
         await self.server.shutdown()
@@ -210,14 +215,17 @@ class SocketEdge:
 
     async def _disconnect(self, sid: str, *_reason: Any) -> None:
         state = self.sessions.pop(sid, None)
-        if state is None or state.principal.role != "counsellor":
+        if state is None or self.stopping or state.principal.role not in ("victim", "counsellor"):
             return
         for conversation_id in state.conversations:
-            if not self.connections.counsellor_present(conversation_id):
-                try:
+            try:
+                if state.principal.role == "victim":
+                    if not self.connections.victim_present(conversation_id):
+                        await self.deliver(await self.bridges.victim_away(conversation_id))
+                elif not self.connections.counsellor_present(conversation_id):
                     await self.deliver(await self.bridges.counsellor_away(conversation_id))
-                except Exception:
-                    _log.exception("counsellor_away.failed")
+            except Exception:
+                _log.exception("presence.failed", role=state.principal.role)
 
     # -- events --------------------------------------------------------------------------------
 

@@ -27,10 +27,12 @@ from bridge.delivery import (
     Effect,
     Emit,
     Outcome,
+    care_room,
     investigation_room,
     victim_room,
 )
 from bridge.errors import BadSignature, Forbidden, NotFound, WrongState
+from bridge.participants import participant_view
 from bridge.protocol import BridgePropose, ConsentGrant
 from bridge.store.models import (
     BridgeRequest,
@@ -39,6 +41,7 @@ from bridge.store.models import (
     Epoch,
     Invite,
     LogEntry,
+    Participant,
 )
 
 __all__ = ["Bridges", "record_policy"]
@@ -317,8 +320,9 @@ class Bridges(Transitions):
                 raise WrongState("the police part is not paused")
             if request.reason == "counsellor_away":
                 raise WrongState("the police part goes on by itself when the counsellor is back")
-            # The victim steers: a pause the victim made is lifted only by the victim.
-            if request.reason == "victim" and caller.role != "victim":
+            # The victim steers: a pause the victim made, or that leaving made, is lifted only by
+            # the victim.
+            if request.reason in ("victim", "victim_away") and caller.role != "victim":
                 raise Forbidden("only the victim can lift the victim's pause")
             effects = await self.transition(
                 session,
@@ -388,6 +392,49 @@ class Bridges(Transitions):
                 conversation, await active_request(session, conversation_id), None
             )
             return await self.pause_if_counsellor_away(session, ctx, now)
+
+    async def victim_away(self, conversation_id: str) -> list[Effect]:
+        """The victim's last socket left (a quick exit, or a lost connection): the counsellor
+        and officer are told, and a joined police part pauses until the victim resumes it. A
+        pending consent question stays unanswered: only the victim's own tap answers it."""
+        now = self.clock()
+        async with self.db.session() as session, session.begin():
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None or conversation.state == "closed":
+                return []
+            victim = await session.get_one(Device, conversation.victim_device_id)
+            participant = await session.scalar(
+                select(Participant).where(
+                    Participant.conversation_id == conversation_id,
+                    Participant.device_id == victim.id,
+                )
+            )
+            assert participant is not None
+            left: list[Effect] = [
+                Emit(
+                    "participant",
+                    {
+                        "conversation_id": conversation_id,
+                        "event": "left",
+                        "participant": participant_view(participant, victim),
+                    },
+                    (care_room(conversation_id), investigation_room(conversation_id)),
+                )
+            ]
+            request = await active_request(session, conversation_id)
+            if request is None or request.state != State.JOINED:
+                return left
+            return left + await self.transition(
+                session,
+                conversation,
+                request,
+                Event.PAUSE,
+                now=now,
+                kind="bridge.paused",
+                actor=SYSTEM,
+                reason="victim_away",
+                notice_key="bridge.paused.victim_away",
+            )
 
     async def counsellor_back(
         self, session: AsyncSession, ctx: ConversationContext, now: datetime

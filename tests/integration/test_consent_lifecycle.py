@@ -223,3 +223,41 @@ async def test_gender_preference_is_a_hard_filter(bridge: Bridge) -> None:
     female = await bridge.officer("officer")
     invite = await female.next_event("invite")
     assert invite["preferences"] == {"officer_gender": "female"}
+
+
+async def test_victim_leaving_suddenly_pauses_the_police_part_until_the_victim_resumes(
+    bridge: Bridge,
+) -> None:
+    """A quick exit (or a lost connection) is neither consent nor withdrawal: counsellor and
+    officer are told, and the police part waits for the victim's own choice."""
+    victim, counsellor, officer = await driegesprek(bridge)
+    cid = victim.conversation_id
+    await victim.disconnect()
+    left = await counsellor.next_event("participant", where=lambda e: e["event"] == "left")
+    assert left["participant"]["role"] == "victim"
+    paused = await officer.next_event("bridge.state", where=state_is("paused", "victim_away"))
+    staff_notice = await counsellor.next_event(
+        "bridge.state", where=state_is("paused", "victim_away")
+    )
+    assert paused["notice"] == staff_notice["notice"] and paused["notice"]
+    await expect_code("wrong_state", officer.send(cid, "Ben je er nog?"))
+    await expect_code("forbidden", counsellor.resume(cid))
+
+    await victim.connect()
+    await victim.join()
+    assert victim.bridge is not None and victim.bridge["reason"] == "victim_away"
+    await victim.resume()
+    await officer.next_event("bridge.state", where=state_is("joined"))
+
+
+async def test_victim_leaving_leaves_a_pending_question_unanswered(bridge: Bridge) -> None:
+    victim, counsellor = await picked_up(bridge)
+    request_id = await counsellor.propose(victim.conversation_id)
+    await victim.next_event("consent.prompt")
+    await victim.disconnect()
+    await counsellor.next_event("participant", where=lambda e: e["event"] == "left")
+    await victim.connect()
+    await victim.join()
+    prompt = await victim.next_event("consent.prompt")
+    assert prompt["request_id"] == request_id
+    assert victim.bridge is not None and victim.bridge["state"] == "proposed"
