@@ -1,0 +1,430 @@
+// The auditor's page: log in, see the log key (to compare with the one got out of band, or paste
+// that one), verify the signed checkpoint and recompute the tree head from every entry in this
+// browser, list the entries with filters, and verify one entry's inclusion proof.
+//
+// Merkle hashing follows RFC 9162 2.1: leaf = SHA-256(0x00 || JCS(entry)),
+// node = SHA-256(0x01 || left || right), with WebCrypto. The log holds no content; server data is
+// only ever put into the page as text nodes.
+
+import "./staff.css";
+import "./audit.css";
+import * as crypto from "../crypto.js";
+import en from "../i18n/audit.en.json";
+import nl from "../i18n/audit.nl.json";
+
+/** @typedef {Record<string, any>} Json */
+
+const STRINGS = /** @type {Record<string, Record<string, string>>} */ ({ nl, en });
+const PAGE = 1000;
+let lang = "nl";
+
+// --- text and the page ---------------------------------------------------------------------------
+
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** @param {string} key @param {Record<string, string | number>} [values] */
+function t(key, values = {}) {
+  const text = STRINGS[lang]?.[key] ?? STRINGS.nl[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+function applyLanguage() {
+  const code = document.documentElement.lang;
+  lang = Object.hasOwn(STRINGS, code) ? code : "nl";
+  document.title = t("title");
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    node.textContent = t(/** @type {string} */ (/** @type {HTMLElement} */ (node).dataset.i18n));
+  }
+}
+
+/** @param {string} id @param {string} text */
+function status(id, text) {
+  $(id).textContent = text;
+}
+
+/** @param {string} tag @param {string} [className] @param {string} [text] */
+function el(tag, className = "", text = "") {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
+/** @param {string} name */
+function show(name) {
+  for (const view of document.querySelectorAll(".view")) {
+    /** @type {HTMLElement} */ (view).hidden = view.id !== `view-${name}`;
+  }
+  /** @type {HTMLElement | null} */ (document.querySelector(`#view-${name} h1`))?.focus();
+}
+
+/** @param {unknown} iso */
+function when(iso) {
+  const date = new Date(String(iso));
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toLocaleString(lang === "en" ? "en-GB" : "nl-NL", {
+    dateStyle: "short",
+    timeStyle: "medium",
+  });
+}
+
+// --- the server ----------------------------------------------------------------------------------
+
+class ApiError extends Error {}
+
+/** @type {string | null} */
+let token = null;
+
+/** @param {string} path @param {Json} [body] */
+async function api(path, body) {
+  /** @type {Record<string, string>} */
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method: body ? "POST" : "GET",
+    headers,
+    body: body ? JSON.stringify(body) : undefined,
+    cache: "no-store",
+    credentials: "omit",
+  });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(data?.error?.code ?? `http_${response.status}`);
+  return data;
+}
+
+// --- Merkle hashing (RFC 9162 2.1) ---------------------------------------------------------------
+
+/** @param {Uint8Array} data */
+async function sha256(data) {
+  return new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", data));
+}
+
+/** @param {number} prefix @param {Uint8Array[]} parts */
+function prefixed(prefix, ...parts) {
+  const out = new Uint8Array(1 + parts.reduce((n, p) => n + p.length, 0));
+  out[0] = prefix;
+  let at = 1;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** SHA-256(0x00 || JCS(entry)). @param {Json} entry */
+const leafHash = (entry) => sha256(prefixed(0x00, crypto.jcs(entry)));
+
+/** SHA-256(0x01 || left || right). @param {Uint8Array} left @param {Uint8Array} right */
+const nodeHash = (left, right) => sha256(prefixed(0x01, left, right));
+
+/**
+ * MTH of the leaf hashes: hashing adjacent pairs level by level, an odd last node moving up
+ * unchanged, gives the same left-balanced tree as RFC 9162's split at the largest power of two.
+ * @param {Uint8Array[]} leaves
+ */
+async function treeHead(leaves) {
+  if (leaves.length === 0) return sha256(new Uint8Array(0));
+  let level = leaves;
+  while (level.length > 1) {
+    /** @type {Uint8Array[]} */
+    const next = [];
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(await nodeHash(level[i], level[i + 1]));
+    if (level.length % 2 === 1) next.push(level[level.length - 1]);
+    level = next;
+  }
+  return level[0];
+}
+
+/**
+ * The root an inclusion proof leads to (RFC 9162 2.1.3.2), or null for a bad index or length.
+ * @param {number} index @param {number} size @param {Uint8Array} leaf @param {Uint8Array[]} proof
+ */
+async function rootFromInclusionProof(index, size, leaf, proof) {
+  if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && 0 <= index && index < size)) {
+    return null;
+  }
+  let fn = index;
+  let sn = size - 1;
+  let result = leaf;
+  for (const node of proof) {
+    if (sn === 0) return null;
+    if (fn % 2 === 1 || fn === sn) {
+      result = await nodeHash(node, result);
+      if (fn % 2 === 0) {
+        while (fn !== 0 && fn % 2 === 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      result = await nodeHash(result, node);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 ? result : null;
+}
+
+/** @param {Uint8Array} a @param {Uint8Array} b */
+function same(a, b) {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/** @param {unknown} text */
+function hash(text) {
+  return crypto.b64uDecode(String(text), 32);
+}
+
+// --- the log -------------------------------------------------------------------------------------
+
+/** @type {{checkpoint: Json, root: Uint8Array} | null} a checkpoint whose signature verified */
+let verified = null;
+/** @type {Json | null} */
+let logKey = null;
+/** @type {{index: number, entry: Json}[]} */
+let entries = [];
+let running = false;
+
+async function showLogKey() {
+  logKey = await api("/api/v1/audit/log-key");
+  const key = /** @type {Json} */ (logKey);
+  $("key-origin").textContent = String(key.origin ?? "");
+  $("key-id").textContent = String(key.key_id ?? "");
+  $("key-ed25519").textContent = String(key.ed25519 ?? "");
+}
+
+/** Every entry below `size`, page by page. @param {number} size */
+async function fetchEntries(size) {
+  /** @type {{index: number, entry: Json}[]} */
+  const all = [];
+  while (all.length < size) {
+    const count = Math.min(PAGE, size - all.length);
+    const page = await api(`/api/v1/audit/entries?start=${all.length}&count=${count}`);
+    const items = /** @type {Json[]} */ (page.entries ?? []);
+    if (items.length === 0) break;
+    for (const item of items) all.push({ index: item.index, entry: item.entry });
+    status("verify-status", t("verify.progress", { done: all.length, size }));
+  }
+  return all.slice(0, size);
+}
+
+async function verifyLog() {
+  if (running) return;
+  running = true;
+  const button = /** @type {HTMLButtonElement} */ ($("verify-log"));
+  button.disabled = true;
+  status("verify-status", t("verify.busy"));
+  verified = null;
+  try {
+    await showLogKey();
+    const pasted = /** @type {HTMLInputElement} */ ($("trusted-key")).value.trim();
+    const key = pasted || String(logKey?.ed25519 ?? "");
+    const checkpoint = await api("/api/v1/audit/checkpoint");
+    /** @type {string[]} */
+    const reasons = [];
+
+    let sigOk = false;
+    try {
+      crypto.verifyObject(checkpoint, checkpoint.sig, key);
+      sigOk = true;
+    } catch (err) {
+      const badKey = err instanceof crypto.CryptoError && !(err instanceof crypto.BadSignatureError);
+      reasons.push(t(badKey && pasted ? "reason.badKey" : "reason.badSig"));
+    }
+    if (checkpoint.key_id !== logKey?.key_id) reasons.push(t("reason.keyId"));
+
+    const size = Number(checkpoint.size);
+    entries = await fetchEntries(size);
+    const consecutive = entries.length === size && entries.every((e, i) => e.index === i);
+    if (!consecutive) reasons.push(t("reason.entries", { last: size - 1 }));
+    const leaves = [];
+    for (const { entry } of entries) leaves.push(await leafHash(entry));
+    const own = await treeHead(leaves);
+    let root = new Uint8Array(0);
+    try {
+      root = hash(checkpoint.root);
+    } catch {
+      // a root that is no hash matches nothing
+    }
+    const rootOk = same(own, root);
+    if (!rootOk) reasons.push(t("reason.rootMismatch"));
+
+    if (sigOk) verified = { checkpoint, root };
+    const intact = sigOk && rootOk && consecutive && checkpoint.key_id === logKey?.key_id;
+    renderVerdict(checkpoint, own, intact, reasons, Boolean(pasted));
+    renderKinds();
+    renderEntries();
+    status("verify-status", "");
+  } catch {
+    status("verify-status", t("verify.failed"));
+  } finally {
+    running = false;
+    button.disabled = false;
+  }
+}
+
+/**
+ * @param {Json} checkpoint @param {Uint8Array} own @param {boolean} intact
+ * @param {string[]} reasons @param {boolean} pasted
+ */
+function renderVerdict(checkpoint, own, intact, reasons, pasted) {
+  const box = $("verdict-box");
+  box.hidden = false;
+  box.classList.toggle("intact", intact);
+  box.classList.toggle("not-intact", !intact);
+  box.dataset.intact = intact ? "true" : "false";
+  $("verdict").textContent = t(intact ? "verdict.intact" : "verdict.notIntact");
+  $("verdict-reasons").replaceChildren(...reasons.map((r) => el("li", "", r)));
+  $("key-used").textContent = t(pasted ? "verdict.keyPasted" : "verdict.keyServer");
+  $("cp-size").textContent = String(checkpoint.size ?? "");
+  $("cp-root").textContent = String(checkpoint.root ?? "");
+  $("own-root").textContent = crypto.b64uEncode(own);
+  const time = el("time", "", when(checkpoint.time));
+  /** @type {HTMLTimeElement} */ (time).dateTime = String(checkpoint.time ?? "");
+  $("cp-time").replaceChildren(time);
+}
+
+// --- the entries ---------------------------------------------------------------------------------
+
+function renderKinds() {
+  const select = /** @type {HTMLSelectElement} */ ($("filter-kind"));
+  const chosen = select.value;
+  const kinds = [...new Set(entries.map((e) => String(e.entry?.kind ?? "")))].sort();
+  const all = el("option", "", t("filter.allKinds"));
+  /** @type {HTMLOptionElement} */ (all).value = "";
+  const options = kinds.map((kind) => {
+    const option = /** @type {HTMLOptionElement} */ (el("option", "", kind));
+    option.value = kind;
+    return option;
+  });
+  select.replaceChildren(all, ...options);
+  select.value = kinds.includes(chosen) ? chosen : "";
+}
+
+function renderEntries() {
+  const conversation = /** @type {HTMLInputElement} */ ($("filter-conversation")).value.trim();
+  const kind = /** @type {HTMLSelectElement} */ ($("filter-kind")).value;
+  const shown = entries.filter(
+    ({ entry }) =>
+      (!conversation || String(entry?.conversation ?? "") === conversation) &&
+      (!kind || entry?.kind === kind),
+  );
+  $("entries-body").replaceChildren(...shown.map(renderEntry));
+  status("entries-count", t("entries.count", { shown: shown.length, total: entries.length }));
+}
+
+/** @param {{index: number, entry: Json}} item */
+function renderEntry({ index, entry }) {
+  const row = el("tr", "entry");
+  row.dataset.index = String(index);
+  row.dataset.kind = String(entry?.kind ?? "");
+  const time = el("time", "", when(entry?.at));
+  /** @type {HTMLTimeElement} */ (time).dateTime = String(entry?.at ?? "");
+  const role = entry?.actor?.role ? String(entry.actor.role) : "";
+  const cells = [
+    el("td", "index mono", String(index)),
+    el("td", "time"),
+    el("td", "kind mono", String(entry?.kind ?? "")),
+    el("td", "conversation mono", String(entry?.conversation ?? "")),
+    el("td", "actor", role && Object.hasOwn(STRINGS.nl, `role.${role}`) ? t(`role.${role}`) : role),
+    el("td", "inclusion"),
+  ];
+  cells[1].append(time);
+  const button = /** @type {HTMLButtonElement} */ (el("button", "button small", t("inclusion.verify")));
+  button.type = "button";
+  const result = el("span", "inclusion-result");
+  result.setAttribute("role", "status");
+  button.addEventListener("click", () => verifyInclusion(index, entry, button, result));
+  cells[5].append(button, " ", result);
+  row.append(...cells);
+  return row;
+}
+
+/**
+ * @param {number} index @param {Json} entry @param {HTMLButtonElement} button
+ * @param {HTMLElement} result
+ */
+async function verifyInclusion(index, entry, button, result) {
+  result.className = "inclusion-result";
+  delete result.dataset.ok;
+  if (!verified) {
+    result.textContent = t("inclusion.noCheckpoint");
+    result.classList.add("bad");
+    result.dataset.ok = "false";
+    return;
+  }
+  const { checkpoint, root } = verified;
+  button.disabled = true;
+  result.textContent = t("inclusion.busy");
+  try {
+    const size = Number(checkpoint.size);
+    const proof = await api(`/api/v1/audit/proof/inclusion?index=${index}&size=${size}`);
+    const own = await leafHash(entry);
+    let ok = false;
+    let reason = "inclusion.badLeaf";
+    if (proof.index === index && proof.size === size && same(own, hash(proof.leaf_hash))) {
+      reason = "inclusion.badProof";
+      const path = /** @type {unknown[]} */ (proof.path ?? []).map(hash);
+      const calculated = await rootFromInclusionProof(index, size, own, path);
+      ok = calculated !== null && same(calculated, root);
+    }
+    result.textContent = ok ? t("inclusion.ok") : t(reason);
+    result.classList.add(ok ? "good" : "bad");
+    result.dataset.ok = ok ? "true" : "false";
+  } catch (err) {
+    const bad = err instanceof crypto.CryptoError;
+    result.textContent = t(bad ? "inclusion.badProof" : "inclusion.failed");
+    result.classList.add("bad");
+    result.dataset.ok = "false";
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- start -----------------------------------------------------------------------------------------
+
+function loginFlow() {
+  return new Promise((resolve) => {
+    $("login-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = /** @type {HTMLButtonElement} */ ($("login-submit"));
+      button.disabled = true;
+      status("login-status", t("login.busy"));
+      try {
+        const username = /** @type {HTMLInputElement} */ ($("login-username")).value.trim();
+        const input = /** @type {HTMLInputElement} */ ($("login-password"));
+        const session = await api("/api/v1/session", { username, password: input.value });
+        if (session.role !== "auditor") throw new ApiError("wrong_role");
+        token = session.token;
+        input.value = "";
+        status("login-status", "");
+        resolve(undefined);
+      } catch (err) {
+        const wrongRole = err instanceof ApiError && err.message === "wrong_role";
+        status("login-status", t(wrongRole ? "login.wrongRole" : "login.failed"));
+      } finally {
+        button.disabled = false;
+      }
+    });
+  });
+}
+
+async function main() {
+  applyLanguage();
+  $("trust-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    void verifyLog();
+  });
+  $("filter-form").addEventListener("submit", (event) => event.preventDefault());
+  $("filter-conversation").addEventListener("input", renderEntries);
+  $("filter-kind").addEventListener("change", renderEntries);
+  await crypto.ready();
+  document.body.dataset.ready = "";
+  await loginFlow();
+  show("audit");
+  await verifyLog();
+}
+
+main();
