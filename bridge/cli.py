@@ -146,7 +146,11 @@ def _demo_banner(accounts: dict[str, Any], base: str) -> str:
         lines.append(f"  org {org:<7} passphrase {passphrase}")
     lines += [
         "",
-        f"  API         {base}  (HTTP under /api/v1, Socket.IO at /socket.io)",
+        f"  victim      {base}/",
+        f"  counsellor  {base}/counsellor",
+        f"  officer     {base}/officer",
+        f"  auditor     {base}/audit",
+        f"  API         {base}/api/v1  (Socket.IO at /socket.io)",
         "",
         f"  scripted driegesprek:  bridge demo --url {base}",
         "",

@@ -96,7 +96,12 @@ async def test_serve_demo_then_the_scripted_driegesprek(tmp_path: Path) -> None:
             assert account["password"] in banner
         assert all(phrase in banner for phrase in accounts["passphrases"].values())
         assert f"bridge demo --url {url}" in banner
-        assert f"{url}/counsellor" not in banner  # no browser pages yet
+        async with aiohttp.ClientSession() as http:
+            for page in ("/", "/counsellor", "/officer", "/audit"):
+                assert f"{url}{page}" in banner
+                async with http.get(url + page) as response:
+                    assert response.status == 200, page
+                    assert response.content_type == "text/html"
 
         code, output, errors = await bridge_cli(
             data, "demo", "--url", url, "--accounts", str(data / "demo-accounts.json")
