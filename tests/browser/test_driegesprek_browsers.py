@@ -1,0 +1,314 @@
+"""A whole driegesprek in three browsers: the victim's, the counsellor's and the officer's page.
+
+The victim starts a chat, the counsellor picks it up and proposes, the victim consents on the
+consent screen, the officer accepts; messages flow every way and decrypt on all three pages, a
+care-only message reaches the counsellor's page marked and never the officer's, and the victim's
+stop shows on the officer's page within a second. On the way, axe-core checks every view against
+WCAG 2.1 AA (no serious or critical violation), and each page is photographed at phone and
+desktop size into ``docs/screenshots/``. The auditor's page then reads the log the flow wrote.
+Pages are served by the bridge itself, built with ``make web``; nothing may leave its origin.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, Route, expect
+from test_staff_pages import StaffPage, log_in, new_staff_page, unlock
+from test_victim_page import AXE, Victim
+
+from browser_support import PageLog
+from harness import Bridge
+
+ROOT = Path(__file__).parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+REGION = "Noord-Holland"
+PHONE = {"width": 360, "height": 800}
+DESKTOP = {"width": 1280, "height": 800}
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="session")
+def made_all_web() -> Path:
+    """``bridge/web/dist`` as ``make web`` builds it from the current sources."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.fail("make is missing: install it (apt-get install -y make)")
+    built = subprocess.run([make, "web"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        pytest.fail(f"make web failed:\n{built.stdout}{built.stderr}")
+    dist = ROOT / "bridge" / "web" / "dist"
+    for page in ("victim", "counsellor", "officer", "audit"):
+        if not (dist / f"{page}.html").is_file():
+            pytest.fail(f"make web did not produce dist/{page}.html")
+    return dist
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def bridge(tmp_path: Path, made_all_web: Path) -> AsyncIterator[Bridge]:
+    server = Bridge(tmp_path / "data")
+    await server.start()
+    try:
+        await server.init_orgs()
+        await server.add_user("counsellor", "counsellor", "fier")
+        await server.add_user("officer", "officer", "avim", region=REGION, gender="female")
+        await server.add_user("auditor", "auditor", "audit")
+        yield server
+    finally:
+        await server.close_clients()
+        await server.stop()
+
+
+async def new_victim(browser: Browser, bridge: Bridge) -> Victim:
+    """A phone-sized victim context on the bridge's page; off-origin requests are answered here."""
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    log = PageLog()
+    page.on("console", log.on_console)
+    page.on("pageerror", log.on_page_error)
+    victim = Victim(context, page, log)
+
+    async def off_origin(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(bridge.url + "/"):
+            await route.continue_()
+        else:
+            victim.elsewhere.append(url)
+            await route.fulfill(status=200, content_type="text/html", body="<p>elders</p>")
+
+    await context.route("**/*", off_origin)
+    await page.goto(bridge.url + "/")
+    await expect(page.locator("#view-language")).to_be_visible()
+    return victim
+
+
+async def serious_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations of impact serious or critical, on screen now."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(AXE.read_text())
+    found = await page.evaluate(
+        """async (tags) => {
+            const result = await axe.run(document, {runOnly: tags});
+            return result.violations
+                .filter((v) => v.impact === "serious" || v.impact === "critical")
+                .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target).join(", ")}`);
+        }""",
+        AXE_TAGS,
+    )
+    return [str(v) for v in found]
+
+
+async def assert_accessible(page: Page, view: str) -> None:
+    violations = await serious_violations(page)
+    assert violations == [], f"{view}: {violations}"
+
+
+async def shoot(page: Page, name: str) -> None:
+    """Save the top of the page as ``docs/screenshots/{name}-{phone,desktop}.png``; restore size."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    before = page.viewport_size
+    for size in ("phone", "desktop"):
+        await page.set_viewport_size(PHONE if size == "phone" else DESKTOP)
+        await page.evaluate(
+            "() => { window.scrollTo(0, 0); return new Promise((r) => requestAnimationFrame(r)); }"
+        )
+        await page.screenshot(path=SHOTS / f"{name}-{size}.png")
+    if before is not None:
+        await page.set_viewport_size(before)
+
+
+def assert_pngs(names: list[str]) -> None:
+    for name in names:
+        path = SHOTS / name
+        assert path.is_file(), name
+        data = path.read_bytes()
+        assert len(data) > len(PNG_MAGIC) and data.startswith(PNG_MAGIC), name
+
+
+def assert_clean(*parties: Victim | StaffPage | PageLog) -> None:
+    for party in parties:
+        log = party if isinstance(party, PageLog) else party.log
+        assert log.console_errors == []
+        assert log.page_errors == []
+        if not isinstance(party, PageLog):
+            assert party.elsewhere == []
+
+
+async def test_driegesprek_in_three_browsers(browser: Browser, bridge: Bridge) -> None:
+    victim = await new_victim(browser, bridge)
+    counsellor = await new_staff_page(browser, bridge, "/counsellor")
+    officer = await new_staff_page(browser, bridge, "/officer")
+    auditor = await new_staff_page(browser, bridge, "/audit")
+    v, c, o, a = victim.page, counsellor.page, officer.page, auditor.page
+    try:
+        for staff in (counsellor, officer, auditor):
+            await staff.page.set_viewport_size(DESKTOP)
+
+        # The victim chooses Dutch and starts a chat.
+        await assert_accessible(v, "victim language")
+        await v.get_by_role("button", name="Nederlands").click()
+        await expect(v.get_by_role("button", name="Begin een chat")).to_be_visible()
+        await assert_accessible(v, "victim start")
+        await v.get_by_role("button", name="Begin een chat").click()
+        await expect(v.locator("#compose")).to_be_visible()
+        await assert_accessible(v, "victim chat")
+        conversation_id = await victim.conversation_id()
+
+        # The staff log in and unlock, in the browser.
+        logins = ((counsellor, "counsellor", "fier"), (officer, "officer", "avim"))
+        for staff, username, org in logins:
+            page = staff.page
+            await assert_accessible(page, f"{username} login")
+            await log_in(page, username, bridge.passwords[username])
+            await expect(page.locator("#view-unlock")).to_be_visible()
+            await assert_accessible(page, f"{username} unlock")
+            await unlock(page, bridge.passphrases[org])
+            await expect(page.locator("#conn-status")).to_have_text("Verbonden.", timeout=15_000)
+            await assert_accessible(page, f"{username} console")
+
+        # The counsellor picks the chat up and writes; the victim's page decrypts it.
+        item = c.locator(f'#queue li[data-conversation="{conversation_id}"]')
+        await item.get_by_role("button", name="Open gesprek").click(timeout=10_000)
+        await expect(c.locator("#conv")).to_be_visible()
+        await counsellor.send("Fijn dat je er bent.")
+        await expect(victim.message("Fijn dat je er bent.")).to_have_count(1)
+        await expect(v.locator("#who")).to_contain_text("je hulpverlener")
+        await victim.send("Hallo, ik wil aangifte doen.")
+        await expect(counsellor.message("Hallo, ik wil aangifte doen.")).to_be_visible()
+        await assert_accessible(c, "counsellor conversation")
+
+        # The counsellor proposes; the victim consents on the consent screen.
+        await c.locator("#purpose-report").check()
+        await c.locator("#propose-gender").select_option("female")
+        await c.locator("#propose-region").fill(REGION)
+        await c.locator("#propose-submit").click()
+        consent = v.locator("#view-consent")
+        await expect(consent).to_be_visible()
+        await expect(consent.locator("#consent-text li").first).to_be_visible()
+        await expect(c.locator("#bridge-state")).to_contain_text("wacht op antwoord")
+        await assert_accessible(v, "victim consent")
+        await shoot(v, "victim-consent-nl")
+        await v.get_by_role("button", name="Ja", exact=True).click()
+        await expect(consent).to_be_hidden()
+        await expect(c.locator("#bridge-state")).to_contain_text("toestemming gegeven")
+
+        # The officer sees the invite, without content, and accepts it.
+        invite = o.locator("#invites li.invite")
+        await expect(invite).to_have_count(1, timeout=10_000)
+        await expect(invite).to_contain_text("Doel: Aangifte")
+        assert "Fijn dat je er bent" not in await o.locator("body").inner_text()
+        await assert_accessible(o, "officer invites")
+        await invite.get_by_role("button", name="Accepteer").click()
+        await expect(o.locator("#view-chat")).to_be_visible()
+        await expect(o.locator("#scope-since")).to_contain_text("U ziet berichten vanaf")
+        banner = v.locator("#police-banner")
+        await expect(banner).to_be_visible()
+        await expect(banner).to_contain_text("Politie (AVIM) leest mee sinds")
+        await expect(c.locator("#police-indicator")).to_contain_text("Politie leest mee vanaf")
+        assert await officer.message("Fijn dat je er bent.").count() == 0
+
+        # Messages every way; each decrypts on the other two pages.
+        await victim.send("Hallo allebei.")
+        await expect(counsellor.message("Hallo allebei.")).to_contain_text("Ook voor de politie")
+        await expect(officer.message("Hallo allebei.")).to_be_visible()
+        await counsellor.send("Welkom, de agent leest nu mee.")
+        await expect(victim.message("Welkom, de agent leest nu mee.")).to_have_count(1)
+        await expect(officer.message("Welkom, de agent leest nu mee.")).to_be_visible()
+        await officer.send("Goedemiddag, ik ben van AVIM.")
+        from_officer = victim.message("Goedemiddag, ik ben van AVIM.")
+        await expect(from_officer).to_have_count(1)
+        await expect(from_officer).to_have_attribute("data-sender", "officer")
+        await expect(counsellor.message("Goedemiddag, ik ben van AVIM.")).to_be_visible()
+        await expect(officer.message("Goedemiddag, ik ben van AVIM.")).to_have_class(
+            re.compile(r"\bown\b")
+        )
+
+        # Care-only: marked on the counsellor's page, never on the officer's.
+        await victim.send("Dit is alleen voor jou.", care_only=True)
+        shown = victim.message("Dit is alleen voor jou.")
+        await expect(shown).to_have_attribute("data-audience", "care")
+        mark = counsellor.message("Dit is alleen voor jou.").locator(".message-mark")
+        await expect(mark).to_have_text("Alleen hulpverlening: de politie ziet dit niet")
+        await victim.send("En dit mag de agent ook lezen.")
+        await expect(officer.message("En dit mag de agent ook lezen.")).to_be_visible()
+        await expect(counsellor.message("En dit mag de agent ook lezen.")).to_be_visible()
+        assert await officer.message("Dit is alleen voor jou.").count() == 0
+        assert "Dit is alleen voor jou." not in await o.locator("body").inner_text()
+
+        # Each page mid-conversation: accessible, and photographed.
+        await assert_accessible(v, "victim chat with police")
+        await assert_accessible(c, "counsellor chat with police")
+        await assert_accessible(o, "officer chat")
+        await shoot(v, "victim-chat-nl")
+        await shoot(c, "counsellor-chat-nl")
+        await shoot(o, "officer-chat-nl")
+
+        # The victim taps stop: the officer's page shows the removal within a second.
+        await v.get_by_role("button", name="Stop met de politie").click()
+        state = o.locator("#officer-state")
+        await expect(state).to_be_visible(timeout=1000)
+        await expect(state).to_contain_text("De cliënt heeft de toestemming ingetrokken")
+        await expect(o.locator("#compose")).to_be_hidden()
+        await expect(banner).to_be_hidden()
+        await expect(c.locator("#police-indicator")).to_have_text("Geen politie in dit gesprek.")
+        await assert_accessible(o, "officer removed")
+        await assert_accessible(v, "victim after stop")
+
+        # The auditor's page reads the log this flow wrote.
+        await assert_accessible(a, "audit login")
+        await a.locator("#login-username").fill("auditor")
+        await a.locator("#login-password").fill(bridge.passwords["auditor"])
+        await a.locator("#login-submit").click()
+        await expect(a.locator("#view-audit")).to_be_visible()
+        await expect(a.locator("#verdict-box")).to_have_attribute(
+            "data-intact", "true", timeout=30_000
+        )
+        await assert_accessible(a, "audit verdict")
+        await shoot(a, "audit-nl")
+
+        assert_pngs(
+            [
+                f"{name}-nl-{size}.png"
+                for name in ("victim-consent", "victim-chat", "counsellor-chat", "officer-chat")
+                for size in ("phone", "desktop")
+            ]
+            + ["audit-nl-phone.png", "audit-nl-desktop.png"]
+        )
+        assert_clean(victim, counsellor, officer, auditor)
+    finally:
+        for party in (victim, counsellor, officer, auditor):
+            await party.context.close()
+
+
+async def test_victim_page_in_english(browser: Browser, bridge: Bridge) -> None:
+    victim = await new_victim(browser, bridge)
+    v = victim.page
+    try:
+        await v.get_by_role("button", name="English").click()
+        await expect(v.get_by_role("button", name="Start a chat")).to_be_visible()
+        assert await v.evaluate("document.documentElement.lang") == "en"
+        await assert_accessible(v, "victim start (en)")
+        await v.get_by_role("button", name="Start a chat").click()
+        await expect(v.locator("#compose")).to_be_visible()
+        await assert_accessible(v, "victim chat (en)")
+
+        counsellor = await bridge.counsellor()
+        conversation_id = await victim.conversation_id()
+        await counsellor.join(conversation_id)
+        await counsellor.propose(conversation_id, "report")
+        await expect(v.locator("#view-consent")).to_be_visible()
+        await expect(v.locator("#consent-text li").first).to_be_visible()
+        await assert_accessible(v, "victim consent (en)")
+        await shoot(v, "victim-consent-en")
+
+        assert_pngs(["victim-consent-en-phone.png", "victim-consent-en-desktop.png"])
+        assert_clean(victim)
+    finally:
+        await victim.context.close()
