@@ -110,6 +110,16 @@ async def assert_accessible(page: Page, view: str) -> None:
     assert violations == [], f"{view}: {violations}"
 
 
+async def switch_language(page: Page, lang: str) -> None:
+    """Press the page's language switch; it names the other language, in that language."""
+    name = "English" if lang == "en" else "Nederlands"
+    await page.locator("#lang-switch").get_by_text(name, exact=True).click()
+    await expect(page.locator("html")).to_have_attribute("lang", lang)
+    await expect(page.locator("#lang-switch")).to_have_attribute(
+        "lang", "nl" if lang == "en" else "en"
+    )
+
+
 async def shoot(page: Page, name: str) -> None:
     """Save the top of the page as ``docs/screenshots/{name}-{phone,desktop}.png``; restore size."""
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -250,6 +260,22 @@ async def test_driegesprek_in_three_browsers(browser: Browser, bridge: Bridge) -
         await shoot(c, "counsellor-chat-nl")
         await shoot(o, "officer-chat-nl")
 
+        # The staff pages in English: checked and photographed, then back to Dutch.
+        await switch_language(c, "en")
+        await expect(c.locator("#bridge-state")).to_contain_text("officer in the conversation")
+        await expect(
+            counsellor.message("Dit is alleen voor jou.").locator(".message-mark")
+        ).to_have_text(re.compile(r"^Care only"))
+        await switch_language(o, "en")
+        await expect(o.locator("#scope-since")).to_contain_text("You see messages from")
+        await assert_accessible(c, "counsellor chat with police (en)")
+        await assert_accessible(o, "officer chat (en)")
+        await shoot(c, "counsellor-chat-en")
+        await shoot(o, "officer-chat-en")
+        await switch_language(c, "nl")
+        await switch_language(o, "nl")
+        await expect(c.locator("#bridge-state")).to_contain_text("agent is in het gesprek")
+
         # The victim taps stop: the officer's page shows the removal within a second.
         await v.get_by_role("button", name="Stop met de politie").click()
         state = o.locator("#officer-state")
@@ -272,11 +298,24 @@ async def test_driegesprek_in_three_browsers(browser: Browser, bridge: Bridge) -
         )
         await assert_accessible(a, "audit verdict")
         await shoot(a, "audit-nl")
+        await switch_language(a, "en")
+        await expect(a.locator("#audit-title")).to_have_text("Log audit")
+        await expect(a.locator("#verdict")).to_have_text(
+            re.compile(r"^Intact: the log"), timeout=30_000
+        )
+        await expect(a.locator("#verdict-box")).to_have_attribute("data-intact", "true")
+        await assert_accessible(a, "audit verdict (en)")
+        await shoot(a, "audit-en")
 
         assert_pngs(
             [
                 f"{name}-nl-{size}.png"
                 for name in ("victim-consent", "victim-chat", "counsellor-chat", "officer-chat")
+                for size in ("phone", "desktop")
+            ]
+            + [
+                f"{name}-en-{size}.png"
+                for name in ("counsellor-chat", "officer-chat", "audit")
                 for size in ("phone", "desktop")
             ]
             + ["audit-nl-phone.png", "audit-nl-desktop.png"]
@@ -307,8 +346,19 @@ async def test_victim_page_in_english(browser: Browser, bridge: Bridge) -> None:
         await expect(v.locator("#consent-text li").first).to_be_visible()
         await assert_accessible(v, "victim consent (en)")
         await shoot(v, "victim-consent-en")
+        await v.get_by_role("button", name="Yes", exact=True).click()
+        await expect(v.locator("#view-consent")).to_be_hidden()
+        await expect(v.locator("#compose")).to_be_visible()
+        await assert_accessible(v, "victim chat after consent (en)")
+        await shoot(v, "victim-chat-en")
 
-        assert_pngs(["victim-consent-en-phone.png", "victim-consent-en-desktop.png"])
+        assert_pngs(
+            [
+                f"victim-{view}-en-{size}.png"
+                for view in ("consent", "chat")
+                for size in ("phone", "desktop")
+            ]
+        )
         assert_clean(victim)
     finally:
         await victim.context.close()

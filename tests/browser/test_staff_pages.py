@@ -3,7 +3,8 @@
 A Python victim (``bridge.victim()``) talks with a browser counsellor and a browser officer: the
 driegesprek is proposed and granted, messages flow every way and decrypt, a care-only message
 reaches the counsellor's page marked as such and never the officer's, and a withdrawal shows on
-the officer's page as a removal. The pages are served by the bridge itself, built with
+the officer's page as a removal. A counsellor page also holds two victims' conversations at once,
+each keeping its own messages when switching. The pages are served by the bridge itself, built with
 ``make web``; every request that would leave the bridge's origin is answered in the browser and
 recorded (there must be none).
 """
@@ -314,3 +315,76 @@ async def test_wrong_account_and_passphrase_then_officer_leaves(
     finally:
         await counsellor.context.close()
         await officer.context.close()
+
+
+async def test_counsellor_holds_two_conversations(browser: Browser, bridge: Bridge) -> None:
+    first = await bridge.victim()
+    second = await bridge.victim("en")
+    counsellor = await new_staff_page(browser, bridge, "/counsellor")
+    try:
+        c = counsellor.page
+        mine = c.locator("#mine li.mine-item")
+        fetched: list[str] = []  # history.fetch calls the page sends over its socket
+        c.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framesent",
+                lambda frame: fetched.append(str(frame)) if "history.fetch" in str(frame) else None,
+            ),
+        )
+        await log_in(c, "counsellor", bridge.passwords["counsellor"])
+        await unlock(c, bridge.passphrases["fier"])
+        await expect(c.locator("#conn-status")).to_have_text("Verbonden.", timeout=15_000)
+
+        # The counsellor picks up both conversations; the second one is on screen.
+        for victim in (first, second):
+            item = c.locator(f'#queue li[data-conversation="{victim.conversation_id}"]')
+            await item.get_by_role("button", name="Open gesprek").click(timeout=10_000)
+            on_screen = c.locator(
+                f'#mine li[data-conversation="{victim.conversation_id}"] [aria-current="true"]'
+            )
+            await expect(on_screen).to_have_count(1)
+        await expect(mine).to_have_count(2)
+        await expect(c.locator("#queue li")).to_have_count(0)
+        one = c.locator(f'#mine li[data-conversation="{first.conversation_id}"]')
+        two = c.locator(f'#mine li[data-conversation="{second.conversation_id}"]')
+        await expect(one).to_contain_text("Stand: nog niet gevraagd")
+
+        # Each victim writes; each message lands in its own conversation only.
+        await second.send("Hier is de tweede.")
+        await expect(counsellor.message("Hier is de tweede.")).to_be_visible()
+        await first.send("Hier is de eerste.")
+        await expect(one.locator(".mine-new")).to_have_text("1 nieuw")
+        await expect(two.locator(".mine-new")).to_have_count(0)
+        assert await counsellor.message("Hier is de eerste.").count() == 0
+        await counsellor.send("Antwoord aan de tweede.")
+        got = await second.next_event(
+            "message", timeout=10, where=text_is("Antwoord aan de tweede.")
+        )
+        assert got["verified"] and got["sender_role"] == "counsellor"
+
+        # Switching: the first conversation's message is there, without the second's.
+        await one.get_by_role("button").click()
+        await expect(one.locator('[aria-current="true"]')).to_have_count(1)
+        await expect(one.locator(".mine-new")).to_have_count(0)
+        await expect(counsellor.message("Hier is de eerste.")).to_be_visible()
+        assert await counsellor.message("Hier is de tweede.").count() == 0
+        await counsellor.send("Antwoord aan de eerste.")
+        got = await first.next_event(
+            "message", timeout=10, where=text_is("Antwoord aan de eerste.")
+        )
+        assert got["verified"]
+        await second.send("Nog iets van de tweede.")
+        await expect(two.locator(".mine-new")).to_have_text("1 nieuw")
+
+        # Back to the second: its earlier messages are kept, no refetch, plus the new one.
+        fetches = len(fetched)
+        assert fetches >= 2  # opening each conversation fetched its history
+        await two.get_by_role("button").click()
+        for text in ("Hier is de tweede.", "Antwoord aan de tweede.", "Nog iets van de tweede."):
+            await expect(counsellor.message(text)).to_have_count(1)
+        assert await counsellor.message("Hier is de eerste.").count() == 0
+        assert len(fetched) == fetches  # switching needs no refetch
+        counsellor.assert_clean()
+    finally:
+        await counsellor.context.close()

@@ -30,14 +30,47 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
 }
 
+const LANG_KEY = "fier.staff.lang";
+
 /** Fill every `[data-i18n]` element with its text, in the page's language. @param {string} title */
 export function applyLanguage(title) {
   const code = document.documentElement.lang;
   lang = Object.hasOwn(STRINGS, code) ? code : "nl";
+  document.documentElement.dir = t("dir") === "rtl" ? "rtl" : "ltr";
   document.title = t(title);
   for (const el of document.querySelectorAll("[data-i18n]")) {
     el.textContent = t(/** @type {string} */ (/** @type {HTMLElement} */ (el).dataset.i18n));
   }
+  const other = lang === "nl" ? "en" : "nl";
+  const button = document.getElementById("lang-switch");
+  if (button) button.lang = other;
+}
+
+/**
+ * The Dutch/English switch: Dutch by default, the choice kept for this tab. `onChange` redraws
+ * what the page built from text itself.
+ * @param {string} title @param {() => void} [onChange]
+ */
+export function setupLanguage(title, onChange = () => {}) {
+  let stored = null;
+  try {
+    stored = sessionStorage.getItem(LANG_KEY);
+  } catch {
+    // no storage: Dutch
+  }
+  document.documentElement.lang = stored && Object.hasOwn(STRINGS, stored) ? stored : "nl";
+  applyLanguage(title);
+  document.getElementById("lang-switch")?.addEventListener("click", () => {
+    const next = lang === "nl" ? "en" : "nl";
+    try {
+      sessionStorage.setItem(LANG_KEY, next);
+    } catch {
+      // the choice then lasts until a reload
+    }
+    document.documentElement.lang = next;
+    applyLanguage(title);
+    onChange();
+  });
 }
 
 /** @param {string} iso */
@@ -336,13 +369,21 @@ export class Conversation {
   }
 }
 
+/** An element with our own text, redrawn on a language switch. @param {string} tag
+ * @param {string} className @param {string} key */
+function label(tag, className, key) {
+  const node = el(tag, className, t(key));
+  node.dataset.i18n = key;
+  return node;
+}
+
 // --- the message list ----------------------------------------------------------------------------
 
 /**
  * Put one message into `list`, in seq order, once.
  * @param {HTMLElement} list @param {number} seq
  * @param {{text: string | null, time: string, role: string, own: boolean,
- *          marks: {kind: string, text: string}[]}} message
+ *          marks: {kind: string, key: string}[]}} message
  */
 export function renderMessage(list, seq, { text, time, role, own, marks }) {
   if (list.querySelector(`li[data-seq="${seq}"]`)) return;
@@ -352,13 +393,13 @@ export function renderMessage(list, seq, { text, time, role, own, marks }) {
   const head = el("p", "message-head");
   const when = el("time", "", clock(time));
   /** @type {HTMLTimeElement} */ (when).dateTime = time;
-  head.append(el("span", "sender", own ? t("sender.you") : t(`sender.${role}`)), " ", when);
-  const body = el("p", "message-text", text ?? t("message.unreadable"));
+  head.append(label("span", "sender", own ? "sender.you" : `sender.${role}`), " ", when);
+  const body = text === null ? label("p", "message-text", "message.unreadable") : el("p", "message-text", text);
   if (text === null) li.classList.add("unreadable");
   li.append(head, body);
   for (const mark of marks) {
     li.classList.add(mark.kind);
-    li.append(el("p", `message-mark ${mark.kind}`, mark.text));
+    li.append(label("p", `message-mark ${mark.kind}`, mark.key));
   }
   const after = [...list.children].find(
     (c) => c instanceof HTMLElement && c.dataset.seq && Number(c.dataset.seq) > seq,

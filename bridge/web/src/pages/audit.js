@@ -29,13 +29,40 @@ function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 }
 
+const LANG_KEY = "fier.staff.lang";
+
 function applyLanguage() {
   const code = document.documentElement.lang;
   lang = Object.hasOwn(STRINGS, code) ? code : "nl";
+  document.documentElement.dir = t("dir") === "rtl" ? "rtl" : "ltr";
   document.title = t("title");
   for (const node of document.querySelectorAll("[data-i18n]")) {
     node.textContent = t(/** @type {string} */ (/** @type {HTMLElement} */ (node).dataset.i18n));
   }
+  $("lang-switch").lang = lang === "nl" ? "en" : "nl";
+}
+
+/** The Dutch/English switch: Dutch by default, the choice kept for this tab. */
+function setupLanguage() {
+  let stored = null;
+  try {
+    stored = sessionStorage.getItem(LANG_KEY);
+  } catch {
+    // no storage: Dutch
+  }
+  document.documentElement.lang = stored && Object.hasOwn(STRINGS, stored) ? stored : "nl";
+  applyLanguage();
+  $("lang-switch").addEventListener("click", () => {
+    const next = lang === "nl" ? "en" : "nl";
+    try {
+      sessionStorage.setItem(LANG_KEY, next);
+    } catch {
+      // the choice then lasts until a reload
+    }
+    document.documentElement.lang = next;
+    applyLanguage();
+    redraw();
+  });
 }
 
 /** @param {string} id @param {string} text */
@@ -286,6 +313,11 @@ function renderVerdict(checkpoint, own, intact, reasons, pasted) {
   $("cp-time").replaceChildren(time);
 }
 
+/** After a language switch: the verdict and its reasons again, in the new language. */
+function redraw() {
+  if (entries.length && !running) void verifyLog();
+}
+
 // --- the entries ---------------------------------------------------------------------------------
 
 function renderKinds() {
@@ -412,7 +444,7 @@ function loginFlow() {
 }
 
 async function main() {
-  applyLanguage();
+  setupLanguage();
   $("trust-form").addEventListener("submit", (event) => {
     event.preventDefault();
     void verifyLog();

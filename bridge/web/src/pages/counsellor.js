@@ -1,4 +1,5 @@
-// The counsellor's console: log in, unlock the Fier key, pick up a waiting conversation, talk,
+// The counsellor's console: log in, unlock the Fier key, pick up waiting conversations (several
+// may be open; "my conversations" switches between them, each keeping its messages), talk,
 // and run the driegesprek: propose it, send the needs note, pause, resume or end the police part.
 // Which keys a message is sealed to follows from the bridge's state; the counsellor only chooses
 // "care only" or not.
@@ -9,7 +10,7 @@ import {
   Conversation,
   Staff,
   StaffError,
-  applyLanguage,
+  setupLanguage,
   clock,
   crypto,
   el,
@@ -50,7 +51,8 @@ function renderQueue(waiting) {
       const language = el("p", "hint", t("queue.lang", { lang: t(`lang.${item.lang}`) }));
       const button = /** @type {HTMLButtonElement} */ (el("button", "button", t("queue.open")));
       button.type = "button";
-      button.addEventListener("click", () => openConversation(String(item.conversation_id)));
+      const waitingSince = String(item.waiting_since ?? "");
+      button.addEventListener("click", () => openConversation(String(item.conversation_id), waitingSince));
       li.append(since, language, button);
       return li;
     }),
@@ -59,27 +61,104 @@ function renderQueue(waiting) {
   status("queue-status", "");
 }
 
+// --- my conversations ----------------------------------------------------------------------------
+
+/**
+ * One conversation this counsellor joined. Its messages stay in `list` (a detached list) while
+ * another conversation is on screen, so switching back needs no refetch.
+ * @typedef {{conv: Conversation, n: number, since: string, list: HTMLElement, unread: number,
+ *            notice: string, draft: string}} Mine
+ */
+
+/** @type {Map<string, Mine>} conversation id -> what this page holds of it */
+const mine = new Map();
+
+/** Where `entry`'s messages go now: the list on screen, or its own list while it is not shown. */
+function listOf(/** @type {Mine} */ entry) {
+  return entry.conv === conv ? $("messages") : entry.list;
+}
+
+/** Put `entry` on screen; the one shown before keeps its messages and its draft. @param {Mine} entry */
+function activate(entry) {
+  const input = /** @type {HTMLTextAreaElement} */ ($("compose-text"));
+  const before = conv ? mine.get(conv.id) : undefined;
+  if (before === entry) return;
+  if (before) {
+    before.list.replaceChildren(...$("messages").childNodes);
+    before.draft = input.value;
+  }
+  conv = entry.conv;
+  $("messages").replaceChildren(...entry.list.childNodes);
+  input.value = entry.draft;
+  /** @type {HTMLInputElement} */ ($("care-only")).checked = false;
+  for (const id of ["chat-status", "steer-status", "propose-status", "note-status"]) status(id, "");
+  entry.unread = 0;
+  $("conv").hidden = false;
+  $("conv-none").hidden = true;
+  $("bridge-panel").hidden = false;
+}
+
+function renderMine() {
+  const list = $("mine");
+  list.replaceChildren(
+    ...[...mine.values()].map((entry) => {
+      const li = el("li", "mine-item");
+      li.dataset.conversation = entry.conv.id;
+      const button = /** @type {HTMLButtonElement} */ (el("button", "mine-open"));
+      button.type = "button";
+      if (entry.conv === conv) button.setAttribute("aria-current", "true");
+      const title = el("span", "mine-title", t("mine.item", { n: String(entry.n), time: clock(entry.since) }));
+      const closed = entry.conv.state === "closed";
+      const state = closed ? t("mine.closed") : t(`bridge.state.${entry.conv.bridge?.state ?? "none"}`);
+      const bridge = el("span", "mine-state", t("bridge.state", { state }));
+      bridge.dataset.state = closed ? "closed" : (entry.conv.bridge?.state ?? "none");
+      button.append(title, bridge);
+      if (entry.unread) {
+        const marker = el("span", "mine-new", t("mine.new", { count: String(entry.unread) }));
+        button.append(marker);
+      }
+      button.addEventListener("click", () => {
+        activate(entry);
+        render();
+        /** @type {HTMLElement} */ ($("messages")).lastElementChild?.scrollIntoView({ block: "nearest" });
+      });
+      li.append(button);
+      return li;
+    }),
+  );
+  $("mine-empty").hidden = mine.size > 0;
+}
+
 // --- one conversation ----------------------------------------------------------------------------
 
-/** @param {string} id */
-async function openConversation(id) {
+/** Join `id` (again): on screen unless `quiet`. @param {string} id @param {string} [since] @param {boolean} [quiet] */
+async function openConversation(id, since = "", quiet = false) {
   try {
     const ack = await staff.call("conversation.join", { conversation_id: id });
-    // One conversation on screen at a time; events of another one are ignored until it is opened.
-    const fresh = conv?.id !== id;
-    if (fresh) conv = new Conversation(id);
-    if (!conv) return;
-    conv.apply(ack.conversation, /** @type {Uint8Array} */ (staff.orgKey));
-    if (fresh) {
-      $("messages").replaceChildren();
-      $("conv").hidden = false;
-      $("conv-none").hidden = true;
-      $("bridge-panel").hidden = false;
-      if (conv.bridge?.notice) status("bridge-notice", conv.bridge.notice);
+    let entry = mine.get(id);
+    if (!entry) {
+      const list = /** @type {HTMLElement} */ ($("messages").cloneNode(false));
+      list.removeAttribute("id");
+      entry = {
+        conv: new Conversation(id),
+        n: mine.size + 1,
+        since: since || new Date().toISOString(),
+        list,
+        unread: 0,
+        notice: "",
+        draft: "",
+      };
+      mine.set(id, entry);
     }
+    entry.conv.apply(ack.conversation, /** @type {Uint8Array} */ (staff.orgKey));
+    if (entry.conv.bridge?.notice) entry.notice = entry.conv.bridge.notice;
+    if (!quiet) activate(entry);
     render();
-    await conv.fetchHistory(staff, Math.max(0, ...conv.seen), onMessage);
-    await refreshQueue();
+    const before = entry.unread;
+    await entry.conv.fetchHistory(staff, Math.max(0, ...entry.conv.seen), onMessage);
+    if (quiet) entry.unread = before; // a rejoin's history is nothing new
+    renderMine();
+    if (!quiet) await refreshQueue();
   } catch (err) {
     const code = err instanceof StaffError ? err.code : "";
     status("queue-status", code === "forbidden" ? t("queue.taken") : t("error.generic"));
@@ -89,57 +168,69 @@ async function openConversation(id) {
 
 /** @param {Json} item */
 function onMessage(item) {
-  if (!conv || item.conversation_id !== conv.id || conv.seen.has(item.seq)) return;
-  const opened = conv.open(item, "care");
+  const entry = mine.get(String(item.conversation_id));
+  if (!entry || entry.conv.seen.has(item.seq)) return;
+  const c = entry.conv;
+  const opened = c.open(item, "care");
   if (!opened) return;
   const audience = Array.isArray(opened.envelope.audience) ? opened.envelope.audience : [];
-  /** @type {{kind: string, text: string}[]} */
+  /** @type {{kind: string, key: string}[]} */
   const marks = [];
   if (opened.envelope.kind === "needs_note") {
-    marks.push({ kind: "needs-note", text: t("message.needsNote") });
+    marks.push({ kind: "needs-note", key: "message.needsNote" });
   } else if (audience.includes("investigation")) {
-    marks.push({ kind: "with-police", text: t("message.withPolice") });
-  } else if (conv.epoch || conv.bridge) {
-    marks.push({ kind: "care-only", text: t("message.careOnly") });
+    marks.push({ kind: "with-police", key: "message.withPolice" });
+  } else if (c.epoch || c.bridge) {
+    marks.push({ kind: "care-only", key: "message.careOnly" });
   }
-  renderMessage($("messages"), item.seq, {
+  const own = opened.envelope.sender?.device_id === staff.deviceId;
+  renderMessage(listOf(entry), item.seq, {
     text: opened.text,
     time: opened.time,
     role: opened.role,
-    own: opened.envelope.sender?.device_id === staff.deviceId,
+    own,
     marks,
   });
+  if (c !== conv && !own) {
+    entry.unread += 1;
+    renderMine();
+  }
 }
 
 /** @param {Json} event */
 function onParticipant(event) {
-  if (!conv || event.conversation_id !== conv.id) return;
-  conv.applyParticipant(event);
-  for (const item of [...conv.pending.values()]) onMessage(item);
+  const entry = mine.get(String(event.conversation_id));
+  if (!entry) return;
+  entry.conv.applyParticipant(event);
+  for (const item of [...entry.conv.pending.values()]) onMessage(item);
   render();
 }
 
 /** @param {Json} event */
 function onBridgeState(event) {
-  if (!conv || event.conversation_id !== conv.id) return;
-  conv.applyBridgeState(event);
+  const entry = mine.get(String(event.conversation_id));
+  if (!entry) return;
+  entry.conv.applyBridgeState(event);
   if (typeof event.notice === "string") {
-    status("bridge-notice", event.notice);
-    renderNotice($("messages"), event.notice);
+    entry.notice = event.notice;
+    renderNotice(listOf(entry), event.notice);
   }
   render();
 }
 
 /** @param {Json} event */
 function onClosed(event) {
-  if (!conv || event.conversation_id !== conv.id) return;
-  conv.state = "closed";
-  renderNotice($("messages"), t("conv.closed"));
+  const entry = mine.get(String(event.conversation_id));
+  if (!entry) return;
+  entry.conv.state = "closed";
+  renderNotice(listOf(entry), t("conv.closed"));
   render();
 }
 
 function render() {
+  renderMine();
   if (!conv) return;
+  status("bridge-notice", mine.get(conv.id)?.notice ?? "");
   const names = [t("who.victim"), `${t("who.you")} (${t("who.counsellor")})`];
   const officer = conv.present("officer")[0];
   if (officer) names.push(t("who.officer"));
@@ -266,7 +357,13 @@ async function steer(event) {
 // --- start -----------------------------------------------------------------------------------------
 
 async function main() {
-  applyLanguage("title.counsellor");
+  setupLanguage("title.counsellor", () => {
+    render();
+    if (staff.socket?.connected) {
+      status("conn-status", t("conn.online"));
+      void refreshQueue();
+    }
+  });
   $("compose").addEventListener("submit", (e) => onSend(/** @type {SubmitEvent} */ (e)));
   $("propose").addEventListener("submit", (e) => onPropose(/** @type {SubmitEvent} */ (e)));
   $("needs-note").addEventListener("submit", (e) => onNeedsNote(/** @type {SubmitEvent} */ (e)));
@@ -283,7 +380,8 @@ async function main() {
     onReady: async () => {
       status("conn-status", t("conn.online"));
       await refreshQueue();
-      if (conv) await openConversation(conv.id); // back after a reconnect: join again
+      // Back after a reconnect: join each conversation again; the one on screen stays.
+      for (const id of mine.keys()) await openConversation(id, "", id !== conv?.id);
     },
     onDown: (text) => status("conn-status", text),
     events: {

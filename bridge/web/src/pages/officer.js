@@ -8,7 +8,7 @@ import {
   Conversation,
   Staff,
   StaffError,
-  applyLanguage,
+  setupLanguage,
   clock,
   crypto,
   el,
@@ -105,6 +105,7 @@ async function accept(inviteId, button) {
       (/** @type {Json} */ p) => p.role === "officer" && p.device_id === staff.deviceId,
     );
     const since = String(me?.since ?? new Date().toISOString());
+    $("scope-since").dataset.since = since;
     $("scope-since").textContent = t("scope.since", { time: clock(since) });
     $("messages").replaceChildren();
     status("chat-status", "");
@@ -127,7 +128,7 @@ function onMessage(item) {
   if (!opened) return;
   const marks =
     opened.envelope.kind === "needs_note"
-      ? [{ kind: "needs-note", text: t("message.needsNote") }]
+      ? [{ kind: "needs-note", key: "message.needsNote" }]
       : [];
   renderMessage($("messages"), item.seq, {
     text: opened.text,
@@ -258,7 +259,13 @@ async function rejoin() {
 // --- start -----------------------------------------------------------------------------------------
 
 async function main() {
-  applyLanguage("title.officer");
+  setupLanguage("title.officer", () => {
+    render();
+    renderInvites();
+    const since = $("scope-since").dataset.since;
+    if (since) $("scope-since").textContent = t("scope.since", { time: clock(since) });
+    if (staff.socket?.connected) status("conn-status", t("conn.online"));
+  });
   $("compose").addEventListener("submit", (e) => onSend(/** @type {SubmitEvent} */ (e)));
   $("leave").addEventListener("click", leave);
   $("back").addEventListener("click", backToInvites);
