@@ -17,6 +17,9 @@ import pytest_asyncio
 from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
+from bridge.pages import CSP
+from harness import Bridge
+
 ROOT = Path(__file__).parents[2]
 WEB = ROOT / "bridge" / "web"
 VECTORS = ROOT / "tests" / "vectors"
@@ -33,15 +36,45 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-# The pages' policy: no inline script, no eval; 'wasm-unsafe-eval' only lets libsodium compile its
-# WebAssembly module.
-CSP = (
-    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-# The same without 'wasm-unsafe-eval', to show that it is needed.
+# The pages' own policy (no inline script, no eval; 'wasm-unsafe-eval' only lets libsodium compile
+# its WebAssembly module), and the same without 'wasm-unsafe-eval', to show that it is needed.
 CSP_WITHOUT_WASM = CSP.replace(" 'wasm-unsafe-eval'", "")
 POLICIES = {"app": CSP, "no-wasm": CSP_WITHOUT_WASM}
+PAGES = ("victim", "counsellor", "officer", "audit")
+
+
+@pytest.fixture(scope="session")
+def web_dist() -> Path:
+    """``bridge/web/dist`` as ``make web`` builds it from the current sources: all four pages."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.fail("make is missing: install it (apt-get install -y make)")
+    built = subprocess.run([make, "web"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        pytest.fail(f"make web failed:\n{built.stdout}{built.stderr}")
+    dist = WEB / "dist"
+    for page in PAGES:
+        for name in (f"{page}.html", f"{page}.js"):
+            if not (dist / name).is_file():
+                pytest.fail(f"make web did not produce dist/{name}")
+    return dist
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def bridge(tmp_path: Path, web_dist: Path) -> AsyncIterator[Bridge]:
+    """A bridge serving the built pages, with org keys, a counsellor, an officer (Noord-Holland,
+    female) and an auditor."""
+    server = Bridge(tmp_path / "data")
+    await server.start()
+    try:
+        await server.init_orgs()
+        await server.add_user("counsellor", "counsellor", "fier")
+        await server.add_user("officer", "officer", "avim", region="Noord-Holland", gender="female")
+        await server.add_user("auditor", "auditor", "audit")
+        yield server
+    finally:
+        await server.close_clients()
+        await server.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,14 +10,10 @@ page is served by the bridge itself, built with ``make web``; nothing may leave 
 from __future__ import annotations
 
 import base64
-import shutil
-import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import pytest_asyncio
 from nacl.signing import SigningKey
 from playwright.async_api import Browser, Page, Route, expect
@@ -28,37 +24,11 @@ from harness import Bridge, driegesprek
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.fixture(scope="session")
-def made_audit_web() -> Path:
-    """``bridge/web/dist`` as ``make web`` builds it from the current sources."""
-    make = shutil.which("make")
-    if make is None:
-        pytest.fail("make is missing: install it (apt-get install -y make)")
-    built = subprocess.run([make, "web"], cwd=ROOT, capture_output=True, text=True, check=False)
-    if built.returncode != 0:
-        pytest.fail(f"make web failed:\n{built.stdout}{built.stderr}")
-    dist = ROOT / "bridge" / "web" / "dist"
-    for name in ("audit.html", "audit.js", "audit.css"):
-        if not (dist / name).is_file():
-            pytest.fail(f"make web did not produce dist/{name}")
-    return dist
-
-
 @pytest_asyncio.fixture(loop_scope="session")
-async def bridge(tmp_path: Path, made_audit_web: Path) -> AsyncIterator[Bridge]:
-    """A bridge whose log holds a whole driegesprek, with an auditor account."""
-    server = Bridge(tmp_path / "data")
-    await server.start()
-    try:
-        await server.init_orgs()
-        await server.add_user("counsellor", "counsellor", "fier")
-        await server.add_user("officer", "officer", "avim", region="Noord-Holland", gender="female")
-        await server.add_user("auditor", "auditor", "audit")
-        await driegesprek(server)
-        yield server
-    finally:
-        await server.close_clients()
-        await server.stop()
+async def bridge(bridge: Bridge) -> Bridge:
+    """The bridge of conftest, whose log holds a whole driegesprek."""
+    await driegesprek(bridge)
+    return bridge
 
 
 async def audit_api(bridge: Bridge, path: str) -> Any:

@@ -12,13 +12,8 @@ Pages are served by the bridge itself, built with ``make web``; nothing may leav
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, expect
 from test_staff_pages import StaffPage, log_in, new_staff_page, unlock
 from test_victim_page import AXE, Victim
@@ -33,37 +28,6 @@ PHONE = {"width": 360, "height": 800}
 DESKTOP = {"width": 1280, "height": 800}
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="session")
-def made_all_web() -> Path:
-    """``bridge/web/dist`` as ``make web`` builds it from the current sources."""
-    make = shutil.which("make")
-    if make is None:
-        pytest.fail("make is missing: install it (apt-get install -y make)")
-    built = subprocess.run([make, "web"], cwd=ROOT, capture_output=True, text=True, check=False)
-    if built.returncode != 0:
-        pytest.fail(f"make web failed:\n{built.stdout}{built.stderr}")
-    dist = ROOT / "bridge" / "web" / "dist"
-    for page in ("victim", "counsellor", "officer", "audit"):
-        if not (dist / f"{page}.html").is_file():
-            pytest.fail(f"make web did not produce dist/{page}.html")
-    return dist
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def bridge(tmp_path: Path, made_all_web: Path) -> AsyncIterator[Bridge]:
-    server = Bridge(tmp_path / "data")
-    await server.start()
-    try:
-        await server.init_orgs()
-        await server.add_user("counsellor", "counsellor", "fier")
-        await server.add_user("officer", "officer", "avim", region=REGION, gender="female")
-        await server.add_user("auditor", "auditor", "audit")
-        yield server
-    finally:
-        await server.close_clients()
-        await server.stop()
 
 
 async def new_victim(browser: Browser, bridge: Bridge) -> Victim:

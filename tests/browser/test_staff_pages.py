@@ -12,15 +12,11 @@ recorded (there must be none).
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Locator, Page, Route, expect
 
 from browser_support import PageLog
@@ -28,36 +24,6 @@ from harness import Bridge
 
 ROOT = Path(__file__).parents[2]
 REGION = "Noord-Holland"
-
-
-@pytest.fixture(scope="session")
-def made_web() -> Path:
-    """``bridge/web/dist`` as ``make web`` builds it from the current sources."""
-    make = shutil.which("make")
-    if make is None:
-        pytest.fail("make is missing: install it (apt-get install -y make)")
-    built = subprocess.run([make, "web"], cwd=ROOT, capture_output=True, text=True, check=False)
-    if built.returncode != 0:
-        pytest.fail(f"make web failed:\n{built.stdout}{built.stderr}")
-    dist = ROOT / "bridge" / "web" / "dist"
-    for name in ("counsellor.html", "counsellor.js", "officer.html", "officer.js"):
-        if not (dist / name).is_file():
-            pytest.fail(f"make web did not produce dist/{name}")
-    return dist
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def bridge(tmp_path: Path, made_web: Path) -> AsyncIterator[Bridge]:
-    server = Bridge(tmp_path / "data")
-    await server.start()
-    try:
-        await server.init_orgs()
-        await server.add_user("counsellor", "counsellor", "fier")
-        await server.add_user("officer", "officer", "avim", region=REGION, gender="female")
-        yield server
-    finally:
-        await server.close_clients()
-        await server.stop()
 
 
 @dataclass

@@ -8,8 +8,6 @@ happen except the quick exit's navigation.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,34 +30,6 @@ HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
-
-
-@pytest.fixture(scope="session")
-def web_dist() -> Path:
-    """``bridge/web/dist`` built from the current sources (as ``make web`` does)."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is missing: install Node.js and npm (apt-get install -y nodejs npm)")
-    built = subprocess.run(
-        [node, "build.mjs"], cwd=WEB, capture_output=True, text=True, check=False
-    )
-    if built.returncode != 0:
-        pytest.fail(f"building bridge/web failed:\n{built.stdout}{built.stderr}")
-    return WEB / "dist"
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def bridge(tmp_path: Path, web_dist: Path) -> AsyncIterator[Bridge]:
-    server = Bridge(tmp_path / "data")
-    await server.start()
-    try:
-        await server.init_orgs()
-        await server.add_user("counsellor", "counsellor", "fier")
-        await server.add_user("officer", "officer", "avim", region="Noord-Holland")
-        yield server
-    finally:
-        await server.close_clients()
-        await server.stop()
 
 
 @dataclass
