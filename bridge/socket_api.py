@@ -13,6 +13,8 @@ from typing import Any, Final
 
 import socketio  # type: ignore[import-untyped]
 import structlog
+from aiohttp.web import WebSocketResponse
+from engineio.async_drivers import aiohttp as engineio_aiohttp  # type: ignore[import-untyped]
 from prometheus_client import CollectorRegistry, Counter
 from socketio import packet
 
@@ -103,6 +105,24 @@ class _Server(socketio.AsyncServer):  # type: ignore[misc]
         await super()._handle_event(eio_sid, namespace, id, data)
 
 
+class _PlainWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
+    """engine.io's aiohttp websocket without permessage-deflate.
+
+    Frames are ciphertext, which does not compress, and each deflate context costs about four
+    times an idle socket's memory.
+    """
+
+    async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+        request = environ["aiohttp.request"]
+        self._sock = WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False
+        )
+        await self._sock.prepare(request)
+        self.environ = environ
+        await self.handler(self)
+        return self._sock
+
+
 class SocketEdge:
     """The Socket.IO server of the bridge, and the presence the core reads."""
 
@@ -138,6 +158,7 @@ class SocketEdge:
             engineio_logger=False,
             max_http_buffer_size=64 * 1024,
         )
+        self.server.eio._async = {**self.server.eio._async, "websocket": _PlainWebSocket}
         self.events = Counter(
             "bridge_events", "Client events handled", ["event", "outcome"], registry=registry
         )
