@@ -1,7 +1,8 @@
 """The aiohttp application and its Socket.IO server: wiring only.
 
 Resources open and close in ``cleanup_ctx``: the database (migrated on start), the policy and
-consent texts (read once), the expiry loop. State lives under typed ``AppKey``s.
+consent texts (read once), the expiry, checkpoint and session-check loops. State lives under
+typed ``AppKey``s.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     edge.wake_expiry = expiry.wake
     edge.server.attach(app)
     app.add_routes(
-        HttpApi(settings, core, conversations, transcripts, registry, edge.deliver).routes()
+        HttpApi(
+            settings, core, conversations, transcripts, registry, edge.deliver, edge.end_token
+        ).routes()
     )
     app.add_routes(AuditApi(core).routes())
     install_pages(app)
@@ -90,6 +93,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
                 run_checkpoints(db, core.log, clock, settings.checkpoint_seconds),
                 name="bridge-checkpoints",
             ),
+            asyncio.create_task(edge.run_session_checks(), name="bridge-sessions"),
         ]
         yield
         for task in tasks:

@@ -13,28 +13,34 @@ import functools
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
 from nacl import pwhash
 from nacl.exceptions import InvalidkeyError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.errors import Conflict, Invalid, Unauthenticated
+from bridge.errors import Conflict, Invalid, NotFound, Unauthenticated
 from bridge.store.db import Database
 from bridge.store.models import Account, Conversation, Token
 
 __all__ = [
     "ORGS_BY_ROLE",
+    "Credential",
     "Principal",
     "authenticate",
     "authenticate_bearer",
+    "authenticate_token",
     "check_password",
     "create_account",
     "hash_password",
     "issue_token",
+    "revoke_token",
+    "set_disabled",
+    "valid_tokens",
 ]
 
 STAFF_ROLES: Final = ("counsellor", "officer", "auditor", "admin", "supervisor")
@@ -174,8 +180,17 @@ async def issue_token(
     return token, expires_at
 
 
-async def authenticate(session: AsyncSession, token: object, now: datetime) -> Principal:
-    """The principal of a valid, unexpired token, or ``Unauthenticated``."""
+@dataclass(frozen=True)
+class Credential:
+    """A valid token: whom it speaks for, its hash (how open sockets find it again) and expiry."""
+
+    principal: Principal
+    token_hash: str
+    expires_at: datetime
+
+
+async def authenticate_token(session: AsyncSession, token: object, now: datetime) -> Credential:
+    """The credential of a valid, unexpired token, or ``Unauthenticated``."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise Unauthenticated("a valid token is needed")
     row = await session.get(Token, _token_hash(token))
@@ -185,21 +200,69 @@ async def authenticate(session: AsyncSession, token: object, now: datetime) -> P
         conversation = await session.get(Conversation, row.conversation_id)
         if conversation is None:
             raise Unauthenticated("a valid token is needed")
-        return Principal(
+        principal = Principal(
             role="victim",
             conversation_id=conversation.id,
             victim_device_id=conversation.victim_device_id,
         )
+        return Credential(principal, row.token_hash, row.expires_at)
     account = await session.get(Account, row.account_id)
     if account is None or account.disabled:
         raise Unauthenticated("a valid token is needed")
-    return Principal(
+    principal = Principal(
         role=account.role,
         account_id=account.id,
         org=account.org,
         region=account.region,
         gender=account.gender,
     )
+    return Credential(principal, row.token_hash, row.expires_at)
+
+
+async def authenticate(session: AsyncSession, token: object, now: datetime) -> Principal:
+    """The principal of a valid, unexpired token, or ``Unauthenticated``."""
+    return (await authenticate_token(session, token, now)).principal
+
+
+async def revoke_token(session: AsyncSession, token: object, now: datetime) -> Credential:
+    """Revoke a valid token (a logout); ``Unauthenticated`` if it is not one."""
+    credential = await authenticate_token(session, token, now)
+    await session.execute(
+        update(Token).where(Token.token_hash == credential.token_hash).values(revoked=True)
+    )
+    return credential
+
+
+async def set_disabled(session: AsyncSession, username: str, disabled: bool) -> Account:
+    """Disable (revoking every token of the account) or enable a staff account."""
+    account = await session.scalar(select(Account).where(Account.username == username))
+    if account is None:
+        raise NotFound(f"no user {username!r}")
+    account.disabled = disabled
+    if disabled:
+        await session.execute(
+            update(Token)
+            .where(Token.account_id == account.id, Token.revoked.is_(False))
+            .values(revoked=True)
+        )
+    return account
+
+
+async def valid_tokens(
+    session: AsyncSession, token_hashes: Iterable[str], now: datetime
+) -> set[str]:
+    """Those of ``token_hashes`` that are still valid: one query for every open socket."""
+    rows = await session.scalars(
+        select(Token.token_hash)
+        .outerjoin(Account, Account.id == Token.account_id)
+        .where(
+            Token.token_hash.in_(list(token_hashes)),
+            Token.revoked.is_(False),
+            Token.expires_at > now,
+            (Token.account_id.is_(None)) | (Account.disabled.is_(False)),
+        )
+    )
+    return set(rows)
 
 
 async def authenticate_bearer(db: Database, header: str, now: datetime) -> Principal:

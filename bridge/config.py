@@ -36,6 +36,21 @@ class Settings:
     # Messages a socket may send: a sustained rate per second and a burst (a token bucket).
     message_rate: float = 10.0
     message_burst: int = 30
+    # Limits (docs/protocol.md, "Limits and sessions"). Per-address limits count the TCP peer's
+    # address: behind a proxy that is the proxy, so raise them there (and for load tests).
+    max_frame_bytes: int = 64 * 1024
+    conversations_per_minute: int = 30
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_lockout_seconds: float = 30.0
+    login_lockout_max_seconds: float = 900.0
+    sockets_per_account: int = 20
+    sockets_per_victim: int = 4
+    # Packets waiting for one socket's websocket writer; past it the reader is too slow and is
+    # cut off (it catches up from history when it comes back).
+    socket_queue_limit: int = 1000
+    # How often open sockets are checked against revoked or expired tokens and disabled accounts.
+    session_check_seconds: float = 1.0
     # The log: its name in signed notes, and how often checkpoints are signed while it grows.
     log_origin: str = "fier-bridge/log"
     checkpoint_every: int = 100
@@ -54,14 +69,8 @@ class Settings:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'bridge.db').resolve()}"
 
 
-_ENV = {
-    "BRIDGE_DATA_DIR": "data_dir",
-    "BRIDGE_DATABASE_URL": "database_url",
-    "BRIDGE_POLICY_FILE": "policy_file",
-    "BRIDGE_REDIS_URL": "redis_url",
-    "BRIDGE_HOST": "host",
-    "BRIDGE_PORT": "port",
-}
+# Every setting may come from ``BRIDGE_<NAME>`` (``BRIDGE_DATA_DIR``, ``BRIDGE_MESSAGE_RATE``, ...).
+_ENV = {f"BRIDGE_{f.name.upper()}": f.name for f in fields(Settings)}
 
 
 def _coerce(name: str, value: Any) -> Any:

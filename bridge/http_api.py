@@ -1,7 +1,8 @@
 """The HTTP edge under ``/api/v1`` (PROTOCOL.md, "HTTP"), with one error middleware.
 
-Every error body is ``{"error": {"code", "message"}}``. A victim's IP address and user agent are
-never read here, and the server writes no access log.
+Every error body is ``{"error": {"code", "message"}}``. A victim's user agent is never read here
+and the server writes no access log. The peer's address is read for the per-address limits only,
+and kept only as a keyed hash in memory (bridge.limits).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import select, text
 
 from bridge.access import Caller
-from bridge.auth import Principal, authenticate_bearer, check_password, issue_token
+from bridge.auth import (
+    Principal,
+    authenticate_bearer,
+    check_password,
+    issue_token,
+    revoke_token,
+)
 from bridge.config import Settings
 from bridge.consent.log import iso
 from bridge.conversations import Conversations
@@ -27,8 +34,11 @@ from bridge.errors import (
     Internal,
     Invalid,
     NotFound,
+    RateLimited,
     TooLarge,
+    Unauthenticated,
 )
+from bridge.limits import Backoff, Keyed, WindowLimit
 from bridge.protocol import ConversationCreate, SessionCreate, decode_body
 from bridge.store.models import OrgKey
 from bridge.transcripts import Transcripts
@@ -74,6 +84,7 @@ class HttpApi:
         transcripts: Transcripts,
         registry: CollectorRegistry,
         deliver: Callable[[list[Effect]], Awaitable[None]],
+        end_token: Callable[[str], None],
     ) -> None:
         self.settings = settings
         self.db = core.db
@@ -84,10 +95,24 @@ class HttpApi:
         self.transcripts = transcripts
         self.registry = registry
         self.deliver = deliver
+        self.end_token = end_token
+        self.keyed = Keyed()
+        self.new_conversations = WindowLimit(settings.conversations_per_minute, 60.0)
+        self.account_logins = Backoff(
+            settings.login_failures_per_account,
+            settings.login_lockout_seconds,
+            settings.login_lockout_max_seconds,
+        )
+        self.address_logins = Backoff(
+            settings.login_failures_per_address,
+            settings.login_lockout_seconds,
+            settings.login_lockout_max_seconds,
+        )
 
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/api/v1/session", self.session),
+            web.delete("/api/v1/session", self.logout),
             web.get("/api/v1/orgs/{org}/key", self.org_key),
             web.get("/api/v1/orgs/{org}/sealed-key", self.sealed_org_key),
             web.post("/api/v1/conversations", self.create_conversation),
@@ -108,23 +133,47 @@ class HttpApi:
             self.db, request.headers.get("Authorization", ""), self.clock()
         )
 
+    def _address(self, request: web.Request) -> bytes:
+        """The peer's address as a keyed hash; behind a proxy the proxy's (no forwarded header
+        is trusted)."""
+        return self.keyed("address", request.remote or "")
+
     async def session(self, request: web.Request) -> web.Response:
         body = decode_body(await self._body(request), SessionCreate)
+        user, address = self.keyed("user", body.username), self._address(request)
+        # While locked out the password is not even checked. Each attempt counts as failed
+        # until it has succeeded, so parallel guesses cannot pass the limit.
+        if not self.account_logins.attempt(user):
+            raise RateLimited("too many failed logins; try again later")
+        if not self.address_logins.attempt(address):
+            self.account_logins.forgive(user)
+            raise RateLimited("too many failed logins; try again later")
         now = self.clock()
-        async with self.db.session() as session, session.begin():
-            account = await check_password(
-                session,
-                body.username,
-                body.password,
-                opslimit=self.settings.password_opslimit,
-                memlimit=self.settings.password_memlimit,
-            )
-            token, expires_at = await issue_token(
-                session,
-                now=now,
-                lifetime=timedelta(seconds=self.settings.staff_token_seconds),
-                account_id=account.id,
-            )
+        try:
+            async with self.db.session() as session, session.begin():
+                account = await check_password(
+                    session,
+                    body.username,
+                    body.password,
+                    opslimit=self.settings.password_opslimit,
+                    memlimit=self.settings.password_memlimit,
+                )
+                token, expires_at = await issue_token(
+                    session,
+                    now=now,
+                    lifetime=timedelta(seconds=self.settings.staff_token_seconds),
+                    account_id=account.id,
+                )
+        except Unauthenticated:
+            _log.info("session.refused")
+            raise
+        except BaseException:
+            # Not a wrong password (a database error, say): not held against anyone.
+            self.account_logins.forgive(user)
+            self.address_logins.forgive(address)
+            raise
+        self.account_logins.reset(user)
+        self.address_logins.forgive(address)
         _log.info("session.created", role=account.role)
         return web.json_response(
             {
@@ -135,6 +184,17 @@ class HttpApi:
                 "expires_at": iso(expires_at),
             }
         )
+
+    async def logout(self, request: web.Request) -> web.Response:
+        """Revoke the bearer token; the sockets that carry it are disconnected at once."""
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            raise Unauthenticated("a bearer token is needed")
+        async with self.db.session() as session, session.begin():
+            credential = await revoke_token(session, header[len("Bearer ") :], self.clock())
+        self.end_token(credential.token_hash)
+        _log.info("session.revoked", role=credential.principal.role)
+        return web.Response(status=204)
 
     async def _org_key(self, org: str) -> OrgKey:
         if org not in _ORGS:
@@ -174,6 +234,8 @@ class HttpApi:
 
     async def create_conversation(self, request: web.Request) -> web.Response:
         body = decode_body(await self._body(request), ConversationCreate)
+        if not self.new_conversations.take(self._address(request)):
+            raise RateLimited("too many new conversations from here; wait a minute")
         lifetime = timedelta(seconds=self.settings.victim_token_seconds)
         outcome = await self.conversations.create(body, lifetime)
         await self.deliver(outcome.effects)

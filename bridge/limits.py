@@ -1,11 +1,23 @@
-"""Rate limits: a token bucket per socket for the messages it sends."""
+"""Rate limits, kept in memory only: a token bucket per socket, counters per address and account.
+
+Addresses and user names are never kept as such: a limiter holds an HMAC of them under a key made
+at start and never written anywhere, so nothing here can be turned back into an address. Every
+structure is bounded and forgets a key once its window has passed.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["TokenBucket"]
+__all__ = ["Backoff", "Keyed", "TokenBucket", "WindowLimit"]
+
+# Keys a limiter holds at most; past it the oldest are forgotten first.
+MAX_KEYS = 100_000
 
 
 class TokenBucket:
@@ -28,3 +40,113 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
+
+
+class Keyed:
+    """HMAC-SHA256 under a per-process random key: a counter key that names nobody."""
+
+    def __init__(self) -> None:
+        self._secret = secrets.token_bytes(32)
+
+    def __call__(self, kind: str, value: str) -> bytes:
+        return hmac.new(self._secret, f"{kind}\0{value}".encode(), hashlib.sha256).digest()[:16]
+
+
+class WindowLimit:
+    """At most ``limit`` events per key in each window of ``window`` seconds (a fixed window)."""
+
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._counts: dict[bytes, tuple[float, int]] = {}
+
+    def take(self, key: bytes) -> bool:
+        now = self.clock()
+        start, count = self._counts.get(key, (now, 0))
+        if now - start >= self.window:
+            start, count = now, 0
+        if count >= self.limit:
+            return False
+        self._counts.pop(key, None)  # re-inserted last: the dict stays ordered by start
+        self._counts[key] = (start, count + 1)
+        self._forget(now)
+        return True
+
+    def _forget(self, now: float) -> None:
+        while self._counts:
+            oldest, (start, _) = next(iter(self._counts.items()))
+            if now - start < self.window and len(self._counts) <= MAX_KEYS:
+                break
+            del self._counts[oldest]
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
+
+
+class Backoff:
+    """Failed attempts per key; after ``allowed`` of them the key is locked out, ``base`` seconds
+    at first and twice as long after each further failure, up to ``cap``.
+
+    An attempt counts as a failure from the moment it starts (:meth:`attempt`), so attempts made
+    in parallel cannot all slip in before the first has failed; :meth:`forgive` takes back one
+    that succeeded and :meth:`reset` forgets the key. A key quiet for ``cap`` seconds is forgotten.
+    """
+
+    def __init__(
+        self,
+        allowed: int,
+        base: float,
+        cap: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.allowed = allowed
+        self.base = base
+        self.cap = cap
+        self.clock = clock
+        self._failures: dict[bytes, _Failures] = {}
+
+    def _lockout(self, count: int) -> float:
+        if count < self.allowed:
+            return 0.0
+        return float(min(self.cap, self.base * 2 ** min(count - self.allowed, 32)))
+
+    def _current(self, key: bytes, now: float) -> _Failures | None:
+        failures = self._failures.get(key)
+        if failures is not None and now - failures.last >= self.cap:
+            del self._failures[key]
+            return None
+        return failures
+
+    def locked(self, key: bytes) -> bool:
+        now = self.clock()
+        failures = self._current(key, now)
+        return failures is not None and now < failures.last + self._lockout(failures.count)
+
+    def attempt(self, key: bytes) -> bool:
+        """False while ``key`` is locked out; else the attempt is counted as a failure."""
+        if self.locked(key):
+            return False
+        now = self.clock()
+        failures = self._failures.pop(key, None) or _Failures(0, now)
+        failures.count += 1
+        failures.last = now
+        self._failures[key] = failures  # last in order: the oldest are forgotten first
+        while len(self._failures) > MAX_KEYS:
+            del self._failures[next(iter(self._failures))]
+        return True
+
+    def forgive(self, key: bytes) -> None:
+        failures = self._failures.get(key)
+        if failures is not None:
+            failures.count -= 1
+            if failures.count <= 0:
+                del self._failures[key]
+
+    def reset(self, key: bytes) -> None:
+        self._failures.pop(key, None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bridge.access import Caller
 from bridge.auth import Principal
@@ -21,9 +22,20 @@ class SocketState:
     principal: Principal
     device_id: str | None
     messages: TokenBucket
+    # The token the socket connected with: its hash (to find it again) and its expiry.
+    token_hash: str
+    expires_at: datetime
     # Events of one socket are handled one at a time, in arrival order.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     conversations: set[str] = field(default_factory=set)
+    # Set once its token is expired or revoked or its account disabled: it is being disconnected.
+    ended: bool = False
+
+    @property
+    def owner(self) -> str:
+        """What its open sockets are counted against: the staff account, or the victim's token."""
+        account = self.principal.account_id
+        return f"account:{account}" if account is not None else f"token:{self.token_hash}"
 
     @property
     def caller(self) -> Caller:
@@ -51,6 +63,11 @@ class Connections:
         seen: dict[str, OnDutyOfficer] = {}
         for s in self.sockets.values():
             p = s.principal
-            if p.role == "officer" and s.device_id is not None and p.account_id is not None:
+            if (
+                p.role == "officer"
+                and s.device_id is not None
+                and p.account_id is not None
+                and not s.ended
+            ):
                 seen[p.account_id] = OnDutyOfficer(p.account_id, p.region, p.gender)
         return list(seen.values())

@@ -8,9 +8,12 @@ time, in the order they arrived, so a client's messages keep their order.
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
+import engineio  # type: ignore[import-untyped]
 import socketio  # type: ignore[import-untyped]
 import structlog
 from aiohttp.web import WebSocketResponse
@@ -18,7 +21,7 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp  # type: ignore[i
 from prometheus_client import CollectorRegistry, Counter
 from socketio import packet
 
-from bridge.auth import authenticate
+from bridge.auth import authenticate_token, valid_tokens
 from bridge.config import Settings
 from bridge.consent.bridges import Bridges
 from bridge.consent.invites import Invites
@@ -39,6 +42,7 @@ from bridge.errors import (
     Internal,
     Invalid,
     RateLimited,
+    Unauthenticated,
     WrongState,
 )
 from bridge.limits import TokenBucket
@@ -84,12 +88,46 @@ EVENT_ROLES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+class _EngineIO(engineio.AsyncServer):  # type: ignore[misc]
+    """engine.io's server, knowing the TCP transport of each websocket (to cut off a slow one)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.tcp: dict[str, asyncio.BaseTransport] = {}
+
+
 class _Server(socketio.AsyncServer):  # type: ignore[misc]
-    """Refuses client-sent ``connect``/``disconnect`` events and events without a name.
+    """Refuses client-sent ``connect``/``disconnect`` events and events without a name, and
+    bounds what waits to be written to each socket.
 
     python-socketio would otherwise hand a client's ``connect`` event to the connect handler,
     letting a connected socket re-authenticate as someone else.
     """
+
+    def __init__(self, *, queue_limit: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.queue_limit = queue_limit
+
+    def _engineio_server_class(self) -> type[_EngineIO]:
+        return _EngineIO
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        """Every packet for one client passes here (emits to rooms, acks, disconnects).
+
+        engine.io queues packets for a websocket's writer without bound; a writer blocked on a
+        full TCP buffer (a reader that does not keep up) makes the queue grow. Past
+        ``queue_limit`` the connection is cut: the writer fails, engine.io closes the socket and
+        the disconnect handler runs as for a lost connection. The client catches up from
+        history when it comes back.
+        """
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and socket.queue.qsize() >= self.queue_limit:
+            transport = self.eio.tcp.pop(eio_sid, None)
+            if transport is not None:
+                _log.warning("socket.too_slow", queued=socket.queue.qsize())
+                transport.abort()
+            return
+        await super()._send_packet(eio_sid, pkt)
 
     async def _handle_event(
         self, eio_sid: str, namespace: str | None, id: int | None, data: Any
@@ -119,7 +157,14 @@ class _PlainWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         )
         await self._sock.prepare(request)
         self.environ = environ
-        await self.handler(self)
+        # The handler is the engine.io socket's bound method: its sid names this connection.
+        sid = self.handler.__self__.sid
+        if request.transport is not None:
+            self.server.tcp[sid] = request.transport
+        try:
+            await self.handler(self)
+        finally:
+            self.server.tcp.pop(sid, None)
         return self._sock
 
 
@@ -148,15 +193,21 @@ class SocketEdge:
         self.connections = connections
         self.settings = settings
         self.sessions = connections.sockets
+        # Open sockets per staff account and per victim token (SocketState.owner).
+        self.owners: Tally[str] = Tally()
         self.stopping = False
+        self.ending: set[asyncio.Task[None]] = set()
         # Set by the application once the expiry loop exists.
         self.wake_expiry: Callable[[], None] = lambda: None
+        # Websocket only (as every client connects): one transport whose writer is bounded.
         self.server = _Server(
             async_mode="aiohttp",
             cors_allowed_origins=[],
             logger=False,
             engineio_logger=False,
-            max_http_buffer_size=64 * 1024,
+            transports=["websocket"],
+            max_http_buffer_size=settings.max_frame_bytes,
+            queue_limit=settings.socket_queue_limit,
         )
         self.server.eio._async = {**self.server.eio._async, "websocket": _PlainWebSocket}
         self.events = Counter(
@@ -220,13 +271,31 @@ class SocketEdge:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
             async with self.db.session() as session:
-                principal = await authenticate(session, token, self.clock())
+                credential = await authenticate_token(session, token, self.clock())
         except BridgeError:
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthenticated", {"code": "unauthenticated"}
             ) from None
+        principal = credential.principal
         bucket = TokenBucket(self.settings.message_rate, self.settings.message_burst)
-        state = SocketState(principal, principal.victim_device_id, bucket)
+        state = SocketState(
+            principal,
+            principal.victim_device_id,
+            bucket,
+            credential.token_hash,
+            credential.expires_at,
+        )
+        limit = (
+            self.settings.sockets_per_victim
+            if principal.is_victim
+            else self.settings.sockets_per_account
+        )
+        if self.owners[state.owner] >= limit:
+            _log.info("socket.refused_too_many", role=principal.role)
+            raise socketio.exceptions.ConnectionRefusedError(
+                "rate_limited", {"code": "rate_limited"}
+            )
+        self.owners[state.owner] += 1
         self.sessions[sid] = state
         if principal.account_id is not None:
             await self.server.enter_room(sid, account_room(principal.account_id))
@@ -236,7 +305,12 @@ class SocketEdge:
 
     async def _disconnect(self, sid: str, *_reason: Any) -> None:
         state = self.sessions.pop(sid, None)
-        if state is None or self.stopping or state.principal.role not in ("victim", "counsellor"):
+        if state is None:
+            return
+        self.owners[state.owner] -= 1
+        if self.owners[state.owner] <= 0:
+            del self.owners[state.owner]
+        if self.stopping or state.principal.role not in ("victim", "counsellor"):
             return
         for conversation_id in state.conversations:
             try:
@@ -248,6 +322,45 @@ class SocketEdge:
             except Exception:
                 _log.exception("presence.failed", role=state.principal.role)
 
+    # -- sessions ------------------------------------------------------------------------------
+
+    def _end(self, sid: str, state: SocketState) -> None:
+        """Disconnect a socket whose session is over, after what it is being sent now (an ack)."""
+        if state.ended:
+            return
+        state.ended = True
+        _log.info("socket.session_ended", role=state.principal.role)
+        task = asyncio.create_task(self.server.disconnect(sid))
+        self.ending.add(task)
+        task.add_done_callback(self.ending.discard)
+
+    def end_token(self, token_hash: str) -> None:
+        """A token was revoked in this process (a logout): its sockets go at once."""
+        for sid, state in list(self.sessions.items()):
+            if state.token_hash == token_hash:
+                self._end(sid, state)
+
+    async def check_sessions(self) -> None:
+        """Disconnect every socket whose token expired or was revoked or whose account was
+        disabled, with one query for all of them (the CLI disables accounts from another
+        process, so the database is where that shows)."""
+        hashes = {state.token_hash for state in self.sessions.values() if not state.ended}
+        if not hashes:
+            return
+        async with self.db.session() as session:
+            valid = await valid_tokens(session, hashes, self.clock())
+        for sid, state in list(self.sessions.items()):
+            if state.token_hash in hashes and state.token_hash not in valid:
+                self._end(sid, state)
+
+    async def run_session_checks(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.session_check_seconds)
+            try:
+                await self.check_sessions()
+            except Exception:
+                _log.exception("sessions.check_failed")
+
     # -- events --------------------------------------------------------------------------------
 
     async def _event(self, event: str, sid: str, *args: Any) -> dict[str, object]:
@@ -256,6 +369,10 @@ class SocketEdge:
             return {"ok": False, "error": Forbidden("not connected").as_body()}
         async with state.lock:
             try:
+                # An expired token is seen here from memory; a revoked one once it is checked.
+                if state.ended or state.expires_at <= self.clock():
+                    self._end(sid, state)
+                    raise Unauthenticated("the session has ended; log in again")
                 # A flood is refused before any work is done on it.
                 if event == "message.send" and not state.messages.take():
                     raise RateLimited("too many messages; wait a moment")
