@@ -12,6 +12,27 @@ cryptography client-side with ``bridge.crypto``: the server never gets a private
 * A received message is marked ``verified`` only if its signature checks against the device key
   of a participant the client knows, with the role the envelope claims; only verified messages
   are decrypted. ``messages`` holds each message once, keyed by its sequence number.
+
+Resume (docs/protocol.md, "Delivery and resume"). After :meth:`BridgeClient.connect`, a
+connection that drops without the client asking (the network, a server restart, the server
+closing a slow socket) is opened again by itself, with growing, jittered pauses
+(``reconnect_delay`` doubling up to ``reconnect_delay_max``). On each automatic reconnect the
+client *resumes*: it registers its staff device again (same keys, same ``device_id``), joins every
+conversation it had joined, fetches with ``history.fetch`` what came after the last message it
+saw (page by page), then sends every envelope not yet acknowledged again, in the original order
+and with the same ``client_msg_id`` (the server answers a true resend with the original seq).
+Messages learnt that way are put on the ``message`` queue as if they had arrived live, and a live
+``message`` already seen is not queued again, so each message is queued once. A refused connect
+(``unauthenticated``, ``rate_limited``) stops reconnecting: ``failure`` holds the error and
+waiting sends and :meth:`BridgeClient.resumed` raise it. :meth:`BridgeClient.disconnect` and
+:meth:`BridgeClient.aclose` never reconnect.
+
+* ``post``/``send`` issued while the connection is down wait up to ``send_wait`` seconds for
+  the resume instead of failing at once; any other call fails at once with
+  :class:`ConnectionLost`, as does a call in flight when the connection drops.
+* ``resumes`` counts finished resumes; ``await client.resumed(n)`` waits until ``n`` have
+  finished (without ``n``: the one under way, if any), so tests and benches know that a
+  resume is complete: ``n = c.resumes; <drop>; await c.resumed(n + 1)``.
 """
 
 from __future__ import annotations
@@ -20,6 +41,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -37,6 +59,7 @@ __all__ = [
     "SERVER_EVENTS",
     "BridgeClient",
     "BridgeError",
+    "ConnectionLost",
     "Conversation",
     "CounsellorClient",
     "DecryptedMessage",
@@ -57,6 +80,7 @@ SERVER_EVENTS: Final = (  # every server->client event of PROTOCOL.md
     "conversation.closed",
 )
 BOTH_SCOPES: Final = ("care", "investigation")
+HISTORY_PAGE: Final = 500  # the largest ``limit`` history.fetch takes
 _CURRENT: Final = "<current epoch>"  # default of ``epoch_id``: the epoch the client knows
 
 _log = logging.getLogger(__name__)
@@ -74,6 +98,10 @@ class BridgeError(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+
+class ConnectionLost(ConnectionError):
+    """The Socket.IO connection is down (or dropped before the answer came)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +131,9 @@ class Conversation:
     """What a client knows of one conversation: keys to seal to, signers, bridge and messages.
 
     ``sealed`` maps ``"care"`` or an epoch id to the sealed private scope key the server handed
-    this client; ``opened`` caches the ones opened with the org key.
+    this client; ``opened`` caches the ones opened with the org key. ``seen_seq`` is where a
+    resume fetches history from: the conversation's last seq when first joined, then the last
+    seq up to which this client has every message it can read.
     """
 
     conversation_id: str
@@ -117,6 +147,8 @@ class Conversation:
     opened: dict[str, PrivateKey] = field(default_factory=dict, repr=False)
     participants: dict[str, JSON] = field(default_factory=dict)
     messages: dict[int, DecryptedMessage] = field(default_factory=dict)
+    seen_seq: int = 0
+    queued: set[int] = field(default_factory=set, repr=False)  # seqs put on the message queue
 
 
 def _now() -> str:
@@ -132,10 +164,15 @@ class BridgeClient:
 
     ``disconnect`` drops only the Socket.IO connection (keys, token and state stay, ``connect``
     may follow); ``aclose`` (or leaving ``async with``) also ends event processing and the HTTP
-    session.
+    session. The reconnect settings are plain attributes, to change after construction.
     """
 
     role: ClassVar[str]
+
+    auto_reconnect: bool = True  # reconnect by itself after an unexpected drop
+    reconnect_delay: float = 0.25  # seconds before the first attempt (jittered), then doubled
+    reconnect_delay_max: float = 5.0
+    send_wait: float = 60.0  # how long a send waits for the connection to be back
 
     def __init__(self, base_url: str, *, ack_timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -156,6 +193,15 @@ class BridgeClient:
         self._http: aiohttp.ClientSession | None = None
         self._connect_error: Any = None
         self._org_publics: dict[str, str] = {}
+        self.resumes = 0
+        self.failure: BridgeError | None = None  # why reconnecting stopped
+        self._wanted = False  # connected on purpose: reconnect after a drop
+        self._ready = False  # connected, and resumed if this connection is a reconnect
+        self._changed = asyncio.Event()  # set (and replaced) whenever the two above change
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._calls: set[asyncio.Future[Any]] = set()  # acks awaited on the current socket
+        self._unacked: dict[str, JSON] = {}  # client_msg_id -> envelope, in the order sent
+        self._waiting: dict[str, int | BridgeError | None] = {}  # posts waiting for a resume
 
     async def __aenter__(self) -> Self:
         return self
@@ -172,6 +218,11 @@ class BridgeClient:
     def messages(self) -> dict[int, DecryptedMessage]:
         """Messages of the conversation joined last (for the victim: its own), keyed by seq."""
         return self.conversations[self.current].messages if self.current else {}
+
+    @property
+    def sid(self) -> str | None:
+        """The Socket.IO session id of the connection open now, if any."""
+        return None if self._sio is None else self._sio.get_sid()
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -224,15 +275,25 @@ class BridgeClient:
     # --- Socket.IO -----------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the Socket.IO connection with ``auth={"token": token}``.
+        """Open the Socket.IO connection with ``auth={"token": token}``; from now on a drop is
+        followed by reconnecting and resuming (see the module's docstring).
 
         A refused connect raises :class:`BridgeError` with the server's code (``unauthenticated``);
-        any other failure raises python-socketio's ``ConnectionError``.
+        any other failure raises python-socketio's ``ConnectionError``. This call itself does not
+        register, join or resume: the caller does what it needs.
         """
         if self._pump_task is None:
             self._pump_task = asyncio.create_task(self._pump())
-        sio = socketio.AsyncClient(reconnection=False)
+        self._stop_reconnecting()
+        self.failure = None
+        await self._open_socket()
+        self._wanted = True
+        self._set_ready(True)
+
+    async def _open_socket(self) -> None:
+        sio = socketio.AsyncClient(reconnection=False)  # reconnecting is ours: see _reconnect
         sio.on("connect_error", self._on_connect_error)
+        sio.on("disconnect", functools.partial(self._on_disconnect, sio))
         for name in SERVER_EVENTS:
             sio.on(name, functools.partial(self._enqueue, name))
         self._connect_error = None
@@ -253,15 +314,42 @@ class BridgeClient:
         self._sio = sio
 
     async def disconnect(self) -> None:
-        """Close the Socket.IO connection, if any; everything else is kept."""
+        """Close the Socket.IO connection, if any, and do not reconnect; everything else is
+        kept."""
+        self._wanted = False
+        self._stop_reconnecting()
         sio, self._sio = self._sio, None
+        self._lost()
         if sio is not None:
             await sio.disconnect()
 
     async def reconnect(self) -> None:
-        """Disconnect and connect again with the same token."""
+        """Disconnect, connect again with the same token and resume (as after a drop)."""
         await self.disconnect()
         await self.connect()
+        self._set_ready(False)
+        await self._resume()
+        self.resumes += 1
+        self._set_ready(True)
+
+    async def resumed(
+        self,
+        count: int | None = None,
+        timeout: float = 30.0,  # noqa: ASYNC109 - part of this helper's contract
+    ) -> None:
+        """Wait until ``count`` resumes have finished and the client is connected (without
+        ``count``: until the resume under way, if any, has). Raises the refusal that stopped
+        reconnecting, :class:`ConnectionLost` if the client is not meant to be connected, and
+        ``TimeoutError`` after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while True:
+                if self.failure is not None:
+                    raise self.failure
+                if not self._wanted:
+                    raise ConnectionLost("not connected")
+                if self._ready and (count is None or self.resumes >= count):
+                    return
+                await self._changed.wait()
 
     async def aclose(self) -> None:
         """Disconnect, stop processing events and close the HTTP session."""
@@ -275,15 +363,169 @@ class BridgeClient:
             await self._http.close()
             self._http = None
 
+    def _set_ready(self, ready: bool) -> None:
+        self._ready = ready
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _stop_reconnecting(self) -> None:
+        task, self._reconnect_task = self._reconnect_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _lost(self) -> None:
+        """The socket is gone: calls waiting for an ack on it fail now, not after a timeout."""
+        self._set_ready(False)
+        calls, self._calls = self._calls, set()
+        for future in calls:
+            if not future.done():
+                future.set_exception(ConnectionLost("the connection dropped"))
+
+    def _on_disconnect(self, sio: socketio.AsyncClient, *_reason: Any) -> None:
+        if sio is not self._sio:
+            return  # a socket this client already let go of
+        self._sio = None
+        self._lost()
+        if self._wanted and self.auto_reconnect and self._reconnect_task is None:
+            self._reconnect_task = asyncio.create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        """Connect again with jittered back-off, then resume; stop on a refusal."""
+        delay = self.reconnect_delay
+        try:
+            while self._wanted:
+                # Jitter spreads a crowd of clients that lost the same server.
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self.reconnect_delay_max)
+                try:
+                    await self._open_socket()
+                except BridgeError as refusal:
+                    self.failure, self._wanted = refusal, False
+                    _log.warning("reconnect refused: %s", refusal.code)
+                    self._set_ready(False)
+                    return
+                except (socketio.exceptions.ConnectionError, OSError, TimeoutError):
+                    continue
+                try:
+                    await self._resume()
+                except (ConnectionLost, TimeoutError):
+                    continue  # dropped again while resuming: start over
+                except BridgeError as refusal:
+                    # The server refused part of resuming (e.g. the device); nothing to retry.
+                    self.failure, self._wanted = refusal, False
+                    _log.warning("resume refused: %s", refusal.code)
+                    await self._close_socket()
+                    self._set_ready(False)
+                    return
+                if self._sio is None:
+                    continue  # dropped after the last answer
+                self.resumes += 1
+                self._set_ready(True)
+                return
+        finally:
+            if self._reconnect_task is asyncio.current_task():
+                self._reconnect_task = None
+
+    async def _close_socket(self) -> None:
+        sio, self._sio = self._sio, None
+        if sio is not None:
+            await sio.disconnect()
+
+    async def _register_again(self) -> None:
+        """Resume's first step; staff register their device again."""
+
+    async def _resume(self) -> None:
+        """Register again, re-join each conversation and catch up, then resend the unacked."""
+        await self._register_again()
+        current = self.current
+        for conversation_id in list(self.conversations):
+            await self._rejoin(conversation_id)
+        self.current = current
+        for client_msg_id, envelope in list(self._unacked.items()):
+            await self._resend_unacked(client_msg_id, envelope)
+
+    async def _rejoin(self, conversation_id: str) -> None:
+        """``conversation.join`` again and fetch what came after the last message seen, before
+        any live event is processed (they wait on the join lock), so the queue keeps seq order."""
+        conv = self.conversations[conversation_id]
+        if conv.state == "closed" and self.role == "officer":
+            return  # an officer's part ends with the conversation
+        async with self._join_lock:
+            try:
+                ack = await self.call("conversation.join", {"conversation_id": conversation_id})
+            except BridgeError as refusal:
+                # Closed meanwhile (wrong_state; the history can still be read), or this party
+                # is out of it (an officer removed: no_consent): nothing to join.
+                if refusal.code != "wrong_state":
+                    _log.info("not rejoined (%s)", refusal.code)
+                    return
+                conv.state = "closed"
+            else:
+                self._apply_conversation(conversation_id, ack["conversation"])
+            after = conv.seen_seq
+            while True:
+                payload = {
+                    "conversation_id": conversation_id,
+                    "after_seq": after,
+                    "limit": HISTORY_PAGE,
+                }
+                items = (await self.call("history.fetch", payload))["messages"]
+                for item in items:
+                    self._announce(conversation_id, item)
+                    after = max(after, int(item["seq"]))
+                if len(items) < HISTORY_PAGE:
+                    break
+
+    def _announce(self, conversation_id: str, item: JSON) -> None:
+        """A message learnt by catching up: stored, and queued once as a ``message`` event."""
+        event = self._message_event({**item, "conversation_id": conversation_id})
+        conv = self.conversations[conversation_id]
+        if event["seq"] in conv.queued:
+            return
+        conv.queued.add(event["seq"])
+        self.received.append(("message", event))
+        self._queue("message").put_nowait(event)
+
+    async def _resend_unacked(self, client_msg_id: str, envelope: JSON) -> None:
+        while True:
+            try:
+                ack = await self.call("message.send", {"envelope": envelope})
+            except BridgeError as refusal:
+                if refusal.code == "rate_limited":
+                    await asyncio.sleep(0.5)  # the socket's bucket refills; try again
+                    continue
+                result: int | BridgeError = refusal  # refused for good: the sender hears why
+            else:
+                result = int(ack["seq"])
+            break
+        self._unacked.pop(client_msg_id, None)
+        if client_msg_id in self._waiting:
+            self._waiting[client_msg_id] = result
+
     async def call_raw(self, event: str, *args: object) -> Any:
         """Emit ``event`` with exactly ``args`` as its payloads (none, one or several) and return
-        the ack as received. Raises ``TimeoutError`` if no ack comes within ``timeout``."""
-        if self._sio is None:
-            raise RuntimeError("not connected")
+        the ack as received. Raises ``TimeoutError`` if no ack comes within ``ack_timeout`` and
+        :class:`ConnectionLost` if the connection is down or drops first."""
+        sio = self._sio
+        if sio is None:
+            raise ConnectionLost("not connected")
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def acked(*data: Any) -> None:
+            if not answer.done():  # as python-socketio's call(): one value, a list, or None
+                answer.set_result(data[0] if len(data) == 1 else list(data) if data else None)
+
+        self._calls.add(answer)
         try:  # python-socketio sends a tuple's items as the event's arguments
-            return await self._sio.call(event, args, timeout=self.ack_timeout)
-        except socketio.exceptions.TimeoutError:
+            await sio.emit(event, args, callback=acked)
+            async with asyncio.timeout(self.ack_timeout):
+                return await answer
+        except TimeoutError:
             raise TimeoutError(f"no ack for {event} within {self.ack_timeout} s") from None
+        except socketio.exceptions.SocketIOError:  # the socket closed under the emit
+            raise ConnectionLost("the connection dropped") from None
+        finally:
+            self._calls.discard(answer)
 
     async def call(self, event: str, payload: object) -> JSON:
         """Emit ``event`` with one payload; return the ack if ``ok``, else raise BridgeError."""
@@ -344,16 +586,27 @@ class BridgeClient:
             except Exception:
                 _log.exception("could not process %s event", name)
                 event = data if isinstance(data, dict) else {"args": data}
+            if event is None:
+                continue
             self.received.append((name, event))
             self._queue(name).put_nowait(event)
 
-    def _apply_event(self, name: str, data: JSON) -> JSON:
+    def _message_event(self, data: JSON) -> JSON:
+        message = self._decode(data["conversation_id"], data)
+        extra = {f.name: getattr(message, f.name) for f in fields(message)}
+        del extra["envelope"]
+        return {**data, **extra}
+
+    def _apply_event(self, name: str, data: JSON) -> JSON | None:
+        """Apply a server event; ``None`` for a message already queued (a resume fetched it)."""
         conv = self.conversations.get(data.get("conversation_id", ""))
         if name == "message":
-            message = self._decode(data["conversation_id"], data)
-            extra = {f.name: getattr(message, f.name) for f in fields(message)}
-            del extra["envelope"]
-            return {**data, **extra}
+            event = self._message_event(data)
+            if conv is not None:
+                if event["seq"] in conv.queued:
+                    return None
+                conv.queued.add(event["seq"])
+            return event
         if conv is None:
             return data
         if name == "bridge.state":
@@ -383,7 +636,10 @@ class BridgeClient:
         return ack
 
     def _apply_conversation(self, conversation_id: str, data: JSON) -> None:
-        conv = self.conversations.setdefault(conversation_id, Conversation(conversation_id))
+        conv = self.conversations.get(conversation_id)
+        if conv is None:
+            conv = self.conversations[conversation_id] = Conversation(conversation_id)
+            conv.seen_seq = data.get("last_seq", 0)  # a resume starts from here
         conv.state = data.get("state", conv.state)
         conv.last_seq = data.get("last_seq", conv.last_seq)
         care = data.get("care_scope") or {}
@@ -441,6 +697,11 @@ class BridgeClient:
         )
         if conv is not None:
             conv.messages[message.seq] = message
+            if self.role == "officer":
+                conv.seen_seq = max(conv.seen_seq, message.seq)  # it reads only its epoch
+            else:  # victim and counsellor read every seq: advance over what is complete
+                while conv.seen_seq + 1 in conv.messages:
+                    conv.seen_seq += 1
         return message
 
     @staticmethod
@@ -544,9 +805,53 @@ class BridgeClient:
         return await self.post(self.build(text, audience=audience, **options))
 
     async def post(self, envelope: JSON) -> int:
-        """Send ``envelope`` with ``message.send``; return the sequence number it was given."""
-        ack = await self.call("message.send", {"envelope": envelope})
-        return int(ack["seq"])
+        """Send ``envelope`` with ``message.send``; return the sequence number it was given.
+
+        Until acknowledged, the envelope is kept and sent again by every resume. While the
+        connection is down (or when it drops before the ack) this waits for the resume, at most
+        ``send_wait`` seconds (then ``TimeoutError``; the envelope is still resent by a later
+        resume). A refusal raises :class:`BridgeError` and the envelope is dropped.
+        """
+        client_msg_id = str(envelope["client_msg_id"])
+        self._unacked.setdefault(client_msg_id, envelope)
+        deadline = asyncio.get_running_loop().time() + self.send_wait
+        while True:
+            if not self._ready and (self._wanted or self.failure):  # down: wait for the resume
+                self._waiting[client_msg_id] = None
+                try:
+                    await self._until_ready(deadline)
+                finally:
+                    result = self._waiting.pop(client_msg_id, None)
+                if isinstance(result, BridgeError):
+                    raise result
+                if result is not None:
+                    return result  # the resume sent it
+            try:
+                ack = await self.call("message.send", {"envelope": envelope})
+            except ConnectionLost:
+                if not self._wanted:
+                    raise
+                continue
+            except BridgeError:
+                self._unacked.pop(client_msg_id, None)
+                raise
+            self._unacked.pop(client_msg_id, None)
+            return int(ack["seq"])
+
+    async def _until_ready(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._ready:
+            if self.failure is not None:
+                raise self.failure
+            if not self._wanted:
+                raise ConnectionLost("not connected")
+            changed = self._changed
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await changed.wait()
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    raise TimeoutError("the connection was not back in time") from None
 
     async def resend(self, client_msg_id: str) -> int:
         """Send exactly the envelope built last under ``client_msg_id`` again."""
@@ -603,12 +908,6 @@ class VictimClient(BridgeClient):
     async def join(self) -> JSON:
         """``conversation.join`` of its own conversation; returns the ack."""
         return await self._join("conversation.join", self._ref())
-
-    async def reconnect(self) -> None:
-        """Reconnect with the same token, join again and fetch what was missed meanwhile."""
-        await super().reconnect()
-        await self.join()
-        await self.history(after_seq=max(self.messages, default=0))
 
     async def send(self, text: str, care_only: bool = False, kind: str = "message") -> int:
         """Send to care, plus investigation while the bridge is ``joined`` (unless care_only)."""
@@ -739,9 +1038,7 @@ class StaffClient(BridgeClient):
         self.device_id = str(ack["device_id"])
         return self.device_id
 
-    async def reconnect(self) -> None:
-        """Reconnect and register the device again if it was registered."""
-        await super().reconnect()
+    async def _register_again(self) -> None:
         if self.device_id is not None:
             await self.register_device()
 

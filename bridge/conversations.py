@@ -185,6 +185,8 @@ class Conversations:
                 if joined is not None:
                     effects.append(joined)
                 effects += await self.bridges.counsellor_back(session, ctx, now)
+            else:
+                effects += await self.bridges.victim_back(session, ctx, now)
             view = await self._conversation_view(session, ctx, caller)
         rooms = {
             "victim": (care_room(conversation_id), victim_room(conversation_id)),

@@ -321,7 +321,7 @@ class Bridges(Transitions):
             if request.reason == "counsellor_away":
                 raise WrongState("the police part goes on by itself when the counsellor is back")
             # The victim steers: a pause the victim made, or that leaving made, is lifted only by
-            # the victim.
+            # the victim (a ``victim_away`` pause also by the victim's return, see victim_back).
             if request.reason in ("victim", "victim_away") and caller.role != "victim":
                 raise Forbidden("only the victim can lift the victim's pause")
             effects = await self.transition(
@@ -395,32 +395,15 @@ class Bridges(Transitions):
 
     async def victim_away(self, conversation_id: str) -> list[Effect]:
         """The victim's last socket left (a quick exit, or a lost connection): the counsellor
-        and officer are told, and a joined police part pauses until the victim resumes it. A
-        pending consent question stays unanswered: only the victim's own tap answers it."""
+        and officer are told, and a joined police part pauses until the victim is back
+        (:meth:`victim_back`) or resumes it. A pending consent question stays unanswered: only
+        the victim's own tap answers it."""
         now = self.clock()
         async with self.db.session() as session, session.begin():
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None or conversation.state == "closed":
                 return []
-            victim = await session.get_one(Device, conversation.victim_device_id)
-            participant = await session.scalar(
-                select(Participant).where(
-                    Participant.conversation_id == conversation_id,
-                    Participant.device_id == victim.id,
-                )
-            )
-            assert participant is not None
-            left: list[Effect] = [
-                Emit(
-                    "participant",
-                    {
-                        "conversation_id": conversation_id,
-                        "event": "left",
-                        "participant": participant_view(participant, victim),
-                    },
-                    (care_room(conversation_id), investigation_room(conversation_id)),
-                )
-            ]
+            left: list[Effect] = [await _victim_presence(session, conversation, "left")]
             request = await active_request(session, conversation_id)
             if request is None or request.state != State.JOINED:
                 return left
@@ -435,6 +418,35 @@ class Bridges(Transitions):
                 reason="victim_away",
                 notice_key="bridge.paused.victim_away",
             )
+
+    async def victim_back(
+        self, session: AsyncSession, ctx: ConversationContext, now: datetime
+    ) -> list[Effect]:
+        """Inside the victim's join: lift a ``victim_away`` pause.
+
+        Only the page that holds the victim's token can join, so this is the same victim coming
+        back; a dropped phone connection should not cost her the officer. A pause she made
+        herself (reason ``victim``) stays until she resumes it. If the counsellor is away now,
+        the bridge goes straight to ``counsellor_away``, as after ``bridge.resume``.
+        """
+        back: list[Effect] = []
+        if not self.presence.victim_present(ctx.conversation.id):
+            back.append(await _victim_presence(session, ctx.conversation, "joined"))
+        request = ctx.request
+        if request is None or request.state != State.PAUSED or request.reason != "victim_away":
+            return back
+        effects = back + await self.transition(
+            session,
+            ctx.conversation,
+            request,
+            Event.RESUME,
+            now=now,
+            kind="bridge.resumed",
+            actor=SYSTEM,
+            reason="victim_back",
+            notice_key="bridge.resumed.victim_back",
+        )
+        return effects + await self.pause_if_counsellor_away(session, ctx, now)
 
     async def counsellor_back(
         self, session: AsyncSession, ctx: ConversationContext, now: datetime
@@ -468,6 +480,27 @@ class Bridges(Transitions):
                 await self.pause_if_counsellor_away(
                     session, ConversationContext(conversation, request, None), now
                 )
+
+
+async def _victim_presence(session: AsyncSession, conversation: Conversation, event: str) -> Emit:
+    """``participant`` ``left`` or ``joined`` for the victim, to counsellor and officer."""
+    victim = await session.get_one(Device, conversation.victim_device_id)
+    participant = await session.scalar(
+        select(Participant).where(
+            Participant.conversation_id == conversation.id,
+            Participant.device_id == victim.id,
+        )
+    )
+    assert participant is not None
+    return Emit(
+        "participant",
+        {
+            "conversation_id": conversation.id,
+            "event": event,
+            "participant": participant_view(participant, victim),
+        },
+        (care_room(conversation.id), investigation_room(conversation.id)),
+    )
 
 
 def _clock_time(moment: datetime) -> str:

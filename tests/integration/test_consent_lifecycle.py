@@ -225,11 +225,11 @@ async def test_gender_preference_is_a_hard_filter(bridge: Bridge) -> None:
     assert invite["preferences"] == {"officer_gender": "female"}
 
 
-async def test_victim_leaving_suddenly_pauses_the_police_part_until_the_victim_resumes(
+async def test_victim_leaving_suddenly_pauses_the_police_part_until_the_victim_is_back(
     bridge: Bridge,
 ) -> None:
     """A quick exit (or a lost connection) is neither consent nor withdrawal: counsellor and
-    officer are told, and the police part waits for the victim's own choice."""
+    officer are told, and the police part waits for the victim; her page coming back lifts it."""
     victim, counsellor, officer = await driegesprek(bridge)
     cid = victim.conversation_id
     await victim.disconnect()
@@ -245,7 +245,25 @@ async def test_victim_leaving_suddenly_pauses_the_police_part_until_the_victim_r
 
     await victim.connect()
     await victim.join()
-    assert victim.bridge is not None and victim.bridge["reason"] == "victim_away"
+    assert victim.bridge is not None and victim.bridge["state"] == "joined"
+    back = await counsellor.next_event("participant", where=lambda e: e["event"] == "joined")
+    assert back["participant"]["role"] == "victim"
+    resumed = await officer.next_event("bridge.state", where=state_is("joined", "victim_back"))
+    assert resumed["notice"]
+    seq = await officer.send(cid, "Fijn dat je er weer bent.")
+    message = await victim.next_event("message", where=lambda e: e["seq"] == seq)
+    assert message["text"] == "Fijn dat je er weer bent."
+
+
+async def test_a_pause_the_victim_made_outlasts_her_leaving(bridge: Bridge) -> None:
+    victim, counsellor, officer = await driegesprek(bridge)
+    await victim.pause()
+    await officer.next_event("bridge.state", where=state_is("paused", "victim"))
+    await victim.disconnect()
+    await counsellor.next_event("participant", where=lambda e: e["event"] == "left")
+    await victim.connect()
+    await victim.join()
+    assert victim.bridge is not None and victim.bridge["reason"] == "victim"
     await victim.resume()
     await officer.next_event("bridge.state", where=state_is("joined"))
 

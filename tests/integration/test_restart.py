@@ -20,6 +20,8 @@ async def test_everything_survives_a_restart_and_behaves(bridge: Bridge) -> None
 
     late_victim, _, _ = await granted(bridge)  # its invite is still open
 
+    for client in bridge.clients:
+        client.auto_reconnect = False  # this test brings each party back itself, in its order
     await bridge.restart()
 
     # The waiting question is asked again, and can be answered.
