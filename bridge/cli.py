@@ -20,7 +20,7 @@ import structlog
 from aiohttp import web
 
 from bridge.app import make_app, utc_now
-from bridge.auth import create_account
+from bridge.auth import create_account, set_disabled
 from bridge.config import Settings, load_settings
 from bridge.consent.log import open_log
 from bridge.consent.logkey import create_log_key
@@ -92,6 +92,29 @@ async def _user_add(settings: Settings, args: argparse.Namespace, password: str)
                 now=utc_now(),
                 opslimit=settings.password_opslimit,
                 memlimit=settings.password_memlimit,
+            )
+        return account.id
+    finally:
+        await db.dispose()
+
+
+async def _user_disable(settings: Settings, name: str, disabled: bool) -> str:
+    """Disable (revoking its tokens) or enable an account, logged in the same transaction.
+
+    The running server is another process: it sees the change in the database and
+    disconnects the account's sockets within ``session_check_seconds``."""
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    log = open_log(settings)
+    try:
+        await upgrade(db)
+        async with db.session() as session, session.begin():
+            account = await set_disabled(session, name, disabled)
+            await log.append(
+                session,
+                "account.disabled" if disabled else "account.enabled",
+                at=utc_now(),
+                actor={"role": "admin", "via": "cli"},
+                user_id=account.id,
             )
         return account.id
     finally:
@@ -188,6 +211,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--gender", choices=["female", "male", "other"])
     add.add_argument("--password-stdin", action="store_true")
     add.add_argument("--db")
+    for command, what in (
+        ("disable", "disable an account and revoke its tokens; its sockets are closed"),
+        ("enable", "enable a disabled account (its user logs in again)"),
+    ):
+        switch = user_sub.add_parser(command, help=what)
+        switch.add_argument("name")
+        switch.add_argument("--db")
 
     keys = sub.add_parser("keys", help="org keys and the log key")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -245,6 +275,11 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 def _cmd_user(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.user_command in ("disable", "enable"):
+        disabled = args.user_command == "disable"
+        user_id = asyncio.run(_user_disable(settings, args.name, disabled))
+        print(json.dumps({"user_id": user_id, "username": args.name, "disabled": disabled}))
+        return 0
     password = _read_secret(args.password_stdin, "Password: ")
     user_id = asyncio.run(_user_add(settings, args, password))
     print(

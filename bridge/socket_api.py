@@ -111,23 +111,33 @@ class _Server(socketio.AsyncServer):  # type: ignore[misc]
     def _engineio_server_class(self) -> type[_EngineIO]:
         return _EngineIO
 
-    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
-        """Every packet for one client passes here (emits to rooms, acks, disconnects).
+    def _too_slow(self, eio_sid: str) -> bool:
+        """Whether this client's outgoing queue is full; if so its connection is cut.
 
         engine.io queues packets for a websocket's writer without bound; a writer blocked on a
         full TCP buffer (a reader that does not keep up) makes the queue grow. Past
-        ``queue_limit`` the connection is cut: the writer fails, engine.io closes the socket and
-        the disconnect handler runs as for a lost connection. The client catches up from
-        history when it comes back.
+        ``queue_limit`` the TCP connection is aborted: the writer fails, engine.io closes the
+        socket and the disconnect handler runs as for a lost connection. The client catches up
+        from history when it comes back.
         """
         socket = self.eio.sockets.get(eio_sid)
-        if socket is not None and socket.queue.qsize() >= self.queue_limit:
-            transport = self.eio.tcp.pop(eio_sid, None)
-            if transport is not None:
-                _log.warning("socket.too_slow", queued=socket.queue.qsize())
-                transport.abort()
-            return
-        await super()._send_packet(eio_sid, pkt)
+        if socket is None or socket.queue.qsize() < self.queue_limit:
+            return False
+        transport = self.eio.tcp.pop(eio_sid, None)
+        if transport is not None:
+            _log.warning("socket.too_slow", queued=socket.queue.qsize())
+            transport.abort()
+        return True
+
+    # Every packet for one client passes through one of these two: emits to rooms (encoded
+    # once for all recipients) through the second, acks and disconnects through the first.
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        if not self._too_slow(eio_sid):
+            await super()._send_packet(eio_sid, pkt)
+
+    async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        if not self._too_slow(eio_sid):
+            await super()._send_eio_packet(eio_sid, eio_pkt)
 
     async def _handle_event(
         self, eio_sid: str, namespace: str | None, id: int | None, data: Any
