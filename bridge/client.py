@@ -191,6 +191,7 @@ class BridgeClient:
         self._join_lock = asyncio.Lock()  # events wait while a join ack is being applied
         self._sio: socketio.AsyncClient | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._socket_http: aiohttp.ClientSession | None = None
         self._connect_error: Any = None
         self._org_publics: dict[str, str] = {}
         self.resumes = 0
@@ -291,12 +292,17 @@ class BridgeClient:
         self._set_ready(True)
 
     async def _open_socket(self) -> None:
-        sio = socketio.AsyncClient(reconnection=False)  # reconnecting is ours: see _reconnect
+        if self._socket_http is None:  # one session for every (re)connect of this client
+            self._socket_http = aiohttp.ClientSession()
+        # Reconnecting is ours (see _reconnect): python-socketio's gives up after the server
+        # closes a socket, which is what a restart or a slow consumer looks like.
+        sio = socketio.AsyncClient(reconnection=False, http_session=self._socket_http)
         sio.on("connect_error", self._on_connect_error)
         sio.on("disconnect", functools.partial(self._on_disconnect, sio))
         for name in SERVER_EVENTS:
             sio.on(name, functools.partial(self._enqueue, name))
         self._connect_error = None
+        self._sio = sio  # so that a drop right after the handshake is seen as one
         try:
             await sio.connect(
                 self.base_url,
@@ -305,13 +311,18 @@ class BridgeClient:
                 socketio_path="socket.io",
                 wait_timeout=self.ack_timeout,
             )
-        except socketio.exceptions.ConnectionError:
+        except BaseException as exc:
+            if self._sio is sio:
+                self._sio = None
+            if not isinstance(exc, socketio.exceptions.ConnectionError):
+                raise
             refusal = self._connect_error  # {message, data: {code}} from a refused connect
             data = refusal.get("data") if isinstance(refusal, dict) else None
             if not isinstance(data, dict) or "code" not in data:
                 raise
             raise BridgeError(str(data["code"]), str(refusal.get("message"))) from None
-        self._sio = sio
+        if self._sio is not sio:
+            raise ConnectionLost("the connection dropped at once")
 
     async def disconnect(self) -> None:
         """Close the Socket.IO connection, if any, and do not reconnect; everything else is
@@ -359,9 +370,10 @@ class BridgeClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump_task
             self._pump_task = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        for session in (self._http, self._socket_http):
+            if session is not None:
+                await session.close()
+        self._http = self._socket_http = None
 
     def _set_ready(self, ready: bool) -> None:
         self._ready = ready
@@ -400,22 +412,20 @@ class BridgeClient:
                 try:
                     await self._open_socket()
                 except BridgeError as refusal:
-                    self.failure, self._wanted = refusal, False
-                    _log.warning("reconnect refused: %s", refusal.code)
-                    self._set_ready(False)
+                    await self._give_up(refusal)
                     return
-                except (socketio.exceptions.ConnectionError, OSError, TimeoutError):
-                    continue
+                except (socketio.exceptions.ConnectionError, ConnectionError, TimeoutError):
+                    continue  # ConnectionError covers ConnectionLost and refused TCP connects
                 try:
                     await self._resume()
                 except (ConnectionLost, TimeoutError):
                     continue  # dropped again while resuming: start over
-                except BridgeError as refusal:
-                    # The server refused part of resuming (e.g. the device); nothing to retry.
-                    self.failure, self._wanted = refusal, False
-                    _log.warning("resume refused: %s", refusal.code)
-                    await self._close_socket()
-                    self._set_ready(False)
+                except BridgeError as refusal:  # e.g. the device: trying again repeats it
+                    await self._give_up(refusal)
+                    return
+                except Exception as exc:  # an answer that makes no sense: the same
+                    _log.exception("resume failed")
+                    await self._give_up(BridgeError("internal", repr(exc)))
                     return
                 if self._sio is None:
                     continue  # dropped after the last answer
@@ -426,8 +436,12 @@ class BridgeClient:
             if self._reconnect_task is asyncio.current_task():
                 self._reconnect_task = None
 
-    async def _close_socket(self) -> None:
+    async def _give_up(self, failure: BridgeError) -> None:
+        """Stop reconnecting: ``failure`` is what waiting sends and ``resumed`` raise."""
+        _log.warning("reconnecting stopped: %s", failure.code)
+        self.failure, self._wanted = failure, False
         sio, self._sio = self._sio, None
+        self._lost()
         if sio is not None:
             await sio.disconnect()
 
