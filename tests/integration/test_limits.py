@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
-import aiohttp
 import pytest
+from raw_socket import RawSocket, login
 from sqlalchemy import func, select
 
 from bridge.app import DB
@@ -22,81 +21,6 @@ from harness import Bridge, picked_up
 
 # Practically no refill and no lock-out ending within a test, however slow the machine.
 SLOW_WINDOW = {"login_lockout_seconds": 600.0, "login_lockout_max_seconds": 3600.0}
-
-
-def _small_receive_buffer(addr_info: Any) -> socket.socket:
-    family, kind, proto, _, _ = addr_info
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    return sock
-
-
-class RawSocket:
-    """Socket.IO by hand on one websocket: it reads only when a test asks it to."""
-
-    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.http = http
-        self.ws = ws
-        self.ids = 0
-
-    @classmethod
-    async def open(cls, url: str, token: str, *, small_buffer: bool = False) -> RawSocket:
-        """Connect with ``token``; a refused connect raises BridgeError with its code."""
-        connector = aiohttp.TCPConnector(
-            socket_factory=_small_receive_buffer if small_buffer else None
-        )
-        http = aiohttp.ClientSession(connector=connector)
-        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
-        raw = cls(http, ws)
-        assert (await raw.packet()).startswith("0")
-        await ws.send_str("40" + json.dumps({"token": token}))
-        answer = await raw.packet()
-        if answer.startswith("44"):
-            await raw.close()
-            refusal = json.loads(answer[2:])
-            raise BridgeError(refusal["data"]["code"], refusal["message"])
-        assert answer.startswith("40")
-        return raw
-
-    async def packet(self) -> str:
-        """The next Socket.IO packet; engine.io pings are answered on the way."""
-        while True:
-            message = await self.ws.receive(timeout=10)
-            if message.type != aiohttp.WSMsgType.TEXT:
-                raise ConnectionError(f"websocket ended: {message.type.name}")
-            if message.data == "2":
-                await self.ws.send_str("3")
-                continue
-            return str(message.data)
-
-    async def emit(self, event: str, payload: object) -> int:
-        self.ids += 1
-        await self.ws.send_str(f"42{self.ids}" + json.dumps([event, payload]))
-        return self.ids
-
-    async def call(self, event: str, payload: object) -> dict[str, Any]:
-        """Emit with an ack and return the ack; server events on the way are dropped."""
-        ack_id = await self.emit(event, payload)
-        prefix = f"43{ack_id}["
-        while True:
-            packet = await self.packet()
-            if packet.startswith(prefix):
-                ack: dict[str, Any] = json.loads(packet[len(prefix) - 1 :])[0]
-                return ack
-
-    async def ended(self) -> bool:
-        """Read until the connection ends (a server disconnect, a close or a reset)."""
-        try:
-            while True:
-                packet = await self.packet()
-                if packet.startswith("41"):
-                    return True
-        except (ConnectionError, aiohttp.ClientError):
-            return True
-
-    async def close(self) -> None:
-        await self.ws.close()
-        await self.http.close()
 
 
 # --- frames ------------------------------------------------------------------------------------
@@ -139,12 +63,7 @@ async def test_new_conversations_per_address_are_limited(bridge: Bridge) -> None
 
 
 async def _login(bridge: Bridge, username: str, password: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        body = {"username": username, "password": password}
-        async with http.post(f"{bridge.url}/api/v1/session", json=body) as response:
-            answer: dict[str, Any] = await response.json()
-            answer["status"] = response.status
-            return answer
+    return await login(bridge.url, username, password)
 
 
 def _code(answer: dict[str, Any]) -> tuple[int, str | None]:
