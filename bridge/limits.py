@@ -95,7 +95,8 @@ class Backoff:
 
     An attempt counts as a failure from the moment it starts (:meth:`attempt`), so attempts made
     in parallel cannot all slip in before the first has failed; :meth:`forgive` takes back one
-    that succeeded and :meth:`reset` forgets the key. A key quiet for ``cap`` seconds is forgotten.
+    that succeeded and :meth:`reset` forgets the key. A key is forgotten once it has been quiet
+    for ``cap`` seconds after its lock-out ended.
     """
 
     def __init__(
@@ -118,7 +119,7 @@ class Backoff:
 
     def _current(self, key: bytes, now: float) -> _Failures | None:
         failures = self._failures.get(key)
-        if failures is not None and now - failures.last >= self.cap:
+        if failures is not None and now >= failures.last + self._lockout(failures.count) + self.cap:
             del self._failures[key]
             return None
         return failures
