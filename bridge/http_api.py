@@ -141,12 +141,10 @@ class HttpApi:
     async def session(self, request: web.Request) -> web.Response:
         body = decode_body(await self._body(request), SessionCreate)
         user, address = self.keyed("user", body.username), self._address(request)
-        # While locked out the password is not even checked. Each attempt counts as failed
-        # until it has succeeded, so parallel guesses cannot pass the limit.
-        if not self.account_logins.attempt(user):
-            raise RateLimited("too many failed logins; try again later")
-        if not self.address_logins.attempt(address):
-            self.account_logins.forgive(user)
+        # While locked out the password is not even checked. An attempt counts against its user
+        # name until it has succeeded, so parallel guesses cannot pass the limit; against the
+        # address only once it failed, so many staff behind one address may log in at once.
+        if self.address_logins.locked(address) or not self.account_logins.attempt(user):
             raise RateLimited("too many failed logins; try again later")
         now = self.clock()
         try:
@@ -165,15 +163,14 @@ class HttpApi:
                     account_id=account.id,
                 )
         except Unauthenticated:
+            self.address_logins.fail(address)
             _log.info("session.refused")
             raise
         except BaseException:
             # Not a wrong password (a database error, say): not held against anyone.
             self.account_logins.forgive(user)
-            self.address_logins.forgive(address)
             raise
         self.account_logins.reset(user)
-        self.address_logins.forgive(address)
         _log.info("session.created", role=account.role)
         return web.json_response(
             {

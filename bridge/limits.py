@@ -93,9 +93,10 @@ class Backoff:
     """Failed attempts per key; after ``allowed`` of them the key is locked out, ``base`` seconds
     at first and twice as long after each further failure, up to ``cap``.
 
-    An attempt counts as a failure from the moment it starts (:meth:`attempt`), so attempts made
+    :meth:`attempt` counts an attempt as a failure from the moment it starts, so attempts made
     in parallel cannot all slip in before the first has failed; :meth:`forgive` takes back one
-    that succeeded and :meth:`reset` forgets the key. A key is forgotten once it has been quiet
+    that did not fail and :meth:`reset` forgets the key. :meth:`fail` counts a failure after
+    the fact. A key is forgotten once it has been quiet
     for ``cap`` seconds after its lock-out ended.
     """
 
@@ -133,6 +134,10 @@ class Backoff:
         """False while ``key`` is locked out; else the attempt is counted as a failure."""
         if self.locked(key):
             return False
+        self.fail(key)
+        return True
+
+    def fail(self, key: bytes) -> None:
         now = self.clock()
         failures = self._failures.pop(key, None) or _Failures(0, now)
         failures.count += 1
@@ -140,7 +145,6 @@ class Backoff:
         self._failures[key] = failures  # last in order: the oldest are forgotten first
         while len(self._failures) > MAX_KEYS:
             del self._failures[next(iter(self._failures))]
-        return True
 
     def forgive(self, key: bytes) -> None:
         failures = self._failures.get(key)

@@ -129,6 +129,13 @@ async def test_parallel_guesses_cannot_pass_the_limit(bridge: Bridge) -> None:
     assert codes == [(401, "unauthenticated")] * 3 + [(429, "rate_limited")] * 7
 
 
+@pytest.mark.settings(login_failures_per_address=2, **SLOW_WINDOW)
+async def test_many_staff_behind_one_address_log_in_at_once(bridge: Bridge) -> None:
+    names = ["counsellor", "counsellor2", "officer", "officer2", "auditor"]
+    answers = await asyncio.gather(*(_login(bridge, n, bridge.passwords[n]) for n in names))
+    assert [a["status"] for a in answers] == [200] * len(names)
+
+
 # --- sockets per owner -------------------------------------------------------------------------
 
 
