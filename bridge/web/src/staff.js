@@ -7,15 +7,19 @@
 
 import { io } from "socket.io-client";
 import * as crypto from "./crypto.js";
+import { Outbox } from "./outbox.js";
 import en from "./i18n/staff.en.json";
 import nl from "./i18n/staff.nl.json";
 
-export { crypto };
+export { crypto, Outbox };
 
 /** @typedef {Record<string, any>} Json */
 
 const STRINGS = /** @type {Record<string, Record<string, string>>} */ ({ nl, en });
 const ACK_TIMEOUT_MS = 15_000;
+// After the server closed the socket itself (a restart, or this page reading too slowly), try
+// again after a pause of this much, with jitter so that many consoles do not come back at once.
+const SERVER_CLOSED_RETRY_MS = 500;
 
 let lang = "nl";
 
@@ -136,6 +140,8 @@ export class Staff {
     this.deviceId = null;
     /** @type {import("socket.io-client").Socket | null} */
     this.socket = null;
+    /** Messages written, kept until acknowledged and sent again after a reconnect. */
+    this.outbox = new Outbox((event, payload) => this.call(event, payload));
   }
 
   /** @param {string} path @param {Json} [body] */
@@ -175,7 +181,10 @@ export class Staff {
   }
 
   /**
-   * Connect, register the device on every (re)connect, then call `onReady`.
+   * Connect; on every (re)connect register the device (same keys, same device id), call
+   * `onReady` (which joins again and fetches what was missed), then send again what is waiting
+   * in the outbox. A dropped connection is tried again by socket.io-client itself; a socket the
+   * server closed, by this page after a pause. A refused token is not tried again.
    * @param {{onReady: () => Promise<void> | void, onDown: (text: string) => void,
    *          events: Record<string, (data: Json) => void>}} handlers
    */
@@ -188,18 +197,31 @@ export class Staff {
         this.deviceId = String(ack.device_id);
         onDown("");
         await onReady();
+        await this.outbox.resume();
       } catch {
-        onDown(t("conn.failed"));
+        if (socket.connected) onDown(t("conn.failed"));
       }
     });
-    socket.on("disconnect", () => onDown(t("conn.down")));
-    socket.on("connect_error", () => onDown(t("conn.down")));
+    socket.on("disconnect", (reason) => {
+      this.outbox.down();
+      onDown(t("conn.down"));
+      if (reason === "io server disconnect") {
+        setTimeout(() => socket.connect(), SERVER_CLOSED_RETRY_MS * (1 + Math.random()));
+      }
+    });
+    socket.on("connect_error", (err) => {
+      // A refused token (logged out, expired) will not get better by trying again.
+      const refusedToken = /** @type {any} */ (err)?.data?.code === "unauthenticated";
+      onDown(refusedToken ? t("conn.refused") : t("conn.down"));
+    });
     for (const [name, handler] of Object.entries(events)) socket.on(name, handler);
   }
 
-  /** Emit with an ack; the ack of an accepted event, else a StaffError with its code. */
+  /** Emit with an ack; the ack of an accepted event, else a StaffError with its code. While
+   * the socket is down this fails at once (a plain Error: nothing was refused). */
   async call(/** @type {string} */ event, /** @type {Json} */ payload) {
-    if (!this.socket) throw new StaffError("not_connected");
+    // socket.io-client would buffer it and send it on reconnect, before the device is registered.
+    if (!this.socket?.connected) throw new Error("not connected");
     const ack = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
     if (!ack || ack.ok !== true) throw new StaffError(ack?.error?.code ?? "internal");
     return ack;
@@ -231,6 +253,19 @@ export class Conversation {
     this.pending = new Map();
     /** @type {Set<number>} */
     this.seen = new Set();
+  }
+
+  /**
+   * Where to fetch history from after a reconnect: the last seq up to which every message is
+   * here when this reader sees every message (`everySeq`: victim and counsellor), else the last
+   * seq seen (the officer reads only its epoch, so its seqs have gaps).
+   * @param {boolean} everySeq
+   */
+  resumeFrom(everySeq) {
+    if (!everySeq) return Math.max(0, ...this.seen);
+    let seq = 0;
+    while (this.seen.has(seq + 1)) seq += 1;
+    return seq;
   }
 
   /**

@@ -155,7 +155,7 @@ async function openConversation(id, since = "", quiet = false) {
     if (!quiet) activate(entry);
     render();
     const before = entry.unread;
-    await entry.conv.fetchHistory(staff, Math.max(0, ...entry.conv.seen), onMessage);
+    await entry.conv.fetchHistory(staff, entry.conv.resumeFrom(true), onMessage);
     if (quiet) entry.unread = before; // a rejoin's history is nothing new
     renderMine();
     if (!quiet) await refreshQueue();
@@ -282,16 +282,17 @@ async function onSend(event) {
   const careOnly = /** @type {HTMLInputElement} */ ($("care-only")).checked;
   const joined = conv.bridge?.state === "joined" && conv.epoch;
   const audience = joined && !careOnly ? ["care", "investigation"] : ["care"];
-  const button = /** @type {HTMLButtonElement} */ ($("send"));
-  button.disabled = true;
+  const envelope = conv.build(staff, text, audience);
+  const sent = staff.outbox.send(envelope);
+  // Written is as good as sent: the outbox sends it again after a reconnect.
+  input.value = "";
+  status("chat-status", staff.outbox.up ? "" : t("compose.queued"));
   try {
-    await staff.call("message.send", { envelope: conv.build(staff, text, audience) });
-    input.value = "";
+    await sent;
     status("chat-status", "");
   } catch {
     status("chat-status", t("compose.failed"));
-  } finally {
-    button.disabled = false;
+    if (!input.value) input.value = text;
   }
 }
 

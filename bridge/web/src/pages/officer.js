@@ -204,17 +204,16 @@ async function onSend(event) {
   const input = /** @type {HTMLTextAreaElement} */ ($("compose-text"));
   const text = input.value.trim();
   if (!text) return;
-  const button = /** @type {HTMLButtonElement} */ ($("send"));
-  button.disabled = true;
+  const sent = staff.outbox.send(conv.build(staff, text, ["care", "investigation"]));
+  // Written is as good as sent: the outbox sends it again after a reconnect.
+  input.value = "";
+  status("chat-status", staff.outbox.up ? "" : t("compose.queued"));
   try {
-    const envelope = conv.build(staff, text, ["care", "investigation"]);
-    await staff.call("message.send", { envelope });
-    input.value = "";
+    await sent;
     status("chat-status", "");
   } catch {
     status("chat-status", t("compose.failed"));
-  } finally {
-    button.disabled = conv?.bridge?.state === "paused";
+    if (!input.value) input.value = text;
   }
 }
 
@@ -247,7 +246,7 @@ async function rejoin() {
   try {
     const ack = await staff.call("conversation.join", { conversation_id: conv.id });
     conv.apply(ack.conversation, /** @type {Uint8Array} */ (staff.orgKey));
-    await conv.fetchHistory(staff, Math.max(0, ...conv.seen), onMessage);
+    await conv.fetchHistory(staff, conv.resumeFrom(false), onMessage);
   } catch (err) {
     if (err instanceof StaffError && (err.code === "no_consent" || err.code === "forbidden")) {
       gone = "removed";

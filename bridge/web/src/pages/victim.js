@@ -7,6 +7,7 @@
 
 import { io } from "socket.io-client";
 import * as crypto from "../crypto.js";
+import { Outbox } from "../outbox.js";
 import "./victim.css";
 import en from "../i18n/victim.en.json";
 import nl from "../i18n/victim.nl.json";
@@ -16,6 +17,9 @@ import nl from "../i18n/victim.nl.json";
 const STRINGS = /** @type {Record<string, Record<string, string>>} */ ({ nl, en });
 const STORE_KEY = "chat";
 const ACK_TIMEOUT_MS = 15_000;
+// After the server closed the socket itself (a restart, or a page reading too slowly), try again
+// after a pause of this much, with jitter so that many pages do not come back at once.
+const SERVER_CLOSED_RETRY_MS = 500;
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -35,6 +39,8 @@ let prompt = null;
 const shown = new Map();
 /** @type {Map<number, Json>} messages whose signer is not known yet */
 const pending = new Map();
+/** Messages written, kept until acknowledged and sent again after a reconnect. */
+const outbox = new Outbox(call);
 
 // --- text ---------------------------------------------------------------------------------------
 
@@ -146,23 +152,56 @@ async function api(path, body) {
   return data;
 }
 
-/** @param {string} event @param {Json} payload */
+/** A refusal by the server, with the protocol's error code. */
+class Refusal extends Error {
+  /** @param {string} code */
+  constructor(code) {
+    super(code);
+    this.code = code;
+  }
+}
+
+/**
+ * Emit with an ack: the ack of an accepted event, else a Refusal with its code. While the socket
+ * is down this fails at once with a plain Error (socket.io-client would buffer the event and send
+ * it on reconnect, before the conversation is joined again).
+ * @param {string} event @param {Json} payload
+ */
 async function call(event, payload) {
-  if (!socket) throw new Error("not connected");
+  if (!socket?.connected) throw new Error("not connected");
   const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-  if (!ack || ack.ok !== true) throw new Error(ack?.error?.code ?? "internal");
+  if (!ack || ack.ok !== true) throw new Refusal(ack?.error?.code ?? "internal");
   return ack;
 }
 
+/**
+ * Connect; on every (re)connect join again, fetch what was missed and send again what is waiting
+ * in the outbox. A dropped connection is tried again by socket.io-client itself; a socket the
+ * server closed, by this page after a pause. A refused token is not tried again.
+ */
 function connect() {
   if (!session) return;
-  socket = io({ auth: { token: session.token }, transports: ["websocket"] });
-  socket.on("connect", () => {
+  const current = io({ auth: { token: session.token }, transports: ["websocket"] });
+  socket = current;
+  current.on("connect", () => {
     status("chat-status", "");
-    join().catch(() => status("chat-status", t("chat.reconnecting")));
+    join()
+      .then(() => outbox.resume())
+      .catch(() => status("chat-status", t("chat.reconnecting")));
   });
-  socket.on("disconnect", () => status("chat-status", t("chat.reconnecting")));
-  socket.on("connect_error", () => status("chat-status", t("chat.reconnecting")));
+  current.on("disconnect", (reason) => {
+    outbox.down();
+    status("chat-status", t("chat.reconnecting"));
+    if (reason === "io server disconnect") {
+      setTimeout(() => current.connect(), SERVER_CLOSED_RETRY_MS * (1 + Math.random()));
+    }
+  });
+  current.on("connect_error", (err) => {
+    // The chat's token is refused (the chat is gone): trying again will not help.
+    const gone = /** @type {any} */ (err)?.data?.code === "unauthenticated";
+    status("chat-status", gone ? t("chat.refused") : t("chat.reconnecting"));
+    if (gone) $("new-chat").hidden = false;
+  });
   socket.on("message", onMessage);
   socket.on("participant", onParticipant);
   socket.on("bridge.state", onBridgeState);
@@ -185,7 +224,14 @@ async function join() {
   if (bridge && !bridge.epoch && c.epoch) bridge.epoch = c.epoch;
   renderPresence();
   if (c.state === "closed") onClosed();
-  await fetchHistory(Math.max(0, ...shown.keys()));
+  await fetchHistory(resumeFrom());
+}
+
+/** The last seq up to which every message is shown: a reconnect fetches what came after. */
+function resumeFrom() {
+  let seq = 0;
+  while (shown.has(seq + 1)) seq += 1;
+  return seq;
 }
 
 /** @param {number} after */
@@ -310,8 +356,7 @@ async function onSend(event) {
   /** @type {Record<string, string>} */
   const recipients = { victim: session.keys.x25519, care: conv.carePublic };
   if (audience.includes("investigation")) recipients.investigation = bridge?.epoch.public;
-  const button = /** @type {HTMLButtonElement} */ ($("send"));
-  button.disabled = true;
+  let sent;
   try {
     const envelope = crypto.buildEnvelope({
       conversationId: session.conversationId,
@@ -325,13 +370,20 @@ async function onSend(event) {
       recipients,
       signingKey: session.keys.signingKey,
     });
-    await call("message.send", { envelope });
-    input.value = "";
+    sent = outbox.send(envelope);
+  } catch {
+    status("chat-status", t("compose.failed"));
+    return;
+  }
+  // Written is as good as sent: the outbox sends it again after a reconnect.
+  input.value = "";
+  status("chat-status", outbox.up ? "" : t("compose.queued"));
+  try {
+    await sent;
     status("chat-status", "");
   } catch {
     status("chat-status", t("compose.failed"));
-  } finally {
-    button.disabled = false;
+    if (!input.value) input.value = text;
   }
 }
 
