@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
+from test_staff_pages import StaffPage, open_staff_page
 
 from bridge.client import BridgeClient
 from browser_support import PageLog
 from harness import Bridge
-from test_staff_pages import StaffPage, open_staff_page
 
 
 @pytest_asyncio.fixture(loop_scope="session")
