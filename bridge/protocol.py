@@ -219,10 +219,11 @@ def _convert(raw: Any, schema: type[T]) -> T:
 
 def _utf8_size(value: Any) -> int:
     """Bytes of the compact JSON form; ``invalid`` for what has none (a lone surrogate, which
-    JSON's ``\\ud800`` escape lets through, or nesting too deep to encode)."""
+    JSON's ``\\ud800`` escape lets through, nesting too deep to encode, or a binary value that a
+    Socket.IO binary attachment put inside the payload)."""
     try:
         return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-    except (UnicodeEncodeError, ValueError, RecursionError):
+    except (UnicodeEncodeError, ValueError, RecursionError, TypeError):
         raise Invalid("the payload is not valid UTF-8 JSON") from None
 
 

@@ -6,11 +6,18 @@ temporary directory; Argon2id runs at libsodium's minimum cost so that tests sta
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import secrets
+import socket
+import sqlite3
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from nacl import pwhash
 
@@ -188,3 +195,81 @@ async def driegesprek(bridge: Bridge) -> tuple[VictimClient, CounsellorClient, O
     for party in (victim, counsellor):
         await party.next_event("bridge.state", where=lambda e: e["state"] == "joined")
     return victim, counsellor, officer
+
+
+# --- "changes nothing": the database as it is on disk --------------------------------------------
+
+# The tables a refusal must leave alone; the snapshot reads every table, and these must exist.
+TABLES = (
+    "conversations",
+    "participants",
+    "bridge_requests",
+    "epochs",
+    "invites",
+    "messages",
+    "shared_keys",
+    "log_entries",
+    "devices",
+    "tokens",
+)
+
+
+def db_rows(bridge: Bridge) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, straight from the SQLite file (read-only, one transaction)."""
+    uri = (bridge.data_dir / "bridge.db").resolve().as_uri() + "?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as db:
+        db.execute("BEGIN")
+        names = [
+            row[0]
+            for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        assert set(TABLES) <= set(names), names
+        rows = {
+            name: db.execute(f'SELECT * FROM "{name}" ORDER BY rowid').fetchall() for name in names
+        }
+        db.execute("COMMIT")
+    return rows
+
+
+def error_code(ack: Any) -> str:
+    """The code of an ``{"ok": false, "error": {code, message}}`` ack, after checking its shape."""
+    assert isinstance(ack, dict) and set(ack) == {"ok", "error"} and ack["ok"] is False, ack
+    error = ack["error"]
+    assert isinstance(error, dict) and set(error) == {"code", "message"}, ack
+    assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
+    return error["code"]
+
+
+# --- the bridge as a separate process ----------------------------------------------------------
+
+CLI = (sys.executable, "-m", "bridge.cli")
+
+
+def cli_env(data_dir: Path) -> dict[str, str]:
+    """This process's environment without any ``BRIDGE_*`` setting, with ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env["BRIDGE_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_healthy(url: str, proc: asyncio.subprocess.Process) -> None:
+    """Wait until the server process at ``url`` answers ``/healthz``."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(150):
+            assert proc.returncode is None, "bridge serve exited early"
+            try:
+                async with http.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url}/healthz did not answer 200 within 15 s")

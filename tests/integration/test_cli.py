@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import sqlite3
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -20,21 +17,7 @@ import pytest
 
 from bridge import crypto
 from bridge.client import BridgeError, CounsellorClient, OfficerClient
-from harness import Bridge
-
-CLI = (sys.executable, "-m", "bridge.cli")
-
-
-def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    env["BRIDGE_DATA_DIR"] = str(data_dir)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from harness import CLI, Bridge, cli_env, free_port, wait_healthy
 
 
 def _db(data_dir: Path) -> tuple[Path, str]:
@@ -56,39 +39,25 @@ async def bridge_cli(data_dir: Path, *args: str, stdin: str = "") -> tuple[int, 
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_env(data_dir),
+        env=cli_env(data_dir),
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 
-async def _wait_healthy(url: str, proc: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(150):
-            assert proc.returncode is None, "bridge serve exited early"
-            try:
-                async with http.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{url}/healthz did not answer 200 within 15 s")
-
-
 @pytest.mark.slow
 async def test_serve_demo_then_the_scripted_driegesprek(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with (tmp_path / "serve.out").open("w") as out, (tmp_path / "serve.err").open("w") as err:
         server = await asyncio.create_subprocess_exec(
-            *CLI, "serve", "--demo", "--port", str(port), stdout=out, stderr=err, env=_env(data)
+            *CLI, "serve", "--demo", "--port", str(port), stdout=out, stderr=err, env=cli_env(data)
         )
     try:
-        await _wait_healthy(url, server)
+        await wait_healthy(url, server)
         banner = (tmp_path / "serve.out").read_text()
         accounts = json.loads((data / "demo-accounts.json").read_text())
         for account in accounts["accounts"]:

@@ -31,24 +31,19 @@ from bridge.client import (
     StaffClient,
     VictimClient,
 )
-from harness import Bridge, driegesprek, granted, picked_up, policy_text
+from harness import (
+    Bridge,
+    db_rows,
+    driegesprek,
+    error_code,
+    granted,
+    picked_up,
+    policy_text,
+)
 
 JSON = dict[str, Any]
 BOTH = ["care", "investigation"]
 CARE = ["care"]
-# The tables a refusal must leave alone; the snapshot reads every table, and these must exist.
-TABLES = (
-    "conversations",
-    "participants",
-    "bridge_requests",
-    "epochs",
-    "invites",
-    "messages",
-    "shared_keys",
-    "log_entries",
-    "devices",
-    "tokens",
-)
 LIMIT = 16 * 1024
 T = TypeVar("T")
 
@@ -125,25 +120,6 @@ async def unregistered(
 # --- "changes nothing" -------------------------------------------------------------------------
 
 
-def db_rows(bridge: Bridge) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, straight from the SQLite file (read-only, one transaction)."""
-    uri = (bridge.data_dir / "bridge.db").resolve().as_uri() + "?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as db:
-        db.execute("BEGIN")
-        names = [
-            row[0]
-            for row in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        ]
-        assert set(TABLES) <= set(names), names
-        rows = {
-            name: db.execute(f'SELECT * FROM "{name}" ORDER BY rowid').fetchall() for name in names
-        }
-        db.execute("COMMIT")
-    return rows
-
-
 async def histories(readers: list[tuple[BridgeClient, str]]) -> list[Any]:
     """The raw ``history.fetch`` ack of every reader (an error ack is compared as well)."""
     return [
@@ -172,15 +148,6 @@ async def unchanged(world: World, action: Callable[[], Awaitable[T]]) -> T:
     assert await histories(readers) == histories_before
     assert events_seen(readers) == events_before
     return answer
-
-
-def error_code(ack: Any) -> str:
-    """The code of an ``{"ok": false, "error": {code, message}}`` ack, after checking its shape."""
-    assert isinstance(ack, dict) and set(ack) == {"ok", "error"} and ack["ok"] is False, ack
-    error = ack["error"]
-    assert isinstance(error, dict) and set(error) == {"code", "message"}, ack
-    assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
-    return error["code"]
 
 
 async def refused(world: World, client: BridgeClient, event: str, *args: object) -> str:
