@@ -1,0 +1,51 @@
+"""A short run of ``bench/load.py``: many driegesprekken at once on one server process.
+
+The bench's own set-up and checks (one ``bridge serve`` process, driver processes with the real
+clients, every acked message at every reader of its audience exactly once, nothing care-only at
+an officer, the victim's history equal to the acks), with fewer conversations and seconds than
+the bench's defaults so that it fits the suite. It asserts outcomes only, never timings.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+
+import load  # type: ignore[import-not-found]
+
+CONVERSATIONS = 100  # 300 sockets
+SECONDS = 10
+
+
+@pytest.mark.heavy
+@pytest.mark.slow
+def test_many_driegesprekken_at_once_lose_nothing() -> None:
+    args = load.parse(
+        [
+            "--conversations",
+            str(CONVERSATIONS),
+            "--duration",
+            str(SECONDS),
+            "--rate",
+            "0.5",
+            "--no-baseline",
+        ]
+    )
+    result = load.measure(args)["bridge"]
+    assert result["conversations"] == CONVERSATIONS
+    assert result["sockets"] == 3 * CONVERSATIONS
+    assert result["acked"] > 0
+    assert result["acked"] == result["sent"]
+    assert result["errors"] == {}
+    assert result["server_log_errors"] == 0
+    assert result["lost"] == 0
+    assert result["duplicated"] == 0
+    assert result["leaked_to_officer"] == 0
+    assert result["unreadable"] == 0
+    assert result["history_mismatch"] == 0
+    assert result["reconnects"] == 0
+    assert result["server_exit_status"] == 0
