@@ -25,7 +25,10 @@ Messages learnt that way are put on the ``message`` queue as if they had arrived
 ``message`` already seen is not queued again, so each message is queued once. A refused connect
 (``unauthenticated``, ``rate_limited``) stops reconnecting: ``failure`` holds the error and
 waiting sends and :meth:`BridgeClient.resumed` raise it. :meth:`BridgeClient.disconnect` and
-:meth:`BridgeClient.aclose` never reconnect.
+:meth:`BridgeClient.aclose` never reconnect; set ``auto_reconnect = False`` to bring a client
+back only by hand (:meth:`BridgeClient.reconnect` resumes the same way). A client holds one
+Socket.IO connection at a time, one HTTP session for all its reconnects, and starts no task per
+message.
 
 * ``post``/``send`` issued while the connection is down wait up to ``send_wait`` seconds for
   the resume instead of failing at once; any other call fails at once with
