@@ -181,11 +181,14 @@ async def prepare(folder: Path, conversations: int, synchronous: str) -> Path:
     return config
 
 
-def start_bridge(folder: Path, config: Path) -> Server:
-    port = free_port()
+def start_bridge(
+    folder: Path, config: Path, port: int | None = None, name: str = "bridge"
+) -> Server:
+    """``bridge serve`` on ``port`` (a free one by default); its log goes to ``name``.err."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
     env["BRIDGE_DATA_DIR"] = str(folder / "data")
-    err_file = folder / "bridge.err"
+    err_file = folder / f"{name}.err"
     command = [sys.executable, "-m", "bridge.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--config", str(config)]
     with err_file.open("wb") as err:
