@@ -154,7 +154,8 @@ class _Server(socketio.AsyncServer):  # type: ignore[misc]
 
 
 class _PlainWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
-    """engine.io's aiohttp websocket without permessage-deflate.
+    """engine.io's aiohttp websocket without permessage-deflate, and with its TCP transport
+    known to the server while it is open (so that a reader too slow can be cut off).
 
     Frames are ciphertext, which does not compress, and each deflate context costs about four
     times an idle socket's memory.
