@@ -82,6 +82,7 @@ async def test_victim_page_resumes_with_the_same_police_part_and_each_message_on
     await page.get_by_label("Je bericht").fill("Geschreven zonder verbinding.")
     await page.get_by_role("button", name="Verstuur").click()
     await expect(page.locator("#chat-status")).to_have_text(
+        "De verbinding is even weg. We proberen het opnieuw… "
         "Je bericht wordt verstuurd als de verbinding terug is."
     )
     meanwhile = [

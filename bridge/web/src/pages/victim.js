@@ -187,20 +187,23 @@ function connect() {
     status("chat-status", "");
     join()
       .then(() => outbox.resume())
-      .catch(() => status("chat-status", t("chat.reconnecting")));
+      .catch(showDown);
   });
   current.on("disconnect", (reason) => {
     outbox.down();
-    status("chat-status", t("chat.reconnecting"));
+    showDown();
     if (reason === "io server disconnect") {
       setTimeout(() => current.connect(), SERVER_CLOSED_RETRY_MS * (1 + Math.random()));
     }
   });
   current.on("connect_error", (err) => {
     // The chat's token is refused (the chat is gone): trying again will not help.
-    const gone = /** @type {any} */ (err)?.data?.code === "unauthenticated";
-    status("chat-status", gone ? t("chat.refused") : t("chat.reconnecting"));
-    if (gone) $("new-chat").hidden = false;
+    if (/** @type {any} */ (err)?.data?.code === "unauthenticated") {
+      status("chat-status", t("chat.refused"));
+      $("new-chat").hidden = false;
+    } else {
+      showDown();
+    }
   });
   socket.on("message", onMessage);
   socket.on("participant", onParticipant);
@@ -225,6 +228,12 @@ async function join() {
   renderPresence();
   if (c.state === "closed") onClosed();
   await fetchHistory(resumeFrom());
+}
+
+/** While the connection is down: say so calmly, and that written messages wait. */
+function showDown() {
+  const waiting = outbox.size ? ` ${t("compose.queued")}` : "";
+  status("chat-status", t("chat.reconnecting") + waiting);
 }
 
 /** The last seq up to which every message is shown: a reconnect fetches what came after. */
@@ -377,7 +386,8 @@ async function onSend(event) {
   }
   // Written is as good as sent: the outbox sends it again after a reconnect.
   input.value = "";
-  status("chat-status", outbox.up ? "" : t("compose.queued"));
+  if (outbox.up) status("chat-status", "");
+  else showDown();
   try {
     await sent;
     status("chat-status", "");
