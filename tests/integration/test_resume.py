@@ -191,3 +191,40 @@ async def test_an_explicit_disconnect_is_not_followed_by_a_reconnect(bridge: Bri
     with pytest.raises(ConnectionLost):
         await victim.send("Weg.")
     assert victim.sid is None and victim.resumes == 0
+
+
+async def test_victim_back_while_the_counsellor_is_away_waits_for_the_counsellor(
+    bridge: Bridge,
+) -> None:
+    victim, counsellor, officer = await driegesprek(bridge)
+    cid = victim.conversation_id
+    victim.auto_reconnect = False
+    await drop(bridge, victim)
+    await officer.next_event("bridge.state", where=lambda e: e.get("reason") == "victim_away")
+    await counsellor.disconnect()
+    await victim.reconnect()
+    assert victim.bridge is not None
+    assert (victim.bridge["state"], victim.bridge["reason"]) == ("paused", "counsellor_away")
+    await counsellor.reconnect()
+    await officer.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    assert (await bridge_log(bridge, cid))[-3:] == [
+        ("bridge.resumed", "victim_back", "system"),
+        ("bridge.paused", "counsellor_away", "system"),
+        ("bridge.resumed", None, "system"),
+    ]
+
+
+async def test_an_officer_removed_while_away_resumes_without_its_conversation(
+    bridge: Bridge,
+) -> None:
+    victim, counsellor, officer = await driegesprek(bridge)
+    cid = victim.conversation_id
+    officer.auto_reconnect = False
+    await drop(bridge, officer)
+    await victim.withdraw()
+    await counsellor.next_event("participant", where=lambda e: e["event"] == "removed")
+    await officer.reconnect()  # the re-join is refused (no_consent); the rest of resuming goes on
+    assert officer.resumes == 1
+    later = await counsellor.send(cid, "Na het intrekken.")
+    await victim.next_event("message", where=lambda e: e["seq"] == later)
+    assert later not in officer.conversations[cid].messages
