@@ -39,8 +39,9 @@ MAX_ENVELOPE_BYTES: Final = 16 * 1024
 
 # b64u of 32 bytes is 43 characters, of 64 bytes 86, of 24 bytes 32, of 80 bytes (a sealed
 # 32-byte key: 32 + 48 bytes of crypto_box_seal overhead) 107. Lengths are checked here so that
-# a malformed key is `invalid`; whether a key opens or verifies is checked later.
-_B64U = r"^[A-Za-z0-9_-]*$"
+# a malformed key is `invalid`; whether a key opens or verifies is checked later. Patterns end in
+# `\Z`, not `$`, which would also match before a final newline ("id\n").
+_B64U = r"^[A-Za-z0-9_-]*\Z"
 Key32 = Annotated[str, msgspec.Meta(pattern=_B64U, min_length=43, max_length=43)]
 Sig64 = Annotated[str, msgspec.Meta(pattern=_B64U, min_length=86, max_length=86)]
 Nonce24 = Annotated[str, msgspec.Meta(pattern=_B64U, min_length=32, max_length=32)]
@@ -49,10 +50,10 @@ Digest = Annotated[str, msgspec.Meta(pattern=_B64U, min_length=43, max_length=43
 Ciphertext = Annotated[
     str, msgspec.Meta(pattern=_B64U, min_length=22, max_length=MAX_ENVELOPE_BYTES)
 ]
-Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]+$", min_length=1, max_length=64)]
+Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]+\Z", min_length=1, max_length=64)]
 Uuid = Annotated[
     str,
-    msgspec.Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"),
+    msgspec.Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z"),
 ]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 SeqAfter = Annotated[int, msgspec.Meta(ge=0)]

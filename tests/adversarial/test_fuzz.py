@@ -189,9 +189,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # No token bucket in the way (every generated message.send is validated, not rate_limited),
     # and no periodic checkpoint: the database changes only if a refused event changes it.
     data = tmp_path_factory.mktemp("fuzz") / "data"
-    quiet = {"message_rate": 1e9, "message_burst": 10**9, "checkpoint_seconds": 86400.0}
+    # Raw sockets come and go by the hundred, for the victim's token.
+    quiet = {
+        "message_rate": 1e9,
+        "message_burst": 10**9,
+        "checkpoint_seconds": 86400.0,
+        "sockets_per_victim": 10**6,
+    }
     with threaded_bridge(data, **quiet) as (runner, bridge):
         parties, valid = runner.run(_setting(bridge))
+        for client in parties.values():
+            # A socket the server drops is a finding: the next call fails, nothing hides it.
+            client.auto_reconnect = False
         yield World(runner, bridge, parties, valid)
 
 
@@ -266,7 +275,8 @@ def _replace(value: Any, path: Path_, new: Any) -> Any:
 def _huge(draw: st.DrawFn) -> str:
     # Longer than any field's limit and than the envelope limit, shorter than a websocket frame
     # may be (64 KiB): built by repeating a short piece, which hypothesis can draw cheaply.
-    piece = draw(st.text(string.ascii_letters + string.digits + "-_ é€", min_size=1, max_size=8))
+    # ASCII, so that the frame stays under 64 KiB however the client escapes it.
+    piece = draw(st.text(string.ascii_letters + string.digits + "-_ ~", min_size=1, max_size=8))
     size = draw(st.integers(min_value=LIMIT + 1, max_value=40_000))
     return (piece * (size // len(piece) + 1))[:size]
 
@@ -287,7 +297,8 @@ def mutants(draw: st.DrawFn, valid: JSON) -> tuple[str, JSON]:
     ops = ["unknown field", "huge", "deep", "binary"]
     if nodes:
         ops += ["retype", "out of range"]
-    if any(_field(p) not in OPTIONAL and not _in_name_map(p) for p, _ in nodes):
+    removable = [p for p, _ in nodes if _removable(p)]
+    if removable:
         ops.append("remove")
     op = draw(st.sampled_from(ops))
     if op == "unknown field":
@@ -296,7 +307,6 @@ def mutants(draw: st.DrawFn, valid: JSON) -> tuple[str, JSON]:
         name = draw(texts.filter(lambda n: n not in names))
         return op, _replace(valid, at, {**node, name: draw(json_values)})
     if op == "remove":
-        removable = [p for p, _ in nodes if _field(p) not in OPTIONAL and not _in_name_map(p)]
         return op, _replace(valid, draw(st.sampled_from(removable)), ...)
     at, node = draw(st.sampled_from(nodes or [((), valid)]))
     if op == "huge":
@@ -318,6 +328,11 @@ def mutants(draw: st.DrawFn, valid: JSON) -> tuple[str, JSON]:
     bad = _out_of_range(at, node)
     assert bad is not None
     return op, _replace(valid, at, draw(bad))
+
+
+def _removable(path: Path_) -> bool:
+    """A required field (not a list item, nor a name in a map of names)."""
+    return isinstance(path[-1], str) and _field(path) not in OPTIONAL and not _in_name_map(path)
 
 
 def _in_name_map(path: Path_) -> bool:
@@ -397,12 +412,12 @@ async def _healthy(bridge: Bridge) -> bool:
 
 
 FUZZ = settings(
-    max_examples=2500,
+    max_examples=2000,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-FUZZ_FRAMES = settings(FUZZ, max_examples=300)
+FUZZ_FRAMES = settings(FUZZ, max_examples=150)
 
 
 @pytest.mark.heavy
@@ -411,8 +426,10 @@ def test_generated_event_payloads_are_refused_and_change_nothing(world: World) -
 
     @FUZZ
     @given(case=cases(world.valid))
-    # Found by this test: a binary attachment inside a payload was answered ``internal``.
+    # Found by this test: a binary attachment inside a payload was answered ``internal``, and an
+    # id with a final newline passed the schema.
     @example(case=("victim", "conversation.join", "binary", ({"conversation_id": b""},)))
+    @example(case=("victim", "conversation.join", "out of range", ({"conversation_id": "x\n"},)))
     def attempt(case: tuple[str, str, str, tuple[Any, ...]]) -> None:
         role, event, what, args = case
         ack = world.run(world.parties[role].call_raw(event, *args))
