@@ -32,7 +32,7 @@ from adversary import TALLY
 from bridge import crypto
 from bridge.client import BridgeClient, CounsellorClient, OfficerClient, VictimClient
 from bridge.consent.machine import TRANSITIONS, Event, State
-from bridge.policy.loader import load_policy
+from bridge.policy.loader import BRIDGE_STATES, load_policy
 from harness import Bridge, db_rows, policy_text
 
 JSON = dict[str, Any]
@@ -121,7 +121,7 @@ def officer_standing(name: str) -> str:
 
 
 def expected(actor: str, event: str, name: str) -> str:
-    """ "ok" or the protocol code for ``actor`` sending ``event`` in state ``name``."""
+    """The answer ("ok" or a protocol code) for ``actor`` sending ``event`` in state ``name``."""
     role = ROLE.get(actor, actor)
     state, reason = STATES[name]
     closed = name == "closed"
@@ -159,20 +159,11 @@ def expected(actor: str, event: str, name: str) -> str:
             grant_allows = in_force(state) and state != State.PROPOSED  # our grants allow it
             if role not in POLICY.needs_note_roles or not grant_allows:
                 return "forbidden"
-        elif audience == CARE and not any(
-            POLICY.allows(role, s, CARE)
-            for s in ("none", "proposed", "granted", "joined", "paused")
-        ):
+        elif audience == CARE and not any(POLICY.allows(role, s, CARE) for s in BRIDGE_STATES):
             return "forbidden"  # an audience this role never has
     if event == "history.share" and not POLICY.victim_may_share_history:
         return "forbidden"
-    if (
-        event == "bridge.resume"
-        and state == State.PAUSED
-        and reason == "victim"
-        and role != "victim"
-        and not closed
-    ):
+    if event == "bridge.resume" and reason == "victim" and role != "victim":
         return "forbidden"  # the victim's pause is lifted by the victim only
     # 5. A closed conversation: only reading goes on.
     if closed:

@@ -95,8 +95,8 @@ class Sender:
     def __post_init__(self) -> None:
         # The test brings the client back itself: no reconnecting or waiting inside the client
         # (where the client has them), so that what happens is exactly what is done here.
-        self.client.auto_reconnect = False  # type: ignore[attr-defined]
-        self.client.send_wait = 0.0  # type: ignore[attr-defined]
+        self.client.auto_reconnect = False
+        self.client.send_wait = 0.0
         self.turn = itertools.cycle(self.conversations)
 
     async def come_back(self) -> None:
