@@ -6,6 +6,8 @@ Kept in memory only: a victim's connection leaves no trace once it is gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,9 +44,34 @@ class SocketState:
         return Caller(self.principal, self.device_id)
 
 
+@dataclass
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holders: int = 0
+
+
 class Connections:
     def __init__(self) -> None:
         self.sockets: dict[str, SocketState] = {}
+        self._turns: dict[str, _Turn] = {}
+
+    @contextlib.asynccontextmanager
+    async def settling(self, conversation_id: str) -> AsyncIterator[None]:
+        """Joins and departures of one conversation, one at a time.
+
+        A departure reads presence and then commits a pause; a join commits and then counts as
+        present. Interleaved, a victim or counsellor coming back on a new socket while the old
+        one is still being let go would find the bridge paused for their absence.
+        """
+        turn = self._turns.setdefault(conversation_id, _Turn())
+        turn.holders += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.holders -= 1
+            if turn.holders == 0:
+                del self._turns[conversation_id]
 
     def _present(self, role: str, conversation_id: str) -> bool:
         return any(

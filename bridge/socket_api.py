@@ -325,13 +325,18 @@ class SocketEdge:
             return
         for conversation_id in state.conversations:
             try:
-                if state.principal.role == "victim":
-                    if not self.connections.victim_present(conversation_id):
-                        await self.deliver(await self.bridges.victim_away(conversation_id))
-                elif not self.connections.counsellor_present(conversation_id):
-                    await self.deliver(await self.bridges.counsellor_away(conversation_id))
+                async with self.connections.settling(conversation_id):
+                    effects = await self._away(state.principal.role, conversation_id)
+                await self.deliver(effects)
             except Exception:
                 _log.exception("presence.failed", role=state.principal.role)
+
+    async def _away(self, role: str, conversation_id: str) -> list[Effect]:
+        if role == "victim" and not self.connections.victim_present(conversation_id):
+            return await self.bridges.victim_away(conversation_id)
+        if role == "counsellor" and not self.connections.counsellor_present(conversation_id):
+            return await self.bridges.counsellor_away(conversation_id)
+        return []
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -431,9 +436,10 @@ class SocketEdge:
     async def _conversation_join(
         self, state: SocketState, sid: str, p: ConversationRef, raw: Any
     ) -> dict[str, object]:
-        outcome = await self.conversations.join(state.caller, p.conversation_id)
+        async with self.connections.settling(p.conversation_id):
+            outcome = await self.conversations.join(state.caller, p.conversation_id)
+            state.conversations.add(p.conversation_id)
         await self._enter(sid, outcome.enter)
-        state.conversations.add(p.conversation_id)
         await self.deliver(outcome.effects)
         return outcome.ack
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import socketio  # type: ignore[import-untyped]
 
 from bridge.app import EDGE
 from bridge.client import BridgeClient, BridgeError, ConnectionLost
@@ -228,3 +229,34 @@ async def test_an_officer_removed_while_away_resumes_without_its_conversation(
     later = await counsellor.send(cid, "Na het intrekken.")
     await victim.next_event("message", where=lambda e: e["seq"] == later)
     assert later not in officer.conversations[cid].messages
+
+
+async def test_a_victim_back_on_a_new_socket_while_the_old_one_goes_keeps_the_officer(
+    bridge: Bridge,
+) -> None:
+    # A phone that switches networks: the new socket joins while the server is still letting
+    # the old one go. Whatever the interleaving, the victim is there, so nothing pauses.
+    victim, counsellor, _officer = await driegesprek(bridge)
+    cid = victim.conversation_id
+    victim.auto_reconnect = False
+
+    async def victim_socket() -> socketio.AsyncClient:
+        sio = socketio.AsyncClient(reconnection=False)
+        await sio.connect(bridge.url, auth={"token": victim.token}, transports=["websocket"])
+        return sio
+
+    async def join(sio: socketio.AsyncClient) -> None:
+        ack = await sio.call("conversation.join", {"conversation_id": cid}, timeout=10)
+        assert ack["ok"] is True
+
+    old: socketio.AsyncClient | None = None
+    for _ in range(15):
+        new = await victim_socket()
+        leaving = victim.disconnect() if old is None else old.disconnect()
+        await asyncio.gather(leaving, join(new))
+        old = new
+    assert old is not None
+    await join(old)  # the answer reflects every departure handled by now
+    state = (await counsellor.join(cid))["conversation"]["bridge"]
+    assert state["state"] == "joined"
+    await old.disconnect()
