@@ -254,7 +254,9 @@ class Party:
     """One socket of a conversation in the message phase."""
 
     role: str
-    send: Callable[[str, bool], Awaitable[int]]
+    # Sends one message (text, care-only wanted); returns its seq and whether it went to
+    # investigation too (the client sends care-only while it knows the bridge is not joined).
+    send: Callable[[str, bool], Awaitable[tuple[int, bool]]]
     received: Callable[[], list[JSON]]
     sends_care_only: bool
 
@@ -320,15 +322,36 @@ async def set_up_bridge(url: str, convs: list[Conv], tally: Tally) -> None:
             def live(client: BridgeClient) -> Callable[[], list[JSON]]:
                 return lambda: [e for name, e in client.received if name == "message"]
 
+            def sender(
+                client: BridgeClient, send: Callable[[str, bool], Awaitable[int]]
+            ) -> Callable[[str, bool], Awaitable[tuple[int, bool]]]:
+                async def one_message(text: str, care_only: bool) -> tuple[int, bool]:
+                    seq = await send(text, care_only)
+                    # A party's sends are sequential: the envelope built last is this one.
+                    envelope = next(reversed(client.sent.values()))
+                    return seq, "investigation" in envelope["audience"]
+
+                return one_message
+
             conv.parties = [
-                Party("victim", lambda t, c: victim.send(t, care_only=c), live(victim), True),
+                Party(
+                    "victim",
+                    sender(victim, lambda t, c: victim.send(t, care_only=c)),
+                    live(victim),
+                    True,
+                ),
                 Party(
                     "counsellor",
-                    lambda t, c: counsellor.send(cid, t, care_only=c),
+                    sender(counsellor, lambda t, c: counsellor.send(cid, t, care_only=c)),
                     live(counsellor),
                     True,
                 ),
-                Party("officer", lambda t, c: officer.send(cid, t), live(officer), False),
+                Party(
+                    "officer",
+                    sender(officer, lambda t, c: officer.send(cid, t)),
+                    live(officer),
+                    False,
+                ),
             ]
 
             async def history() -> list[JSON]:
@@ -380,12 +403,12 @@ async def set_up_relay(url: str, convs: list[Conv], tally: Tally) -> None:
         await sio.connect(url, transports=["websocket"], wait_timeout=60)
         await sio.call("join", rooms, timeout=60)
 
-        async def send(text: str, care_only: bool) -> int:
+        async def send(text: str, care_only: bool) -> tuple[int, bool]:
             audience = ["care"] if care_only else ["care", "investigation"]
             envelope = {**template, "conversation_id": cid, "audience": audience}
             envelope["client_msg_id"] = str(uuid.uuid4())
             ack = await sio.call("message.send", {"envelope": envelope}, timeout=60)
-            return int(ack["seq"])
+            return int(ack["seq"]), not care_only
 
         return Party(role, send, lambda: got, role != "officer")
 
@@ -431,7 +454,7 @@ async def send_phase(convs: list[Conv], start: float, duration: float, rate: flo
             tally.sent += 1
             began = time.perf_counter()
             try:
-                seq = await party.send(text_of(TEXT_LENGTH), care_only)
+                seq, investigation = await party.send(text_of(TEXT_LENGTH), care_only)
             except BridgeError as exc:
                 tally.errors[f"ack: {exc.code}"] += 1
             except Exception as exc:
@@ -441,7 +464,7 @@ async def send_phase(convs: list[Conv], start: float, duration: float, rate: flo
                 tally.acked += 1
                 if seq in conv.acked:
                     tally.errors["seq given twice"] += 1
-                conv.acked[seq] = not care_only
+                conv.acked[seq] = investigation
             due += period
 
     await asyncio.gather(*(run(conv, party) for conv in convs for party in conv.parties))
@@ -471,9 +494,23 @@ async def settle_and_check(convs: list[Conv], bridge: bool) -> JSON:
             break
         await asyncio.sleep(0.2)
     lost = duplicated = leaked = unreadable = deliveries = stored_wrong = 0
+    lost_by_role: Counter[str] = Counter()
+    samples: list[JSON] = []  # a few of the losses, to say which messages went missing where
     for conv in convs:
         for party in conv.parties:
             a, b, c, d = _check(conv, party, bridge)
+            if a:
+                lost_by_role[party.role] += a
+                got = {int(e["seq"]) for e in party.received()}
+                missing = sorted(
+                    seq
+                    for seq, both in conv.acked.items()
+                    if seq not in got and (party.role != "officer" or both)
+                )
+                if len(samples) < 5:
+                    samples.append(
+                        {"role": party.role, "missing": missing, "received": sorted(got)}
+                    )
             lost, duplicated, leaked, unreadable = (
                 lost + a,
                 duplicated + b,
@@ -486,6 +523,8 @@ async def settle_and_check(convs: list[Conv], bridge: bool) -> JSON:
             stored_wrong += len(stored ^ set(conv.acked))
     return {
         "lost": lost,
+        "lost_by_role": dict(lost_by_role),
+        "loss_samples": samples,
         "duplicated": duplicated,
         "leaked_to_officer": leaked,
         "unreadable": unreadable,

@@ -159,6 +159,9 @@ async def storm(folder: Path, args: argparse.Namespace) -> JSON:
         "ack_ms": {f"p{q}": round(1000 * load.percentile(latencies, q), 1) for q in (50, 99)},
         "server_log_errors": sum(len(s.errors()) for s in servers[1:]),
         "server_exit_status": status,
+        "lost_by_role": dict(sum((Counter(r["lost_by_role"]) for r in results), Counter())),
+        "loss_samples": [x for r in results for x in r["loss_samples"]][:5],
+        "killed_at": killed_at,
         **{
             key: sum(r[key] for r in results)
             for key in ("lost", "duplicated", "leaked_to_officer", "unreadable", "history_mismatch")

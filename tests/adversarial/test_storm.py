@@ -26,12 +26,12 @@ CONVERSATIONS = 334  # 1,002 sockets
 def test_a_thousand_sockets_dropped_at_once_resume_with_nothing_missing() -> None:
     args = storm.parse(["--conversations", str(CONVERSATIONS), "--duration", "16"])
     result = storm.measure(args)
+    assert result["errors"] == {}
     assert result["conversations"] == CONVERSATIONS
     assert result["sockets"] == 3 * CONVERSATIONS
     assert result["resumed"] == result["sockets"]
     assert result["acked"] > 0
     assert result["acked"] + result["refused_while_paused"] == result["sent"]
-    assert result["errors"] == {}
     assert result["server_log_errors"] == 0
     assert result["lost"] == 0
     assert result["duplicated"] == 0
