@@ -270,15 +270,20 @@ class Conversations:
         now = self.clock()
         digest = _envelope_digest(raw)
         async with self.db.session() as session, session.begin():
-            ctx = await load_context(session, caller, envelope.conversation_id)
+            ctx = await load_context(session, caller, envelope.conversation_id, allow_closed=True)
             if envelope.sender.role != caller.role or envelope.sender.device_id != caller.device_id:
                 raise Forbidden("the envelope's sender is not this device")
             previous = await session.scalar(
                 select(Message).where(Message.client_msg_id == envelope.client_msg_id)
             )
             if previous is not None and previous.envelope_sha256 == digest:
-                # An identical resend (a lost ack): the same seq, nothing new (idempotency).
+                # An identical resend (a lost ack, even one the conversation's closing came
+                # after): the same seq, nothing new (idempotency).
                 return Outcome({"seq": previous.seq}, [])
+            if envelope.kind == "needs_note":
+                self._check_needs_note_sender(caller, ctx)
+            if ctx.conversation.state == "closed":
+                raise WrongState("the conversation is closed")
             self._check_audience(caller, ctx, envelope)
             device = await session.get_one(Device, caller.device_id)
             try:
@@ -325,14 +330,17 @@ class Conversations:
             rooms += (investigation_room(ctx.conversation.id),)
         return Outcome({"seq": seq}, [Emit("message", event, rooms)])
 
+    def _check_needs_note_sender(self, caller: Caller, ctx: ConversationContext) -> None:
+        # PROTOCOL.md: only the counsellor, only if the grant allows it (forbidden comes before
+        # any state).
+        choices = (ctx.request.choices if ctx.request is not None else None) or {}
+        if caller.role not in self.policy.needs_note_roles or not choices.get("share_needs_note"):
+            raise Forbidden("the victim did not allow a needs_note, or you may not send one")
+
     def _check_audience(self, caller: Caller, ctx: ConversationContext, envelope: Envelope) -> None:
         state, role = ctx.bridge_state, caller.role
         if envelope.kind == "needs_note":
-            # PROTOCOL.md: only the counsellor, only if the grant allows it, and already while
-            # the bridge waits for its officer.
-            choices = (ctx.request.choices if ctx.request is not None else None) or {}
-            if role not in self.policy.needs_note_roles or not choices.get("share_needs_note"):
-                raise Forbidden("the victim did not allow a needs_note, or you may not send one")
+            # Already while the bridge waits for its officer.
             if not self.policy.allows_needs_note(role, state):
                 raise WrongState(f"the police part is {state}: it takes no needs_note now")
         elif not self.policy.allows(role, state, tuple(envelope.audience)):
@@ -353,9 +361,11 @@ class Conversations:
     ) -> Ack:
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            ctx = await load_context(session, caller, share.conversation_id)
+            ctx = await load_context(session, caller, share.conversation_id, allow_closed=True)
             if not self.policy.victim_may_share_history:
                 raise Forbidden("the werkafspraken do not allow sharing earlier messages")
+            if ctx.conversation.state == "closed":
+                raise WrongState("the conversation is closed")
             if ctx.request is None or ctx.request.state not in ("joined", "paused", "granted"):
                 raise NoConsent("there is no consent to share with")
             if ctx.request.epoch_id != share.epoch_id:

@@ -17,6 +17,7 @@ import engineio  # type: ignore[import-untyped]
 import socketio  # type: ignore[import-untyped]
 import structlog
 from aiohttp.web import WebSocketResponse
+from engineio import packet as engineio_packet
 from engineio.async_drivers import aiohttp as engineio_aiohttp  # type: ignore[import-untyped]
 from prometheus_client import CollectorRegistry, Counter
 from socketio import packet
@@ -177,6 +178,24 @@ class _PlainWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         finally:
             self.server.tcp.pop(sid, None)
         return self._sock
+
+    async def wait(self) -> str | bytes | None:
+        """The next frame, or None (the client left) for a text frame engine.io cannot parse.
+
+        engine.io parses frames outside its error handling: such a frame would escape as an
+        exception, skip the socket's clean-up and leave a stale presence until the ping timeout.
+        """
+        data: str | bytes = await super().wait()
+        if isinstance(data, str):
+            try:
+                engineio_packet.Packet(encoded_packet=data)
+            except ValueError:
+                # No closing handshake with a client that sends garbage: cut the connection.
+                transport = self.server.tcp.get(self.handler.__self__.sid)
+                if transport is not None:
+                    transport.abort()
+                return None
+        return data
 
 
 class SocketEdge:

@@ -203,17 +203,6 @@ def expected(actor: str, event: str, name: str) -> str:
     raise AssertionError(f"no rule for {event}")
 
 
-# Cells where the bridge answers otherwise than the table above. On a closed conversation the
-# bridge answers wrong_state before looking at the event (docs/protocol.md: "every event on a
-# closed conversation is wrong_state"), where PROTOCOL.md's validation order puts a forbidden
-# that the event itself carries first. Each entry must still hold, so a fix is noticed.
-KNOWN_DEVIATIONS: dict[tuple[str, str, str], str] = {
-    ("victim", "history.share", "closed"): "wrong_state",
-    ("victim", "message.send needs_note", "closed"): "wrong_state",
-    ("counsellor", "message.send needs_note", "closed"): "wrong_state",
-}
-
-
 # --- building the states ----------------------------------------------------------------------
 
 
@@ -429,10 +418,7 @@ async def run_matrix(bridge: Bridge, name: str) -> None:
             before, rows = state_now(), db_rows(bridge)
             got = code_of(await client.call_raw(sent, body))
             TALLY["authorization cells"] += 1
-            known = KNOWN_DEVIATIONS.get((actor, event, name))
-            if known is not None and got != known:
-                wrong.append(f"{actor:16} {event:34} known to give {known}, now gives {got}")
-            elif known is None and got != want:
+            if got != want:
                 wrong.append(f"{actor:16} {event:34} expected {want:11} got {got}")
             if got != OK and db_rows(bridge) != rows:
                 wrong.append(f"{actor:16} {event:34} was refused ({got}) but changed the database")

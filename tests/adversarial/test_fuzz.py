@@ -613,20 +613,13 @@ def test_garbage_frames_crash_nothing_and_change_nothing(world: World) -> None:
     print(f"raw sockets the server closed or left waiting for attachments: {dropped}")
 
 
-UNPARSABLE = pytest.mark.xfail(
-    strict=True,
-    reason="engine.io's websocket handler raises on a text frame it cannot parse (empty, or "
-    "with no packet type first) and skips its clean-up: the socket's disconnect is handled "
-    "only at the ping timeout",
-)
-
-
 @pytest.mark.parametrize(
     "frame",
     [
         pytest.param(("text", "1"), id="close packet"),  # the control: a clean close
-        pytest.param(("text", ""), id="empty", marks=UNPARSABLE),
-        pytest.param(("text", "hello"), id="no packet type", marks=UNPARSABLE),
+        pytest.param(("text", ""), id="empty"),
+        pytest.param(("text", "hello"), id="no packet type"),
+        pytest.param(("text", "b1"), id="bad base64"),
     ],
 )
 async def test_an_unparsable_text_frame_closes_the_socket_at_once(

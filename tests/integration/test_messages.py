@@ -24,6 +24,22 @@ async def test_resending_the_same_envelope_returns_the_same_seq(bridge: Bridge) 
     assert seen["seq"] == later
 
 
+async def test_a_resend_after_the_conversation_closed_still_answers_its_seq(
+    bridge: Bridge,
+) -> None:
+    # The ack of the last message was lost, and the counsellor closed the chat meanwhile: the
+    # resend learns its seq; a message never stored is refused as the closing demands.
+    victim, counsellor = await picked_up(bridge)
+    envelope = victim.build("Dank je wel.", audience=["care"])
+    seq = await victim.post(envelope)
+    await counsellor.close(victim.conversation_id)
+    assert await victim.resend(str(envelope["client_msg_id"])) == seq
+    with pytest.raises(BridgeError) as info:
+        await victim.send("Nog iets.")
+    assert info.value.code == "wrong_state"
+    assert [m.seq for m in await victim.history()] == [seq]
+
+
 async def test_same_client_msg_id_with_other_content_is_a_conflict(bridge: Bridge) -> None:
     victim, _ = await picked_up(bridge)
     envelope = victim.build("Eerste versie.", audience=["care"])
