@@ -3,27 +3,12 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Bridge
-
-
-async def started(
-    tmp_path: Path, policy: str | None = None, overrides: dict[str, Any] | None = None
-) -> Bridge:
-    bridge = Bridge(tmp_path / "data", policy=policy, overrides=overrides or {})
-    await bridge.start()
-    await bridge.init_orgs()
-    await bridge.add_user("counsellor", "counsellor", "fier")
-    await bridge.add_user("counsellor2", "counsellor", "fier")
-    await bridge.add_user("officer", "officer", "avim", region="Noord-Holland", gender="female")
-    await bridge.add_user("officer2", "officer", "avim", region="Limburg", gender="male")
-    await bridge.add_user("auditor", "auditor", "audit")
-    return bridge
+from harness import Bridge, staffed
 
 
 @pytest.fixture
@@ -35,8 +20,8 @@ async def bridge(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
     """
     policy = request.node.get_closest_marker("policy")
     settings = request.node.get_closest_marker("settings")
-    server = await started(
-        tmp_path, policy.args[0] if policy else None, settings.kwargs if settings else None
+    server = await staffed(
+        tmp_path / "data", policy.args[0] if policy else None, settings.kwargs if settings else None
     )
     try:
         yield server

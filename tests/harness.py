@@ -166,6 +166,21 @@ class Bridge:
         self.clients.clear()
 
 
+async def staffed(
+    data_dir: Path, policy: str | None = None, overrides: dict[str, Any] | None = None
+) -> Bridge:
+    """A running bridge with org keys, two counsellors, two officers and an auditor."""
+    bridge = Bridge(data_dir, policy=policy, overrides=overrides or {})
+    await bridge.start()
+    await bridge.init_orgs()
+    await bridge.add_user("counsellor", "counsellor", "fier")
+    await bridge.add_user("counsellor2", "counsellor", "fier")
+    await bridge.add_user("officer", "officer", "avim", region="Noord-Holland", gender="female")
+    await bridge.add_user("officer2", "officer", "avim", region="Limburg", gender="male")
+    await bridge.add_user("auditor", "auditor", "audit")
+    return bridge
+
+
 async def picked_up(bridge: Bridge, lang: str = "nl") -> tuple[VictimClient, CounsellorClient]:
     """A victim whose conversation a counsellor has joined."""
     victim = await bridge.victim(lang)

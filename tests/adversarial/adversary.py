@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness import Bridge
+from harness import Bridge, staffed
 
 T = TypeVar("T")
 
@@ -49,24 +49,11 @@ async def _cancel_others() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def staffed_bridge(data_dir: Path, **overrides: Any) -> Bridge:
-    """A running bridge with org keys, two counsellors, two officers and an auditor."""
-    bridge = Bridge(data_dir, overrides=overrides)
-    await bridge.start()
-    await bridge.init_orgs()
-    await bridge.add_user("counsellor", "counsellor", "fier")
-    await bridge.add_user("counsellor2", "counsellor", "fier")
-    await bridge.add_user("officer", "officer", "avim", region="Noord-Holland", gender="female")
-    await bridge.add_user("officer2", "officer", "avim", region="Limburg", gender="male")
-    await bridge.add_user("auditor", "auditor", "audit")
-    return bridge
-
-
 @contextmanager
 def threaded_bridge(data_dir: Path, **overrides: Any) -> Iterator[tuple[LoopThread, Bridge]]:
     """A staffed bridge on a loop thread; clients and server are closed on the way out."""
     runner = LoopThread()
-    bridge = runner.run(staffed_bridge(data_dir, **overrides))
+    bridge = runner.run(staffed(data_dir, overrides=overrides))
     try:
         yield runner, bridge
     finally:

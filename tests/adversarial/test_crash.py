@@ -26,10 +26,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from adversary import TALLY, staffed_bridge
+from adversary import TALLY
 
 from bridge.client import BridgeClient, BridgeError, OfficerClient, StaffClient, VictimClient
-from harness import CLI, Bridge, cli_env, driegesprek, free_port, picked_up, wait_healthy
+from harness import CLI, Bridge, cli_env, driegesprek, free_port, picked_up, staffed, wait_healthy
 
 KILLS = 4
 BOTH = ["care", "investigation"]
@@ -200,7 +200,7 @@ async def audit_verify(bridge: Bridge, url: str) -> tuple[int, str]:
 async def test_killed_and_restarted_under_load_loses_and_doubles_nothing(tmp_path: Path) -> None:
     # Accounts and org keys are made in-process (cheap Argon2id); then the data is served by a
     # separate process that can be killed.
-    bridge = await staffed_bridge(tmp_path / "data")
+    bridge = await staffed(tmp_path / "data")
     await bridge.stop()
     server = Server(bridge.data_dir, free_port())
     bridge.port = server.port
