@@ -17,7 +17,7 @@ each ``message.send`` with a counter and emits it to the same rooms, with no che
 and no log. The ratio of server CPU per message is what the bridge's work costs over moving the
 bytes.
 
-    .venv/bin/python bench/load.py [--conversations 500] [--duration 60] [--rate 0.5] [--json]
+    .venv/bin/python bench/load.py [--conversations 500] [--duration 60] [--rate 0.1] [--json]
 """
 
 from __future__ import annotations
@@ -227,12 +227,13 @@ def relay_server(port: int) -> None:
         envelope = body["envelope"]
         conversation = envelope["conversation_id"]
         seqs[conversation] += 1
-        event = {"conversation_id": conversation, "seq": seqs[conversation], "envelope": envelope}
+        seq = seqs[conversation]
+        event = {"conversation_id": conversation, "seq": seq, "envelope": envelope}
         rooms = [f"{conversation}:care"]
         if "investigation" in envelope["audience"]:
             rooms.append(f"{conversation}:investigation")
         await server.emit("message", event, to=rooms)
-        return {"ok": True, "seq": seqs[conversation]}
+        return {"ok": True, "seq": seq}
 
     server.on("join", join)
     server.on("message.send", send)
@@ -721,7 +722,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--conversations", type=int, default=500)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
     parser.add_argument(
-        "--rate", type=float, default=0.5, help="messages a second per conversation"
+        "--rate", type=float, default=0.1, help="messages a second per conversation"
     )
     parser.add_argument("--drivers", type=int, default=2, help="client processes")
     parser.add_argument("--baseline-duration", type=float, default=20.0)

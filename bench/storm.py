@@ -54,6 +54,8 @@ async def storm_drive(pipe: Connection, url: str, indices: list[int]) -> None:
     pipe.send({"ready": len(ready), "setup_seconds": time.perf_counter() - began})
     start, duration, rate = await loop.run_in_executor(None, pipe.recv)
     clients = [client for conv in ready for client in conv.clients]
+    for client in clients:  # a thousand resumes queue up at the server: wait, do not give up
+        client.ack_timeout = client.send_wait = RESUME_TIMEOUT
     resumed_at: list[float] = []
 
     async def back(client: Any) -> None:
