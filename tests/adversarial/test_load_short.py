@@ -2,8 +2,9 @@
 
 The bench's own set-up and checks (one ``bridge serve`` process, driver processes with the real
 clients, every acked message at every reader of its audience exactly once, nothing care-only at
-an officer, the victim's history equal to the acks), with fewer conversations and seconds than
-the bench's defaults so that it fits the suite. It asserts outcomes only, never timings.
+an officer, the victim's history equal to the acks), with the bench's 500 conversations (1,500
+sockets) and rate, sending for 6 s instead of 60 so that it fits the suite. It asserts outcomes
+only, never timings.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
 
 import load  # type: ignore[import-not-found]
 
-CONVERSATIONS = 100  # 300 sockets
-SECONDS = 10
+CONVERSATIONS = 500  # 1,500 sockets, as the bench runs it
+SECONDS = 6
+RATE = 0.1  # a message per conversation every 10 s: 50 a second, as the bench runs it
 
 
 @pytest.mark.heavy
@@ -31,7 +33,7 @@ def test_many_driegesprekken_at_once_lose_nothing() -> None:
             "--duration",
             str(SECONDS),
             "--rate",
-            "0.5",
+            str(RATE),
             "--no-baseline",
         ]
     )
