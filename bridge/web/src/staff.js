@@ -8,6 +8,7 @@
 import { io } from "socket.io-client";
 import * as crypto from "./crypto.js";
 import { Outbox } from "./outbox.js";
+import { ApiError, apiCall } from "./api.js";
 import en from "./i18n/staff.en.json";
 import nl from "./i18n/staff.nl.json";
 
@@ -112,15 +113,6 @@ export function el(tag, className = "", text = "") {
   return node;
 }
 
-/** A refusal, with the protocol's error code. */
-export class StaffError extends Error {
-  /** @param {string} code */
-  constructor(code) {
-    super(code);
-    this.code = code;
-  }
-}
-
 // --- login, unlock, socket -----------------------------------------------------------------------
 
 /** One logged-in staff member in this page: token, org key, device key and socket. */
@@ -146,26 +138,13 @@ export class Staff {
 
   /** @param {string} path @param {Json} [body] */
   async api(path, body) {
-    /** @type {Record<string, string>} */
-    const headers = {};
-    if (this.token) headers.Authorization = `Bearer ${this.token}`;
-    if (body) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, {
-      method: body ? "POST" : "GET",
-      headers,
-      body: body ? JSON.stringify(body) : undefined,
-      cache: "no-store",
-      credentials: "omit",
-    });
-    const data = await response.json().catch(() => null);
-    if (!response.ok) throw new StaffError(data?.error?.code ?? `http_${response.status}`);
-    return data;
+    return apiCall(path, this.token, body);
   }
 
   /** `POST /api/v1/session`; a staff member of another role is refused (`wrong_role`). */
   async login(/** @type {string} */ username, /** @type {string} */ password) {
     const session = await this.api("/api/v1/session", { username, password });
-    if (session.role !== this.role) throw new StaffError("wrong_role");
+    if (session.role !== this.role) throw new ApiError("wrong_role");
     this.session = session;
     this.token = session.token;
   }
@@ -217,13 +196,13 @@ export class Staff {
     for (const [name, handler] of Object.entries(events)) socket.on(name, handler);
   }
 
-  /** Emit with an ack; the ack of an accepted event, else a StaffError with its code. While
+  /** Emit with an ack; the ack of an accepted event, else a ApiError with its code. While
    * the socket is down this fails at once (a plain Error: nothing was refused). */
   async call(/** @type {string} */ event, /** @type {Json} */ payload) {
     // socket.io-client would buffer it and send it on reconnect, before the device is registered.
     if (!this.socket?.connected) throw new Error("not connected");
     const ack = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-    if (!ack || ack.ok !== true) throw new StaffError(ack?.error?.code ?? "internal");
+    if (!ack || ack.ok !== true) throw new ApiError(ack?.error?.code ?? "internal");
     return ack;
   }
 }
@@ -472,7 +451,7 @@ export function loginFlow(staff) {
         status("login-status", "");
         show("unlock");
       } catch (err) {
-        const code = err instanceof StaffError ? err.code : "";
+        const code = err instanceof ApiError ? err.code : "";
         status("login-status", code === "wrong_role" ? t(`login.wrongRole.${staff.role}`) : t("login.failed"));
       } finally {
         button.disabled = false;

@@ -8,6 +8,7 @@
 
 import "./staff.css";
 import "./audit.css";
+import { ApiError, apiCall } from "../api.js";
 import * as crypto from "../crypto.js";
 import en from "../i18n/audit.en.json";
 import nl from "../i18n/audit.nl.json";
@@ -98,27 +99,12 @@ function when(iso) {
 
 // --- the server ----------------------------------------------------------------------------------
 
-class ApiError extends Error {}
-
 /** @type {string | null} */
 let token = null;
 
 /** @param {string} path @param {Json} [body] */
-async function api(path, body) {
-  /** @type {Record<string, string>} */
-  const headers = {};
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method: body ? "POST" : "GET",
-    headers,
-    body: body ? JSON.stringify(body) : undefined,
-    cache: "no-store",
-    credentials: "omit",
-  });
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(data?.error?.code ?? `http_${response.status}`);
-  return data;
+function api(path, body) {
+  return apiCall(path, token, body);
 }
 
 // --- Merkle hashing (RFC 9162 2.1) ---------------------------------------------------------------

@@ -5,11 +5,11 @@
 // "care only" or not.
 
 import "./staff.css";
+import { ApiError } from "../api.js";
 import {
   $,
   Conversation,
   Staff,
-  StaffError,
   setupLanguage,
   clock,
   crypto,
@@ -160,7 +160,7 @@ async function openConversation(id, since = "", quiet = false) {
     renderMine();
     if (!quiet) await refreshQueue();
   } catch (err) {
-    const code = err instanceof StaffError ? err.code : "";
+    const code = err instanceof ApiError ? err.code : "";
     status("queue-status", code === "forbidden" ? t("queue.taken") : t("error.generic"));
     await refreshQueue();
   }
@@ -337,7 +337,7 @@ async function onNeedsNote(event) {
     input.value = "";
     status("note-status", t("note.sent"));
   } catch (err) {
-    const code = err instanceof StaffError ? err.code : "";
+    const code = err instanceof ApiError ? err.code : "";
     status("note-status", code === "forbidden" ? t("note.forbidden") : t("note.failed"));
   } finally {
     button.disabled = false;

@@ -3,11 +3,11 @@
 // and cannot see, and says plainly when the police part is paused or the officer was removed.
 
 import "./staff.css";
+import { ApiError } from "../api.js";
 import {
   $,
   Conversation,
   Staff,
-  StaffError,
   setupLanguage,
   clock,
   crypto,
@@ -224,7 +224,7 @@ async function leave() {
     gone = "left";
     render();
   } catch (err) {
-    if (err instanceof StaffError && err.code === "no_consent") {
+    if (err instanceof ApiError && err.code === "no_consent") {
       gone = "removed";
       render();
     } else {
@@ -248,7 +248,7 @@ async function rejoin() {
     conv.apply(ack.conversation, /** @type {Uint8Array} */ (staff.orgKey));
     await conv.fetchHistory(staff, conv.resumeFrom(false), onMessage);
   } catch (err) {
-    if (err instanceof StaffError && (err.code === "no_consent" || err.code === "forbidden")) {
+    if (err instanceof ApiError && (err.code === "no_consent" || err.code === "forbidden")) {
       gone = "removed";
     }
   }
