@@ -368,6 +368,14 @@ async def set_up_bridge(url: str, convs: list[Conv], tally: Tally) -> None:
 
             conv.history = history
 
+    await set_up_each(convs, one, tally)
+
+
+async def set_up_each(
+    convs: list[Conv], one: Callable[[Conv], Awaitable[None]], tally: Tally
+) -> None:
+    """Set up every conversation at once; a failure is counted as an error, not raised."""
+
     async def guarded(conv: Conv) -> None:
         try:
             await one(conv)
@@ -423,13 +431,7 @@ async def set_up_relay(url: str, convs: list[Conv], tally: Tally) -> None:
                 await party(conv, "officer", [investigation]),
             ]
 
-    async def guarded(conv: Conv) -> None:
-        try:
-            await one(conv)
-        except Exception as exc:
-            tally.errors[f"setup: {type(exc).__name__}: {exc}"] += 1
-
-    await asyncio.gather(*(guarded(conv) for conv in convs))
+    await set_up_each(convs, one, tally)
 
 
 async def send_phase(convs: list[Conv], start: float, duration: float, rate: float) -> Tally:

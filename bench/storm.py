@@ -160,6 +160,7 @@ async def storm(folder: Path, args: argparse.Namespace) -> JSON:
         "errors": other,
         "ack_ms": {f"p{q}": round(1000 * load.percentile(latencies, q), 1) for q in (50, 99)},
         "server_log_errors": sum(len(s.errors()) for s in servers[1:]),
+        "server_log_error_samples": [line for s in servers[1:] for line in s.errors()][:5],
         "server_exit_status": status,
         "lost_by_role": dict(sum((Counter(r["lost_by_role"]) for r in results), Counter())),
         "loss_samples": [x for r in results for x in r["loss_samples"]][:5],
