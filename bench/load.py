@@ -49,12 +49,12 @@ import socketio  # type: ignore[import-untyped]
 from nacl import pwhash
 
 from bridge import crypto
-from bridge.app import utc_now
-from bridge.auth import create_account
 from bridge.client import BridgeClient, BridgeError, CounsellorClient, OfficerClient, VictimClient
+from bridge.clock import utc_now
 from bridge.config import load_settings
-from bridge.consent.log import open_log
-from bridge.orgkeys import init_org_key
+from bridge.domain.auth import create_account
+from bridge.domain.orgkeys import init_org_key
+from bridge.log.writer import open_log
 from bridge.store.db import Database, upgrade
 
 JSON = dict[str, Any]
@@ -189,7 +189,7 @@ def start_bridge(
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
     env["BRIDGE_DATA_DIR"] = str(folder / "data")
     err_file = folder / f"{name}.err"
-    command = [sys.executable, "-m", "bridge.cli", "serve", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "bridge.edges.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--config", str(config)]
     with err_file.open("wb") as err:
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from bridge.consent.log import Log
-from bridge.consent.logkey import LogKey
+from bridge.log.logkey import LogKey
+from bridge.log.writer import Log
 from bridge.store.db import Database, upgrade
 from bridge.store.models import LogEntry
 

@@ -1,4 +1,4 @@
-"""Benchmark: verify a large audit-log export offline (``bridge.consent.verify``).
+"""Benchmark: verify a large audit-log export offline (``bridge.log.verify``).
 
 Generates an export of ``--entries`` entries (default 1,000,000) with a checkpoint every
 ``--every`` entries (default 100) into a temporary file, then times ``verify_export_file``
@@ -24,10 +24,10 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from bridge.consent.merkle import frontier_append, frontier_root, leaf_hash
-from bridge.consent.notes import key_hash
-from bridge.consent.verify import verify_export_file
 from bridge.crypto import b64u_encode, jcs, sign_object
+from bridge.log.merkle import frontier_append, frontier_root, leaf_hash
+from bridge.log.signed_note import key_hash
+from bridge.log.verify import verify_export_file
 
 ORIGIN = "bridge.example/log"
 # The generated objects have ASCII keys, no floats and small integers, for which this encoding

@@ -21,11 +21,12 @@ import aiohttp
 from aiohttp import web
 from nacl import pwhash
 
-from bridge.app import CORE, DB, make_app, utc_now
-from bridge.auth import create_account
 from bridge.client import CounsellorClient, OfficerClient, VictimClient
+from bridge.clock import utc_now
 from bridge.config import Settings, load_settings
-from bridge.orgkeys import init_org_key
+from bridge.domain.auth import create_account
+from bridge.domain.orgkeys import init_org_key
+from bridge.edges.app import CORE, DB, make_app
 
 FAST = {
     "password_opslimit": pwhash.argon2id.OPSLIMIT_MIN,
@@ -259,7 +260,7 @@ def error_code(ack: Any) -> str:
 
 # --- the bridge as a separate process ----------------------------------------------------------
 
-CLI = (sys.executable, "-m", "bridge.cli")
+CLI = (sys.executable, "-m", "bridge.edges.cli")
 
 
 def cli_env(data_dir: Path) -> dict[str, str]:

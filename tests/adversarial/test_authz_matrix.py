@@ -6,7 +6,7 @@ configured with, not from the server's own decisions:
 * who may send an event at all: PROTOCOL.md's table of client events (``WHO``);
 * which audience a role may address in which state, and who may send a ``needs_note`` when: the
   policy file (``bridge/policy/default.toml``, read with ``load_policy``);
-* which consent moves a state allows: the state table of ``bridge/consent/machine.py``;
+* which consent moves a state allows: the state table of ``bridge/domain/consent/machine.py``;
 * who lifts which pause, and what the officer re-join is: docs/protocol.md;
 * which code wins where several apply: PROTOCOL.md's validation order.
 
@@ -31,7 +31,7 @@ from adversary import TALLY
 
 from bridge import crypto
 from bridge.client import BridgeClient, CounsellorClient, OfficerClient, VictimClient
-from bridge.consent.machine import TRANSITIONS, Event, State
+from bridge.domain.consent.machine import TRANSITIONS, Event, State
 from bridge.policy.loader import BRIDGE_STATES, load_policy
 from harness import Bridge, db_rows, policy_text
 

@@ -17,7 +17,7 @@ import pytest_asyncio
 from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
-from bridge.pages import CSP
+from bridge.edges.pages import CSP
 from harness import Bridge
 
 ROOT = Path(__file__).parents[2]

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
-from bridge.pages import CSP, PAGES
+from bridge.edges.pages import CSP, PAGES
 from browser_support import PageLog
 from harness import Bridge
 

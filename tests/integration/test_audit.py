@@ -10,7 +10,7 @@ import pytest
 
 from bridge import crypto
 from bridge.client import BridgeClient, BridgeError
-from bridge.consent import merkle
+from bridge.log import merkle
 from harness import Bridge, driegesprek, picked_up
 
 

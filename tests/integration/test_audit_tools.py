@@ -14,11 +14,11 @@ import pytest
 from nacl.signing import SigningKey
 
 from bridge.client import BridgeClient
-from bridge.consent import notes
-from bridge.consent.verify import verify_export
+from bridge.log import signed_note as notes
+from bridge.log.verify import verify_export
 from harness import Bridge, driegesprek
 
-CLI = (sys.executable, "-m", "bridge.cli")
+CLI = (sys.executable, "-m", "bridge.edges.cli")
 
 
 async def run(*args: str, env_token: str | None = None) -> tuple[int, str]:

@@ -1,6 +1,6 @@
 """The ``bridge`` command as an operator runs it: separate processes, real files, a real socket.
 
-Each command runs as ``python -m bridge.cli`` with its own ``BRIDGE_DATA_DIR``. Commands that
+Each command runs as ``python -m bridge.edges.cli`` with its own ``BRIDGE_DATA_DIR``. Commands that
 hash a password or seal an org key pay libsodium's interactive Argon2id cost, so there are few.
 """
 

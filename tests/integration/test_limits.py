@@ -14,8 +14,8 @@ import pytest
 from raw_socket import RawSocket, login
 from sqlalchemy import func, select
 
-from bridge.app import DB
 from bridge.client import BridgeError
+from bridge.edges.app import DB
 from bridge.store.models import Conversation
 from harness import Bridge, picked_up
 
@@ -44,7 +44,7 @@ async def test_a_frame_over_the_limit_closes_only_that_connection(bridge: Bridge
 
 
 async def _conversations(bridge: Bridge) -> int:
-    async with bridge.app[DB].session() as session:
+    async with bridge.edges.app[DB].session() as session:
         return int(await session.scalar(select(func.count()).select_from(Conversation)) or 0)
 
 

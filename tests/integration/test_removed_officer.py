@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bridge.app import DB
 from bridge.client import CounsellorClient, OfficerClient, VictimClient
+from bridge.edges.app import DB
 from bridge.store.models import LogEntry, Message
 from harness import Bridge, driegesprek
 
@@ -31,7 +31,7 @@ REMOVALS: dict[str, Remove] = {
 
 
 async def _counts(bridge: Bridge) -> tuple[int, int]:
-    async with bridge.app[DB].session() as session:
+    async with bridge.edges.app[DB].session() as session:
         messages = await session.scalar(select(func.count()).select_from(Message))
         entries = await session.scalar(select(func.count()).select_from(LogEntry))
     return int(messages or 0), int(entries or 0)

@@ -12,15 +12,15 @@ import asyncio
 import pytest
 import socketio  # type: ignore[import-untyped]
 
-from bridge.app import EDGE
 from bridge.client import BridgeClient, BridgeError, ConnectionLost
+from bridge.edges.app import EDGE
 from harness import Bridge, driegesprek, picked_up
 
 
 async def drop(bridge: Bridge, client: BridgeClient) -> int:
     """The server closes ``client``'s socket; returns the client's resume count before it."""
     resumes = client.resumes
-    await bridge.app[EDGE].server.disconnect(client.sid)
+    await bridge.edges.app[EDGE].server.disconnect(client.sid)
     return resumes
 
 

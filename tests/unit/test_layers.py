@@ -1,6 +1,17 @@
-"""The layers of DESIGN.md, "Layout": imports go downwards only,
-``app/cli -> conversations/consent/auth -> store/crypto/protocol/policy``, and crypto.py imports
-nothing of the server, so an auditor or a client can use it alone.
+"""The layers of DESIGN.md, "Layout", as docs/architecture.md draws them: imports go downwards
+only, no two modules import each other round a cycle, and every module imports alone.
+
+    edges      bridge.edges.*            the aiohttp app, Socket.IO and HTTP routes, pages, CLI
+    adapters   bridge.adapters.*         implementations of interfaces the domain defines (fan-out)
+    domain     bridge.domain.*           conversations, consent, invites, expiry, auth, access
+    rules      machine, texts            the state tables and consent texts: no I/O, no store
+    log        bridge.log.*              the log writer and its key (the pure part sits at the base)
+    store      bridge.store.*, policy    models, queries, migrations; the werkafspraken
+    base       crypto, protocol, errors, clock, config, limits, i18n; the Merkle tree, signed notes
+               and the offline verifier, which an auditor or a client uses without the server
+
+The Python client (``bridge.client``) is no part of the server: it may import only crypto, and only
+the edges may import it (the demo drives one).
 
 Imports are read with ``ast`` (top level and inside functions alike), so an import that runs
 only on some code path is held to the same rule.
@@ -19,68 +30,50 @@ import pytest
 ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "bridge"
 
-# Name patterns: "bridge.x" is that module, "bridge.x*" is the package bridge.x and all below it.
-BOTTOM = 0  # store, crypto, protocol, policy and the plain helpers
-CORE = 1  # conversations, consent, auth and the domain modules around them
-EDGE = 2  # app, cli and the other edges
+BASE, STORE, LOG, RULES, DOMAIN, ADAPTERS, EDGES = range(7)
+CLIENT = EDGES  # a client of the server, importable only by the edges
+# Name patterns: "bridge.x" is that module, "bridge.x*" is the package bridge.x and all below it;
+# the longest pattern that matches decides.
 LAYERS: dict[str, int] = {
-    "bridge": BOTTOM,  # the package's own __init__
-    "bridge.crypto": BOTTOM,
-    "bridge.errors": BOTTOM,
-    "bridge.protocol": BOTTOM,
-    "bridge.policy*": BOTTOM,
-    "bridge.store*": BOTTOM,
-    "bridge.i18n*": BOTTOM,
-    "bridge.config": BOTTOM,
-    "bridge.limits": BOTTOM,
-    "bridge.delivery": BOTTOM,
-    "bridge.consent*": CORE,
-    # The auditor's side of the log: pure, and usable without the server.
-    "bridge.consent.merkle": BOTTOM,
-    "bridge.consent.notes": BOTTOM,
-    "bridge.consent.verify": BOTTOM,
-    "bridge.consent.export": BOTTOM,
-    "bridge.consent.audit": BOTTOM,
-    "bridge.core": CORE,
-    "bridge.transcripts": CORE,
-    "bridge.conversations": CORE,
-    "bridge.auth": CORE,
-    "bridge.access": CORE,
-    "bridge.participants": CORE,
-    "bridge.devices": CORE,
-    "bridge.orgkeys": CORE,
-    "bridge.presence": CORE,
-    "bridge.app": EDGE,
-    "bridge.cli": EDGE,
-    "bridge.socket_api": EDGE,
-    "bridge.http_api": EDGE,
-    "bridge.audit_api": EDGE,
-    "bridge.pages": EDGE,
-    "bridge.demo": EDGE,
-    "bridge.demo_accounts": EDGE,
-    # A client of the server, not a part of it: only the edges may use it (the demo drives one).
-    "bridge.client": EDGE,
+    "bridge": BASE,  # the package's own __init__
+    "bridge.crypto*": BASE,
+    "bridge.errors": BASE,
+    "bridge.clock": BASE,
+    "bridge.config": BASE,
+    "bridge.protocol*": BASE,
+    "bridge.limits": BASE,
+    "bridge.i18n*": BASE,
+    "bridge.log.merkle": BASE,
+    "bridge.log.signed_note": BASE,
+    "bridge.log.verify": BASE,
+    "bridge.store*": STORE,
+    "bridge.policy*": STORE,
+    "bridge.log*": LOG,
+    "bridge.domain*": DOMAIN,
+    "bridge.domain.consent.machine": RULES,
+    "bridge.domain.consent.texts": RULES,
+    "bridge.adapters*": ADAPTERS,
+    "bridge.edges*": EDGES,
+    "bridge.client*": CLIENT,
 }
-# What a bottom module may import besides its own group.
-BOTTOM_SHARED = frozenset({"bridge.crypto", "bridge.errors", "bridge.consent.merkle"})
-# Modules whose whole allowance is spelled out.
+# Modules whose whole allowance is spelled out (beyond their own package, for packages).
 ONLY: dict[str, frozenset[str]] = {
     "bridge.crypto": frozenset(),  # DESIGN.md: "crypto.py ... import[s] nothing of the server"
     "bridge.client": frozenset({"bridge.crypto"}),
-    # DESIGN.md: "the proof verifier import[s] nothing of the server".
-    "bridge.consent.merkle": frozenset(),
-    "bridge.consent.notes": frozenset({"bridge.crypto", "bridge.consent.merkle"}),
-    "bridge.consent.verify": frozenset(
-        {"bridge.crypto", "bridge.consent.merkle", "bridge.consent.notes"}
+    # DESIGN.md: "the verifier and the tree import nothing of the server".
+    "bridge.log.merkle": frozenset(),
+    "bridge.log.signed_note": frozenset({"bridge.crypto", "bridge.log.merkle"}),
+    "bridge.log.verify": frozenset(
+        {"bridge.crypto", "bridge.log.merkle", "bridge.log.signed_note"}
     ),
-    "bridge.consent.export": frozenset({"bridge.crypto"}),
-    "bridge.consent.audit": frozenset(
+    "bridge.log.export": frozenset({"bridge.crypto"}),
+    "bridge.log.audit": frozenset(
         {
             "bridge.crypto",
-            "bridge.consent.merkle",
-            "bridge.consent.notes",
-            "bridge.consent.verify",
-            "bridge.consent.export",
+            "bridge.log.merkle",
+            "bridge.log.signed_note",
+            "bridge.log.verify",
+            "bridge.log.export",
         }
     ),
 }
@@ -100,6 +93,14 @@ def _group(module: str) -> str | None:
         if hit and (best is None or len(pattern.rstrip("*")) > len(best.rstrip("*"))):
             best = pattern
     return best
+
+
+def _only(module: str) -> frozenset[str] | None:
+    """The spelled-out allowance of ``module`` or of the package it is in, if any."""
+    for name, allowed in ONLY.items():
+        if module == name or module.startswith(name + "."):
+            return allowed
+    return None
 
 
 def _module_name(path: Path) -> str:
@@ -134,7 +135,7 @@ def _bridge_imports(module: str, path: Path) -> list[Import]:
                 base = ".".join([*base_parts, *([node.module] if node.module else [])])
             else:
                 base = node.module or ""
-            # `from bridge.consent import log` imports bridge.consent and bridge.consent.log.
+            # `from bridge.consent import log` imports bridge.consent and bridge.log.writer.
             names = [
                 base,
                 *(f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")),
@@ -156,38 +157,91 @@ def _violation(module: str, target: str) -> str | None:
     source, dest = _group(module), _group(target)
     if source is None or dest is None:
         return f"{module if source is None else target} is in no layer"
-    if source == dest:
-        return None
-    if module in ONLY:
+    allowed = _only(module)
+    if allowed is not None:
+        own = next((name for name in ONLY if module == name or module.startswith(name + ".")), "")
+        inside = target == own or target.startswith(own + ".")
         return (
-            None if target in ONLY[module] else f"{module} may import only {sorted(ONLY[module])}"
+            None if inside or target in allowed else f"{module} may import only {sorted(allowed)}"
         )
-    if LAYERS[source] == BOTTOM:
-        return None if target in BOTTOM_SHARED else "a bottom module imports another bottom group"
+    if dest.startswith("bridge.client") and LAYERS[source] != EDGES:
+        return "only the edges may use the client"
     if LAYERS[dest] > LAYERS[source]:
         return f"layer {LAYERS[source]} imports layer {LAYERS[dest]}"
     return None
+
+
+def _import_graph() -> dict[str, set[str]]:
+    return {
+        module: {i.target for i in _bridge_imports(module, path) if i.target in MODULES}
+        for module, path in MODULES.items()
+    }
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle of imports (one sorted list per strongly connected set of modules)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt == node or _is_parent(nxt, node):
+                continue
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component: list[str] = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in graph:
+        if module not in index:
+            visit(module)
+    return found
+
+
+def _is_parent(package: str, module: str) -> bool:
+    """Importing ``a.b`` imports the package ``a`` on the way: no edge of its own."""
+    return module.startswith(package + ".")
 
 
 # --- the checker itself ------------------------------------------------------------------------
 
 
 def test_every_module_is_found() -> None:
-    assert {"bridge", "bridge.crypto", "bridge.cli", "bridge.consent.machine"} <= set(MODULES)
+    assert {"bridge", "bridge.crypto", "bridge.edges.cli", "bridge.domain.consent.machine"} <= set(
+        MODULES
+    )
 
 
 @pytest.mark.parametrize(
     ("module", "target"),
     [
-        ("bridge.store.models", "bridge.consent.log"),
-        ("bridge.store.db", "bridge.protocol"),
-        ("bridge.policy.loader", "bridge.config"),
+        ("bridge.store.models", "bridge.log.writer"),
+        ("bridge.log.writer", "bridge.domain.core"),
         ("bridge.protocol", "bridge.policy"),
-        ("bridge.consent.machine", "bridge.app"),
-        ("bridge.conversations", "bridge.client"),
+        ("bridge.domain.consent.machine", "bridge.domain.access"),
+        ("bridge.domain.consent.machine", "bridge.edges.app"),
+        ("bridge.domain.conversations", "bridge.adapters"),
+        ("bridge.domain.conversations", "bridge.client"),
+        ("bridge.adapters", "bridge.edges.app"),
         ("bridge.crypto", "bridge.errors"),
+        ("bridge.log.merkle", "bridge.crypto"),
+        ("bridge.log.verify", "bridge.store.models"),
         ("bridge.client", "bridge.protocol"),
-        ("bridge.auth", "bridge.nowhere"),
+        ("bridge.domain.auth", "bridge.nowhere"),
     ],
 )
 def test_checker_refuses_an_upward_or_sideways_import(module: str, target: str) -> None:
@@ -198,11 +252,16 @@ def test_checker_refuses_an_upward_or_sideways_import(module: str, target: str) 
     ("module", "target"),
     [
         ("bridge.store.migrations.env", "bridge.store.models"),
+        ("bridge.store.db", "bridge.config"),
         ("bridge.policy.loader", "bridge.crypto"),
         ("bridge.protocol", "bridge.errors"),
-        ("bridge.consent.bridges", "bridge.store.db"),
-        ("bridge.consent.bridges", "bridge.access"),
-        ("bridge.demo", "bridge.client"),
+        ("bridge.log.writer", "bridge.store.models"),
+        ("bridge.domain.core", "bridge.log.writer"),
+        ("bridge.domain.consent.bridges", "bridge.store.db"),
+        ("bridge.domain.consent.bridges", "bridge.domain.access"),
+        ("bridge.domain.access", "bridge.domain.consent.machine"),
+        ("bridge.edges.app", "bridge.adapters"),
+        ("bridge.edges.demo", "bridge.client"),
         ("bridge.client", "bridge.crypto"),
     ],
 )
@@ -211,8 +270,17 @@ def test_checker_allows_a_downward_import(module: str, target: str) -> None:
 
 
 def test_checker_sees_imports_inside_functions() -> None:
-    imports = {i.target for i in _bridge_imports("bridge.cli", MODULES["bridge.cli"])}
-    assert "bridge.demo" in imports  # imported inside the `demo` command only
+    imports = {i.target for i in _bridge_imports("bridge.edges.cli", MODULES["bridge.edges.cli"])}
+    assert "bridge.edges.demo" in imports  # imported inside the `demo` command only
+
+
+def test_checker_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def test_checker_finds_no_cycle_in_a_chain() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
 
 
 # --- the rules -----------------------------------------------------------------------------------
@@ -231,6 +299,19 @@ def test_module_imports_only_downwards(module: str) -> None:
         if (why := _violation(module, i.target)) is not None
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_modules_import_each_other_round_a_cycle() -> None:
+    assert _cycles(_import_graph()) == []
+
+
+MAX_LINES = 400  # STYLE.md: one concern per module, ideally under ~400 lines
+
+
+@pytest.mark.parametrize("module", list(MODULES))
+def test_module_is_at_most_400_lines(module: str) -> None:
+    lines = MODULES[module].read_text(encoding="utf-8").count("\n")
+    assert lines <= MAX_LINES, f"{MODULES[module].relative_to(ROOT)} has {lines} lines: split it"
 
 
 def _start(code: str, *flags: str) -> subprocess.Popen[str]:

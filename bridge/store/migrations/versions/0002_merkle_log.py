@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bridge.consent.merkle import frontier_append
 from bridge.crypto import b64u_decode, b64u_encode
+from bridge.log.merkle import frontier_append
 
 revision = "0002"
 down_revision = "0001"

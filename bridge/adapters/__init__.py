@@ -1,0 +1,1 @@
+"""Edges to other systems, implementing interfaces that the domain defines."""

@@ -1,0 +1,1 @@
+"""The domain: conversations and routing by audience, consent, auth and access."""

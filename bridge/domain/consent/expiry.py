@@ -1,0 +1,128 @@
+"""The expiry loop: unanswered questions and invites no officer took, on time, after restarts too.
+
+Deadlines live in the database; the loop sleeps until the earliest one, or until woken because
+a new one was made, and hands what expired to the delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.domain.consent.machine import Event, State
+from bridge.domain.consent.transitions import SYSTEM, Transitions
+from bridge.domain.delivery import Effect
+from bridge.store.models import BridgeRequest, Conversation, Invite
+
+__all__ = ["Expiry", "ExpiryLoop"]
+
+_log = structlog.get_logger("bridge.expiry")
+
+
+class ExpiryLoop:
+    def __init__(
+        self,
+        expiry: Expiry,
+        deliver: Callable[[list[Effect]], Awaitable[None]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.expiry = expiry
+        self.deliver = deliver
+        self.clock = clock
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.deliver(await self.expiry.expire_due())
+                deadline = await self.expiry.next_deadline()
+            except Exception:
+                _log.exception("expiry.failed")
+                deadline = None
+                await asyncio.sleep(1)
+            timeout = (
+                None if deadline is None else max(0.0, (deadline - self.clock()).total_seconds())
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+class Expiry(Transitions):
+    """Deadlines live in the database, so they survive a restart."""
+
+    async def next_deadline(self) -> datetime | None:
+        async with self.db.session() as session:
+            prompt = await session.scalar(
+                select(func.min(BridgeRequest.prompt_expires_at)).where(
+                    BridgeRequest.state == State.PROPOSED
+                )
+            )
+            invite = await session.scalar(
+                select(func.min(Invite.expires_at)).where(Invite.state == "pending")
+            )
+        deadlines = [d for d in (prompt, invite) if d is not None]
+        return min(deadlines) if deadlines else None
+
+    async def expire_due(self) -> list[Effect]:
+        """Expire every unanswered question and every invite no officer took in time."""
+        now = self.clock()
+        effects: list[Effect] = []
+        async with self.db.session() as session, session.begin():
+            questions = (
+                await session.scalars(
+                    select(BridgeRequest).where(
+                        BridgeRequest.state == State.PROPOSED,
+                        BridgeRequest.prompt_expires_at <= now,
+                    )
+                )
+            ).all()
+            for request in questions:
+                effects += await self._expire(session, request, now, "no_answer")
+            invites = (
+                await session.scalars(
+                    select(Invite).where(Invite.state == "pending", Invite.expires_at <= now)
+                )
+            ).all()
+            for invite in invites:
+                invite.state = "expired"
+                request = await session.get_one(BridgeRequest, invite.request_id)
+                conversation = await session.get_one(Conversation, request.conversation_id)
+                await self.log.append(
+                    session,
+                    "invite.expired",
+                    at=now,
+                    conversation_id=conversation.id,
+                    invite_id=invite.id,
+                )
+                if request.state == State.GRANTED:
+                    epoch = await self.epoch(session, request)
+                    if epoch is not None:
+                        epoch.ended_at = now
+                    effects += await self._expire(session, request, now, "no_officer")
+        return effects
+
+    async def _expire(
+        self, session: AsyncSession, request: BridgeRequest, now: datetime, reason: str
+    ) -> list[Effect]:
+        conversation = await session.get_one(Conversation, request.conversation_id)
+        return await self.transition(
+            session,
+            conversation,
+            request,
+            Event.EXPIRE,
+            now=now,
+            kind="consent.expired",
+            actor=SYSTEM,
+            reason=reason,
+            notice_key=f"bridge.expired.{reason}",
+        )

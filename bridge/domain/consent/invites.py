@@ -1,0 +1,193 @@
+"""Invites: which on-duty officers one goes to (PROTOCOL.md, "Preferences"), and its acceptance.
+
+``officer_gender`` is a hard filter. ``same_officer`` sends the invite to the previous officer
+alone while it is on duty, else to all matching. ``region`` goes first; with nobody of that region
+on duty, the invite goes to every matching officer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.clock import iso
+from bridge.domain.access import Caller, ConversationContext
+from bridge.domain.consent.machine import Event, State
+from bridge.domain.consent.transitions import Ack, Transitions, actor, epoch_summary
+from bridge.domain.delivery import (
+    Effect,
+    Emit,
+    OnDutyOfficer,
+    Outcome,
+    account_room,
+    care_room,
+    investigation_room,
+)
+from bridge.domain.participants import participant_view, present_participants, victim_device_view
+from bridge.errors import Forbidden, NotFound, WrongState
+from bridge.store.models import BridgeRequest, Conversation, Device, Epoch, Invite, Participant
+
+__all__ = ["Invites", "invite_emit", "invite_payload", "invite_recipients", "previous_officer"]
+
+
+def invite_recipients(
+    preferences: Mapping[str, object],
+    on_duty: Sequence[OnDutyOfficer],
+    previous_officer: str | None,
+) -> list[str]:
+    """Account ids of the on-duty officers that should see the invite now."""
+    gender = preferences.get("officer_gender")
+    matching = [o for o in on_duty if gender in (None, "any") or o.gender == gender]
+    if preferences.get("same_officer") and any(o.account_id == previous_officer for o in matching):
+        return [str(previous_officer)]
+    region = preferences.get("region")
+    if region is not None:
+        local = [o for o in matching if o.region == region]
+        if local:
+            matching = local
+    return sorted({o.account_id for o in matching})
+
+
+def invite_payload(invite: Invite) -> dict[str, object]:
+    """What an officer is shown of an invite: no content and no victim data."""
+    return {
+        "invite_id": invite.id,
+        "purpose": invite.purpose,
+        "preferences": invite.preferences,
+        "expires_at": iso(invite.expires_at),
+    }
+
+
+def invite_emit(invite: Invite, account_id: str) -> Emit:
+    return Emit("invite", invite_payload(invite), (account_room(account_id),))
+
+
+async def previous_officer(session: AsyncSession, conversation_id: str) -> str | None:
+    """The officer of the conversation's last bridge that had one (for ``same_officer``)."""
+    return await session.scalar(
+        select(BridgeRequest.officer_account_id)
+        .where(
+            BridgeRequest.conversation_id == conversation_id,
+            BridgeRequest.officer_account_id.is_not(None),
+        )
+        .order_by(BridgeRequest.created_at.desc())
+        .limit(1)
+    )
+
+
+class Invites(Transitions):
+    """Invites: what an officer on duty is shown, and its acceptance."""
+
+    async def _open_invites_for(self, session: AsyncSession, account_id: str) -> list[Invite]:
+        """Pending, unexpired invites this officer is among the recipients of, right now."""
+        now = self.clock()
+        on_duty = self.presence.officers_on_duty()
+        found: list[Invite] = []
+        pending = (
+            await session.scalars(
+                select(Invite)
+                .where(Invite.state == "pending", Invite.expires_at > now)
+                .order_by(Invite.created_at)
+            )
+        ).all()
+        for invite in pending:
+            conversation = await session.get_one(Conversation, invite.conversation_id)
+            previous = await previous_officer(session, conversation.id)
+            if account_id in invite_recipients(invite.preferences, on_duty, previous):
+                found.append(invite)
+        return found
+
+    async def list_invites(self, caller: Caller) -> Ack:
+        async with self.db.session() as session:
+            invites = await self._open_invites_for(session, caller.principal.account_id or "")
+        return {"invites": [invite_payload(i) for i in invites]}
+
+    async def officer_on_duty(self, officer: OnDutyOfficer) -> list[Effect]:
+        """An officer came on duty: it is shown the invites that wait for it."""
+        async with self.db.session() as session:
+            invites = await self._open_invites_for(session, officer.account_id)
+        return [invite_emit(i, officer.account_id) for i in invites]
+
+    async def accept_invite(self, caller: Caller, invite_id: str) -> Outcome:
+        now = self.clock()
+        account_id = caller.principal.account_id
+        assert account_id is not None and caller.device_id is not None
+        async with self.db.session() as session, session.begin():
+            invite = await session.get(Invite, invite_id)
+            if invite is None:
+                raise NotFound("no such invite")
+            conversation = await session.get_one(Conversation, invite.conversation_id)
+            recipients = invite_recipients(
+                invite.preferences,
+                self.presence.officers_on_duty(),
+                await previous_officer(session, conversation.id),
+            )
+            if account_id not in recipients:
+                raise Forbidden("this invite is not for you")
+            request = await session.get_one(BridgeRequest, invite.request_id)
+            if (
+                invite.state != "pending"
+                or now >= invite.expires_at
+                or request.state != State.GRANTED
+            ):
+                raise WrongState(f"this invite is {invite.state}, it can no longer be accepted")
+            self.move(request, Event.ACCEPT, now, None)
+            request.officer_account_id = account_id
+            invite.state = "accepted"
+            invite.accepted_by = account_id
+            officer = Participant(
+                conversation_id=conversation.id,
+                device_id=caller.device_id,
+                account_id=account_id,
+                role="officer",
+                epoch_id=request.epoch_id,
+                joined_at=now,
+            )
+            session.add(officer)
+            who = actor(caller)
+            await self.log.append(
+                session,
+                "invite.accepted",
+                at=now,
+                conversation_id=conversation.id,
+                actor=who,
+                invite_id=invite.id,
+            )
+            await self.log.append(
+                session,
+                "officer.joined",
+                at=now,
+                conversation_id=conversation.id,
+                actor=who,
+                request_id=request.id,
+                epoch_id=request.epoch_id,
+            )
+            await session.flush()
+            epoch = await session.get_one(Epoch, request.epoch_id)
+            victim = await session.get_one(Device, conversation.victim_device_id)
+            device = await session.get_one(Device, caller.device_id)
+            participants = await present_participants(session, conversation.id)
+            ctx = ConversationContext(conversation, request, officer)
+            effects: list[Effect] = [
+                Emit(
+                    "participant",
+                    {
+                        "conversation_id": conversation.id,
+                        "event": "joined",
+                        "participant": participant_view(officer, device),
+                    },
+                    (care_room(conversation.id), investigation_room(conversation.id)),
+                )
+            ]
+            effects += await self.state_effects(session, conversation, request, "bridge.joined")
+            effects += await self.pause_if_counsellor_away(session, ctx, now)
+        ack: Ack = {
+            "conversation_id": conversation.id,
+            "epoch": epoch_summary(epoch, with_private=True),
+            "care_scope": {"public": conversation.care_public},
+            "victim_device": victim_device_view(victim),
+            "participants": participants,
+        }
+        return Outcome(ack, effects, (investigation_room(conversation.id),))

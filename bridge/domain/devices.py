@@ -1,0 +1,58 @@
+"""Staff device registration: an Ed25519 + X25519 key pair bound to one account, logged."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bridge import crypto
+from bridge.domain.auth import Principal
+from bridge.errors import BadSignature, Conflict
+from bridge.log.writer import Log
+from bridge.store.db import Database
+from bridge.store.models import Device
+
+__all__ = ["new_device_id", "register_device"]
+
+
+def new_device_id() -> str:
+    return "dev-" + secrets.token_hex(8)
+
+
+async def register_device(
+    db: Database, log: Log, principal: Principal, ed25519: str, x25519: str, sig: str, now: datetime
+) -> str:
+    """The device id for these keys; the same keys on the same account give the same id.
+
+    ``sig`` is the Ed25519 signature of the raw X25519 key: the device holds both private keys.
+    """
+    try:
+        crypto.verify_registration(ed25519, x25519, sig)
+    except crypto.CryptoError:
+        raise BadSignature("sig must sign the X25519 key with the Ed25519 key") from None
+    async with db.session() as session, session.begin():
+        device = await session.scalar(select(Device).where(Device.ed25519 == ed25519))
+        if device is not None:
+            if device.account_id != principal.account_id or device.x25519 != x25519:
+                raise Conflict("these device keys belong to another device")
+            return device.id
+        device = Device(
+            id=new_device_id(),
+            account_id=principal.account_id,
+            ed25519=ed25519,
+            x25519=x25519,
+            created_at=now,
+        )
+        session.add(device)
+        await log.append(
+            session,
+            "device.registered",
+            at=now,
+            actor={"role": principal.role, "user_id": principal.account_id},
+            device_id=device.id,
+            ed25519=ed25519,
+            x25519=x25519,
+        )
+        return device.id

@@ -1,0 +1,107 @@
+"""The aiohttp application and its Socket.IO server: wiring only.
+
+Resources open and close in ``cleanup_ctx``: the database (migrated on start), the policy and
+consent texts (read once), the expiry, checkpoint and session-check loops. State lives under
+typed ``AppKey``s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from bridge.clock import utc_now
+from bridge.config import Settings
+from bridge.domain.consent.bridges import Bridges, record_policy
+from bridge.domain.consent.expiry import Expiry, ExpiryLoop
+from bridge.domain.consent.invites import Invites
+from bridge.domain.consent.texts import ConsentTexts
+from bridge.domain.conversations import Conversations
+from bridge.domain.core import Core
+from bridge.domain.transcripts import Transcripts
+from bridge.edges.audit_api import AuditApi
+from bridge.edges.http_api import HttpApi, error_middleware
+from bridge.edges.pages import install_pages
+from bridge.edges.presence import Connections
+from bridge.edges.socket_api import SocketEdge
+from bridge.log.writer import open_log, run_checkpoints
+from bridge.policy import Policy, load_policy
+from bridge.store.db import Database, upgrade
+
+__all__ = ["CORE", "DB", "EDGE", "POLICY", "make_app"]
+
+_log = structlog.get_logger("bridge.edges.app")
+
+DB = web.AppKey("db", Database)
+POLICY = web.AppKey("policy", Policy)
+EDGE = web.AppKey("edge", SocketEdge)
+CORE = web.AppKey("core", Core)
+
+
+def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
+    """Build the application; nothing touches the database before it starts."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
+    connections = Connections()
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    core = Core(
+        db=db,
+        log=open_log(settings),
+        policy=load_policy(settings.policy_file),
+        texts=ConsentTexts(),
+        presence=connections,
+        clock=clock,
+    )
+    registry = CollectorRegistry()
+    bridges = Bridges(core)
+    invites = Invites(core)
+    conversations = Conversations(core, bridges)
+    transcripts = Transcripts(core)
+    edge = SocketEdge(
+        core, conversations, bridges, invites, transcripts, registry, connections, settings
+    )
+    expiry = ExpiryLoop(Expiry(core), edge.deliver, clock)
+    edge.wake_expiry = expiry.wake
+    edge.server.attach(app)
+    app.add_routes(
+        HttpApi(
+            settings, core, conversations, transcripts, registry, edge.deliver, edge.end_token
+        ).routes()
+    )
+    app.add_routes(AuditApi(core).routes())
+    install_pages(app)
+    app[DB] = db
+    app[CORE] = core
+    app[POLICY] = core.policy
+    app[EDGE] = edge
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await upgrade(db)
+        if await record_policy(core):
+            _log.info("policy.recorded", version=core.policy.version)
+        await bridges.pause_all_after_restart()
+        tasks = [
+            asyncio.create_task(expiry.run(), name="bridge-expiry"),
+            asyncio.create_task(
+                run_checkpoints(db, core.log, clock, settings.checkpoint_seconds),
+                name="bridge-checkpoints",
+            ),
+            asyncio.create_task(edge.run_session_checks(), name="bridge-sessions"),
+        ]
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await db.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+
+    async def close_sockets(app: web.Application) -> None:
+        await edge.shutdown()
+
+    app.on_shutdown.append(close_sockets)
+    return app

@@ -1,0 +1,90 @@
+"""Demo accounts and org keys for ``bridge serve --demo``, made once and kept beside the data.
+
+Passwords and passphrases are random, written to a file only the owner can read, and printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from bridge.clock import utc_now
+from bridge.config import Settings
+from bridge.domain.auth import create_account
+from bridge.domain.orgkeys import init_org_key
+from bridge.log.writer import open_log
+from bridge.store.db import Database, upgrade
+
+__all__ = ["DEMO_USERS", "ensure_demo"]
+
+DEMO_USERS: tuple[dict[str, str | None], ...] = (
+    {
+        "username": "demo-counsellor",
+        "role": "counsellor",
+        "org": "fier",
+        "region": None,
+        "gender": None,
+    },
+    {
+        "username": "demo-officer",
+        "role": "officer",
+        "org": "avim",
+        "region": "Noord-Holland",
+        "gender": "female",
+    },
+    {"username": "demo-auditor", "role": "auditor", "org": "audit", "region": None, "gender": None},
+)
+
+
+def ensure_demo(settings: Settings, path: Path) -> dict[str, Any]:
+    """The demo accounts kept at ``path``; made (and the file written) on first use."""
+    if path.exists():
+        loaded: dict[str, Any] = json.loads(path.read_text())
+        return loaded
+    data = asyncio.run(_create(settings))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    return data
+
+
+async def _create(settings: Settings) -> dict[str, Any]:
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await upgrade(db)
+        accounts = []
+        for user in DEMO_USERS:
+            password = secrets.token_urlsafe(12)
+            async with db.session() as session, session.begin():
+                await create_account(
+                    session,
+                    username=str(user["username"]),
+                    password=password,
+                    role=str(user["role"]),
+                    org=str(user["org"]),
+                    region=user["region"],
+                    gender=user["gender"],
+                    now=utc_now(),
+                    opslimit=settings.password_opslimit,
+                    memlimit=settings.password_memlimit,
+                )
+            accounts.append({**user, "password": password})
+        passphrases = {}
+        for org in ("fier", "avim"):
+            passphrases[org] = secrets.token_urlsafe(18)
+            await init_org_key(
+                db,
+                open_log(settings),
+                org,
+                passphrases[org],
+                opslimit=settings.org_key_opslimit,
+                memlimit=settings.org_key_memlimit,
+                now=utc_now(),
+            )
+    finally:
+        await db.dispose()
+    return {"accounts": accounts, "passphrases": passphrases}

@@ -1,0 +1,275 @@
+"""The HTTP edge under ``/api/v1`` (PROTOCOL.md, "HTTP"), with one error middleware.
+
+Every error body is ``{"error": {"code", "message"}}``. A victim's user agent is never read here
+and the server writes no access log. The peer's address is read for the per-address limits only,
+and kept only as a keyed hash in memory (bridge.limits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import select, text
+
+from bridge.clock import iso
+from bridge.config import Settings
+from bridge.domain.access import Caller
+from bridge.domain.auth import (
+    Principal,
+    authenticate_bearer,
+    check_password,
+    issue_token,
+    revoke_token,
+)
+from bridge.domain.conversations import Conversations
+from bridge.domain.core import Core
+from bridge.domain.delivery import Effect
+from bridge.domain.transcripts import Transcripts
+from bridge.errors import (
+    BridgeError,
+    Forbidden,
+    Internal,
+    Invalid,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthenticated,
+)
+from bridge.limits import Backoff, Keyed, WindowLimit
+from bridge.protocol import ConversationCreate, SessionCreate, decode_body
+from bridge.store.models import OrgKey
+
+__all__ = ["HttpApi", "error_middleware"]
+
+_log = structlog.get_logger("bridge.http")
+_MAX_BODY = 64 * 1024
+_ORGS = ("fier", "avim")
+
+
+def _error(exc: BridgeError) -> web.Response:
+    return web.json_response({"error": exc.as_body()}, status=exc.http_status)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BridgeError as exc:
+        return _error(exc)
+    except web.HTTPNotFound:
+        return _error(NotFound("no such resource"))
+    except web.HTTPMethodNotAllowed:
+        return _error(Invalid("method not allowed"))
+    except web.HTTPRequestEntityTooLarge:
+        return _error(TooLarge("the body is too large"))
+    except web.HTTPException:
+        raise
+    except Exception:
+        _log.exception("http.failed", path=request.path)
+        return _error(Internal("something went wrong on the server"))
+
+
+class HttpApi:
+    def __init__(
+        self,
+        settings: Settings,
+        core: Core,
+        conversations: Conversations,
+        transcripts: Transcripts,
+        registry: CollectorRegistry,
+        deliver: Callable[[list[Effect]], Awaitable[None]],
+        end_token: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.db = core.db
+        self.log = core.log
+        self.texts = core.texts
+        self.clock = core.clock
+        self.conversations = conversations
+        self.transcripts = transcripts
+        self.registry = registry
+        self.deliver = deliver
+        self.end_token = end_token
+        self.keyed = Keyed()
+        self.new_conversations = WindowLimit(settings.conversations_per_minute, 60.0)
+        self.account_logins = Backoff(
+            settings.login_failures_per_account,
+            settings.login_lockout_seconds,
+            settings.login_lockout_max_seconds,
+        )
+        self.address_logins = Backoff(
+            settings.login_failures_per_address,
+            settings.login_lockout_seconds,
+            settings.login_lockout_max_seconds,
+        )
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/v1/session", self.session),
+            web.delete("/api/v1/session", self.logout),
+            web.get("/api/v1/orgs/{org}/key", self.org_key),
+            web.get("/api/v1/orgs/{org}/sealed-key", self.sealed_org_key),
+            web.post("/api/v1/conversations", self.create_conversation),
+            web.get("/api/v1/consent-texts/{purpose}", self.consent_text),
+            web.get("/api/v1/conversations/{conversation_id}/transcript", self.transcript),
+            web.get("/healthz", self.healthz),
+            web.get("/readyz", self.readyz),
+            web.get("/metrics", self.metrics),
+        ]
+
+    async def _body(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > _MAX_BODY:
+            raise TooLarge("the body is too large")
+        return await request.read()
+
+    async def _principal(self, request: web.Request) -> Principal:
+        return await authenticate_bearer(
+            self.db, request.headers.get("Authorization", ""), self.clock()
+        )
+
+    def _address(self, request: web.Request) -> bytes:
+        """The peer's address as a keyed hash; behind a proxy the proxy's (no forwarded header
+        is trusted)."""
+        return self.keyed("address", request.remote or "")
+
+    async def session(self, request: web.Request) -> web.Response:
+        body = decode_body(await self._body(request), SessionCreate)
+        user, address = self.keyed("user", body.username), self._address(request)
+        # While locked out the password is not even checked. An attempt counts against its user
+        # name until it has succeeded, so parallel guesses cannot pass the limit; against the
+        # address only once it failed, so many staff behind one address may log in at once.
+        if self.address_logins.locked(address) or not self.account_logins.attempt(user):
+            raise RateLimited("too many failed logins; try again later")
+        now = self.clock()
+        try:
+            async with self.db.session() as session, session.begin():
+                account = await check_password(
+                    session,
+                    body.username,
+                    body.password,
+                    opslimit=self.settings.password_opslimit,
+                    memlimit=self.settings.password_memlimit,
+                )
+                token, expires_at = await issue_token(
+                    session,
+                    now=now,
+                    lifetime=timedelta(seconds=self.settings.staff_token_seconds),
+                    account_id=account.id,
+                )
+        except Unauthenticated:
+            self.address_logins.fail(address)
+            _log.info("session.refused")
+            raise
+        except BaseException:
+            # Not a wrong password (a database error, say): not held against anyone.
+            self.account_logins.forgive(user)
+            raise
+        self.account_logins.reset(user)
+        _log.info("session.created", role=account.role)
+        return web.json_response(
+            {
+                "token": token,
+                "user_id": account.id,
+                "role": account.role,
+                "org": account.org,
+                "expires_at": iso(expires_at),
+            }
+        )
+
+    async def logout(self, request: web.Request) -> web.Response:
+        """Revoke the bearer token; the sockets that carry it are disconnected at once."""
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            raise Unauthenticated("a bearer token is needed")
+        async with self.db.session() as session, session.begin():
+            credential = await revoke_token(session, header[len("Bearer ") :], self.clock())
+        self.end_token(credential.token_hash)
+        _log.info("session.revoked", role=credential.principal.role)
+        return web.Response(status=204)
+
+    async def _org_key(self, org: str) -> OrgKey:
+        if org not in _ORGS:
+            raise NotFound("no such organisation")
+        async with self.db.session() as session:
+            key = await session.scalar(select(OrgKey).where(OrgKey.org == org))
+        if key is None:
+            raise NotFound(f"the {org} key has not been made yet (bridge keys init-org {org})")
+        return key
+
+    async def org_key(self, request: web.Request) -> web.Response:
+        key = await self._org_key(request.match_info["org"])
+        return web.json_response({"org": key.org, "key_id": key.key_id, "x25519": key.x25519})
+
+    async def sealed_org_key(self, request: web.Request) -> web.Response:
+        principal = await self._principal(request)
+        org = request.match_info["org"]
+        if principal.org != org or principal.role not in (
+            "counsellor",
+            "officer",
+            "supervisor",
+            "admin",
+        ):
+            raise Forbidden("only staff of that organisation may fetch its sealed key")
+        key = await self._org_key(org)
+        # Every fetch of a sealed org key is an access record (who may open which scopes).
+        async with self.db.session() as session, session.begin():
+            await self.log.append(
+                session,
+                "org_key.fetched",
+                at=self.clock(),
+                actor={"role": principal.role, "user_id": principal.account_id},
+                org=org,
+                key_id=key.key_id,
+            )
+        return web.json_response(key.sealed)
+
+    async def create_conversation(self, request: web.Request) -> web.Response:
+        body = decode_body(await self._body(request), ConversationCreate)
+        if not self.new_conversations.take(self._address(request)):
+            raise RateLimited("too many new conversations from here; wait a minute")
+        lifetime = timedelta(seconds=self.settings.victim_token_seconds)
+        outcome = await self.conversations.create(body, lifetime)
+        await self.deliver(outcome.effects)
+        return web.json_response(outcome.ack, status=201)
+
+    async def transcript(self, request: web.Request) -> web.Response:
+        """The whole transcript of the caller's scope, logged as ``transcript.exported``."""
+        principal = await self._principal(request)
+        if principal.is_victim:
+            raise Forbidden("a transcript is exported by staff")
+        answer = await self.transcripts.export(
+            Caller(principal, None), request.match_info["conversation_id"]
+        )
+        return web.json_response(answer)
+
+    async def consent_text(self, request: web.Request) -> web.Response:
+        lang = request.query.get("lang", "nl")
+        purpose = request.match_info["purpose"]
+        if lang not in ("nl", "en"):
+            raise Invalid("lang must be nl or en")
+        if purpose not in ("informational", "report"):
+            raise NotFound("no such purpose")
+        return web.json_response(self.texts.get(purpose, lang).as_payload())
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        try:
+            async with self.db.session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            _log.warning("readyz.database_unreachable")
+            return web.json_response({"status": "unavailable", "database": False}, status=503)
+        return web.json_response({"status": "ok", "database": True})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )

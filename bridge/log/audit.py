@@ -1,0 +1,108 @@
+"""The auditor's commands: ``bridge audit export`` and ``bridge audit verify``.
+
+Like the verifier they drive, they import nothing of the server: an auditor can run them on a
+machine of their own, against an export or a running bridge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from bridge.crypto import b64u_decode, b64u_encode, jcs
+from bridge.log.export import ExportError, fetch_export
+from bridge.log.merkle import VerificationError, frontier_append, frontier_root, leaf_hash
+from bridge.log.signed_note import Checkpoint, open_note, vkey
+from bridge.log.verify import Report, verify_export
+
+__all__ = ["export_command", "verify_command"]
+
+
+async def export_command(url: str, token: str, out: Path) -> int:
+    try:
+        lines = await fetch_export(url, token)
+    except (ExportError, OSError) as exc:
+        print(f"bridge audit export: {exc}")
+        return 1
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(b"".join(line + b"\n" for line in lines))
+    os.replace(partial, out)
+    head = json.loads(lines[0])["head"]
+    print(f"exported {head['size']} entries to {out} (root {head['root']})")
+    return 0
+
+
+def _root_at(lines: Sequence[bytes], size: int) -> bytes:
+    """The Merkle root of the first ``size`` entries of an export already verified."""
+    frontier: list[bytes] = []
+    for line in lines[1:]:
+        item = json.loads(line)
+        if "entry" not in item:
+            continue
+        index = item["index"]
+        if index >= size:
+            break
+        frontier = frontier_append(frontier, index, leaf_hash(jcs(item["entry"])))
+    return frontier_root(frontier)
+
+
+def _check_note(
+    lines: Sequence[bytes], report: Report, note: str, witnesses: Sequence[str]
+) -> Checkpoint:
+    """The cosigned note must be signed by the export's log key, cosigned by every given
+    witness, and agree with the export at its size."""
+    header = json.loads(lines[0])
+    log_vkey = vkey(header["origin"], b64u_decode(header["log_key"]["ed25519"]))
+    checkpoint = open_note(note, log_vkey, witnesses)
+    if checkpoint.origin != header["origin"]:
+        raise VerificationError(f"the note is of {checkpoint.origin!r}, not this log")
+    if checkpoint.size > report.size:
+        raise VerificationError(
+            f"the note covers {checkpoint.size} entries; the export has only {report.size}"
+        )
+    calculated = _root_at(lines, checkpoint.size)
+    if calculated != checkpoint.root:
+        raise VerificationError(
+            f"the note's root for size {checkpoint.size} is {b64u_encode(checkpoint.root)}, "
+            f"the export's is {b64u_encode(calculated)}"
+        )
+    return checkpoint
+
+
+async def verify_command(args: argparse.Namespace, token: str | None) -> int:
+    try:
+        if args.url:
+            assert token is not None
+            lines = await fetch_export(args.url, token)
+        else:
+            lines = [line.rstrip(b"\n") for line in args.export.read_bytes().splitlines(True)]
+        previous = [json.loads(path.read_text()) for path in args.previous]
+        report = verify_export(
+            (line + b"\n" for line in lines), log_key=args.log_key, previous=previous
+        )
+        if report.failure is not None:
+            failure = report.failure
+            where = "the header" if failure.index is None else f"index {failure.index}"
+            print(
+                f"bridge audit verify: NOT INTACT at {where} (line {failure.line}): "
+                f"{failure.reason}"
+            )
+            return 1
+        witnessed = ""
+        if args.note is not None:
+            checkpoint = _check_note(lines, report, args.note.read_text(), args.witness_key)
+            witnessed = (
+                f"; the note of size {checkpoint.size} agrees, with "
+                f"{len(args.witness_key)} witness cosignature(s)"
+            )
+    except (ExportError, OSError, ValueError, VerificationError) as exc:
+        print(f"bridge audit verify: NOT INTACT: {exc}")
+        return 1
+    print(
+        f"intact: {report.size} entries, root {report.root}, "
+        f"{report.checkpoints} signed checkpoints{witnessed}"
+    )
+    return 0

@@ -1,0 +1,514 @@
+"""Offline verification of an exported audit log (DESIGN.md, "The log"; ``bridge audit verify``).
+
+The export (written by ``bridge audit export``) is UTF-8 JSON Lines with LF line ends, every
+line exactly the JCS (RFC 8785) of its object:
+
+- line 1, the header ``{"format": "fier-bridge-log/1", "head": {checkpoint}, "log_key":
+  {"ed25519", "key_id"}, "origin"}``, the key id being the C2SP signed-note key hash of origin
+  and key (:func:`bridge.log.signed_note.key_hash`), and ``head`` the signed checkpoint of the
+  whole export, so that the export says up front how many entries it holds;
+- in log order, entry lines ``{"entry": {...}, "index": i}`` for ``i = 0 .. N-1``, and checkpoint
+  lines ``{"checkpoint": {"key_id", "root", "sig", "size", "time"}}``, each right after the entry
+  line of index ``size - 1`` (a size-0 checkpoint right after the header);
+- last, a checkpoint of size ``N``.
+
+What a report without failure guarantees: the header's key is the given ``log_key`` (if one is
+given); every line is canonical, so no byte of it can change unseen; the entries are numbered
+0..N-1 in order; every checkpoint is signed by the log key and its root is the RFC 9162 Merkle
+root of the entries before it (leaf ``SHA-256(0x00 || JCS(entry))``); every entry's
+``prev_checkpoint`` names the latest checkpoint before it (PROTOCOL.md, "Log entries"); the export
+holds exactly the entries its signed head names and ends with a checkpoint of them all; and
+every checkpoint the auditor saved earlier (``previous``) is signed by the log key and is the root
+of the export at its size.
+
+What it cannot show on its own: someone who cuts the export back to an earlier checkpoint and
+puts that older signed checkpoint in the header makes a well-formed shorter export, and the
+holder of the log key can sign a rewritten history. Both show only against a checkpoint obtained
+elsewhere: pass it in ``previous``. Without ``log_key`` the export vouches only for itself, since
+anyone can make a consistent export under a fresh key.
+
+The verifier streams: beyond the current line it keeps the Merkle frontier (``O(log n)`` hashes)
+and the saved checkpoints. It stops at the first problem and names it (sigstore-python's
+checkpoint verifier checks the signature, then the root; so does this). It imports only the
+standard library, PyNaCl (through :mod:`bridge.crypto`), :mod:`bridge.log.merkle` and
+:mod:`bridge.log.signed_note`, and msgspec for speed where it is installed, so an auditor can use
+it without the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from bridge.crypto import (
+    BadSignatureError,
+    EncodingError,
+    b64u_decode,
+    b64u_encode,
+    jcs,
+    verify_object,
+)
+from bridge.log.merkle import (
+    EMPTY_ROOT,
+    VerificationError,
+    frontier_root,
+    leaf_hash,
+    node_hash,
+)
+from bridge.log.signed_note import key_hash
+
+__all__ = [
+    "FORMAT",
+    "Failure",
+    "Report",
+    "VerificationError",
+    "verify_export",
+    "verify_export_file",
+]
+
+FORMAT = "fier-bridge-log/1"
+"""The header's ``format``: the one export format this verifier reads."""
+
+_HASH_BYTES = 32
+_KEY_BYTES = 32
+_CHECKPOINT_FIELDS = frozenset({"key_id", "root", "sig", "size", "time"})
+_HEADER_FIELDS = frozenset({"format", "head", "log_key", "origin"})
+_LOG_KEY_FIELDS = frozenset({"ed25519", "key_id"})
+# An entry line is '{"entry":' + JCS(entry) + ',"index":' + digits + '}' (keys sorted), so once
+# the line is known to be canonical the entry's JCS is a slice of it and needs no re-encoding.
+_ENTRY_PREFIX = len('{"entry":')
+_INDEX_INFIX = len(',"index":')
+
+# --- The canonical check ---
+#
+# A line is canonical iff it equals the JCS (RFC 8785) of what it parses to. bridge.crypto.jcs
+# is the reference, but slow; for a line of ASCII only, with no run of 16 digits (so every
+# integer is within 2**53 - 1) and no float (the parser refuses them), a sorted-key compact
+# encoder gives exactly JCS: ASCII keys sort the same by code point and by UTF-16 code unit, and
+# both encoders below escape as RFC 8785 3.2.2.2 does (\b \t \n \f \r \" \\, lowercase
+# \u00xx for the other controls, everything else literal). Other lines go to jcs.
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else byte for byte in range(256))
+_SIXTEEN_DIGITS = b"0" * 16
+
+
+class _NotCanonicalError(ValueError):
+    """A JSON value the log never holds: a float, NaN or an infinity."""
+
+
+def _reject_float(text: str) -> NoReturn:
+    raise _NotCanonicalError(f"number {text} is not an integer (the log holds no floats)")
+
+
+def _reject_constant(text: str) -> NoReturn:
+    raise _NotCanonicalError(f"{text} is not JSON")
+
+
+def _json_backend() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
+    """The standard library's parser and encoder (its C accelerator where present)."""
+    decoder = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
+    encoder = json.JSONEncoder(
+        ensure_ascii=False,
+        check_circular=False,
+        allow_nan=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+    def decode(body: bytes) -> Any:
+        return decoder.decode(body.decode("utf-8"))
+
+    def encode(value: Any) -> bytes:
+        # surrogatepass: a lone surrogate parsed from a \ud800 escape must give unequal bytes
+        # (JCS has no form for it), not an exception.
+        return encoder.encode(value).encode("utf-8", "surrogatepass")
+
+    return decode, encode
+
+
+def _msgspec_backend() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]] | None:
+    """msgspec's parser and encoder, several times faster, if it is installed."""
+    try:
+        import msgspec
+    except ImportError:  # the verifier also runs with the standard library and PyNaCl alone
+        return None
+    decoder = msgspec.json.Decoder(float_hook=_reject_float)
+    encoder = msgspec.json.Encoder(order="sorted")
+    return decoder.decode, encoder.encode
+
+
+_BACKENDS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
+    "json": _json_backend()
+}
+if (_fast := _msgspec_backend()) is not None:
+    _BACKENDS["msgspec"] = _fast
+_decode, _encode = _BACKENDS.get("msgspec", _BACKENDS["json"])
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The first problem found in an export.
+
+    ``index`` is the first log index the problem leaves unverified: the entry itself for a bad
+    entry line (and for an unreadable line where an entry was due); for a checkpoint whose root
+    does not match, the first entry after the last verified checkpoint (the change lies between
+    that index and the checkpoint's size); ``None`` for problems of the header or of a checkpoint
+    alone (a bad signature, a misplaced checkpoint). ``line`` is 1-based; a problem found at the
+    end of the export names the line after the last.
+    """
+
+    index: int | None
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome: ``size`` and ``root`` (b64u) of the last checkpoint that verified, how many
+    of the export's checkpoints verified, and the first failure, if any."""
+
+    size: int
+    root: str
+    checkpoints: int
+    failure: Failure | None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class _Failed(Exception):
+    """Internal: a problem at the current line, concerning log index ``index``; with ``unread``
+    the line could not be read at all, and the index is the next one due (None on line 1)."""
+
+    def __init__(self, reason: str, index: int | None = None, *, unread: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.index = index
+        self.unread = unread
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    size: int
+    root: bytes
+    root_text: str
+
+
+@dataclass(frozen=True)
+class _Key:
+    ed25519: str
+    key_id: str
+
+
+def _decode_key(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise _Failed(f"{what} is not a string")
+    try:
+        return b64u_decode(text, size=_KEY_BYTES)
+    except EncodingError as exc:
+        raise _Failed(f"{what} is not b64u of a 32-byte Ed25519 key ({exc})") from exc
+
+
+def _line_body(item: bytes | str) -> bytes:
+    """The line as bytes, without its LF."""
+    if isinstance(item, str):
+        try:
+            item = item.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _Failed("line is not valid UTF-8 (lone surrogate)", unread=True) from exc
+    if not item.endswith(b"\n"):
+        raise _Failed("line does not end with LF (the export is cut short)", unread=True)
+    return item[:-1]
+
+
+def _canonical_object(body: bytes) -> dict[str, Any]:
+    """Parse a line and check that it is exactly the JCS of what it holds."""
+    try:
+        value = _decode(body)
+    except _NotCanonicalError as exc:
+        raise _Failed(f"line is not canonical JSON: {exc}", unread=True) from exc
+    except UnicodeDecodeError as exc:
+        raise _Failed(f"line is not valid UTF-8 ({exc.reason})", unread=True) from exc
+    except ValueError as exc:  # json.JSONDecodeError, msgspec.DecodeError
+        raise _Failed(f"line is not JSON ({exc})", unread=True) from exc
+    except RecursionError as exc:
+        raise _Failed("line is nested too deeply", unread=True) from exc
+    if type(value) is not dict:
+        raise _Failed("line is not a JSON object", unread=True)
+    if body.isascii() and _SIXTEEN_DIGITS not in body.translate(_DIGITS_AS_ZERO):
+        canonical = _encode(value)
+    else:
+        try:
+            canonical = jcs(value)
+        except EncodingError as exc:
+            raise _Failed(f"line is not canonical JSON: {exc}", unread=True) from exc
+    if canonical != body:
+        raise _Failed("line is not canonical JSON (RFC 8785): it differs from its JCS", unread=True)
+    return value
+
+
+def _parse_header(header: dict[str, Any]) -> tuple[_Key, str]:
+    if set(header) != _HEADER_FIELDS:
+        raise _Failed(f"header must have exactly the fields {sorted(_HEADER_FIELDS)}")
+    if header["format"] != FORMAT:
+        raise _Failed(f"header format is {header['format']!r}, expected {FORMAT!r}")
+    log_key, origin = header["log_key"], header["origin"]
+    if type(origin) is not str or not origin:
+        raise _Failed("header origin is not a non-empty string")
+    if type(log_key) is not dict or set(log_key) != _LOG_KEY_FIELDS:
+        raise _Failed(f"header log_key must be an object with exactly {sorted(_LOG_KEY_FIELDS)}")
+    public = _decode_key(log_key["ed25519"], "header log_key.ed25519")
+    # The key id is the C2SP signed-note key hash of origin and key (bridge.log.logkey), so
+    # the same key verifies a checkpoint as a note; every checkpoint signs the key id, and
+    # through it the origin.
+    if log_key["key_id"] != key_hash(origin, public).hex():
+        raise _Failed("header log_key.key_id is not the signed-note key hash of origin and key")
+    return _Key(log_key["ed25519"], log_key["key_id"]), origin
+
+
+def _parse_checkpoint(checkpoint: object, key: _Key, what: str) -> _Checkpoint:
+    """Check a checkpoint's fields and then its signature by the log key."""
+    if not isinstance(checkpoint, Mapping) or set(checkpoint) != _CHECKPOINT_FIELDS:
+        raise _Failed(f"{what} must be an object with exactly {sorted(_CHECKPOINT_FIELDS)}")
+    size, root, sig = checkpoint["size"], checkpoint["root"], checkpoint["sig"]
+    if type(size) is not int or size < 0:
+        raise _Failed(f"{what} size is not a non-negative integer")
+    if type(checkpoint["time"]) is not str:
+        raise _Failed(f"{what} time is not a string")
+    if checkpoint["key_id"] != key.key_id:
+        raise _Failed(f"{what} key_id {checkpoint['key_id']!r} is not the log's {key.key_id!r}")
+    try:
+        raw_root = b64u_decode(root, size=_HASH_BYTES) if type(root) is str else None
+    except EncodingError:
+        raw_root = None
+    if raw_root is None:
+        raise _Failed(f"{what} root is not b64u of a 32-byte hash")
+    if type(sig) is not str:
+        raise _Failed(f"{what} sig is not a string")
+    try:
+        verify_object(checkpoint, sig, key.ed25519)
+    except (BadSignatureError, EncodingError) as exc:
+        raise _Failed(f"{what} of size {size}: signature does not verify ({exc})") from exc
+    return _Checkpoint(size, raw_root, root)
+
+
+def _entry_problem(obj: dict[str, Any]) -> str:
+    """Why an entry line's structure is wrong (only called once it is known to be)."""
+    entry = obj.get("entry")
+    if len(obj) != 2 or type(obj.get("index")) is not int or type(entry) is not dict:
+        return "entry line must be exactly {entry, index}: an object and an integer"
+    for field in ("kind", "at"):
+        if type(entry.get(field)) is not str or not entry[field]:
+            return f"entry {field} is not a non-empty string"
+    if "conversation" in entry and type(entry["conversation"]) is not str:
+        return "entry conversation is not a string"
+    if "actor" in entry and type(entry["actor"]) is not dict:
+        return "entry actor is not an object"
+    return "entry has no prev_checkpoint"
+
+
+class _Verifier:
+    """The state of one pass over an export; :meth:`run` reads it once, line by line."""
+
+    def __init__(self, log_key: bytes | None, previous: Sequence[Mapping[str, Any]]) -> None:
+        self.log_key = log_key
+        self.previous = previous
+        self.key = _Key("", "")
+        self.count = 0  # entry lines read: the index due next
+        # The roots of the perfect subtrees of the entries so far, largest first: the frontier
+        # of merkle.frontier_append, kept in place here.
+        self.frontier: list[bytes] = []
+        self.verified = _Checkpoint(0, EMPTY_ROOT, b64u_encode(EMPTY_ROOT))
+        self.checkpoints = 0
+        self.latest: dict[str, object] | None = None  # {size, root} of the latest checkpoint
+        self.ends_with_checkpoint = False
+        self.head = self.verified
+        self.saved: list[_Checkpoint] = []  # saved checkpoints not reached yet, largest first
+        self.next_saved = -1  # the size of the smallest of them, -1 for none
+        self.saved_matched = 0  # the size of the largest saved checkpoint matched so far
+
+    def run(self, lines: Iterable[bytes | str]) -> Report:
+        line = 0
+        try:
+            for line, item in enumerate(lines, start=1):
+                body = _line_body(item)
+                obj = _canonical_object(body)
+                if "entry" in obj and line > 1:
+                    self._entry(obj, body)
+                elif "checkpoint" in obj and line > 1:
+                    self._checkpoint(obj)
+                elif line == 1:
+                    self._header(obj)
+                else:
+                    raise _Failed("line is neither an entry nor a checkpoint", unread=True)
+            line += 1
+            self._end(line)
+        except _Failed as failed:
+            index = failed.index
+            if failed.unread:
+                index = None if line <= 1 else self.count
+            return self._report(Failure(index, line, failed.reason))
+        return self._report(None)
+
+    def _report(self, failure: Failure | None) -> Report:
+        v = self.verified
+        return Report(v.size, v.root_text, self.checkpoints, failure)
+
+    def _header(self, header: dict[str, Any]) -> None:
+        key, _origin = _parse_header(header)
+        if self.log_key is not None and b64u_decode(key.ed25519) != self.log_key:
+            raise _Failed("the export's log key is not the given log key")
+        self.key = key
+        # The head says up front how many entries follow; the end is held to it.
+        self.head = _parse_checkpoint(header["head"], key, "header head")
+        saved = []
+        for number, checkpoint in enumerate(self.previous):
+            saved.append(_parse_checkpoint(checkpoint, key, f"saved checkpoint #{number}"))
+        self.saved = sorted(saved, key=lambda c: c.size, reverse=True)
+        self._compare_saved()
+
+    def _compare_saved(self) -> None:
+        """Compare the saved checkpoints of the size the export has reached."""
+        saved = self.saved
+        while saved and saved[-1].size == self.count:
+            expected = saved.pop()
+            if frontier_root(self.frontier) != expected.root:
+                raise _Failed(
+                    f"entries {self.saved_matched}..{self.count - 1} do not hash to the root of "
+                    f"the saved checkpoint of size {self.count}: the log was rewritten",
+                    self.saved_matched,
+                )
+            self.saved_matched = expected.size
+        self.next_saved = saved[-1].size if saved else -1
+
+    def _entry(self, obj: dict[str, Any], body: bytes) -> None:
+        count = self.count
+        index = obj.get("index")
+        entry = obj.get("entry")
+        # One cheap test for the common case; _entry_problem says what is wrong otherwise.
+        if (
+            len(obj) != 2
+            or type(index) is not int
+            or type(entry) is not dict
+            or type(entry.get("kind")) is not str
+            or type(entry.get("at")) is not str
+            or not entry["kind"]
+            or not entry["at"]
+            or ("conversation" in entry and type(entry["conversation"]) is not str)
+            or ("actor" in entry and type(entry["actor"]) is not dict)
+            or "prev_checkpoint" not in entry
+        ):
+            raise _Failed(_entry_problem(obj), count)
+        if index != count:
+            raise _Failed(f"entry index {index} where index {count} is due", count)
+        if count >= self.head.size:
+            raise _Failed(f"entry {count} lies past the head, which holds {self.head.size}", count)
+        named, latest = entry["prev_checkpoint"], self.latest
+        # Compare the size's type too: JSON true == 1 in Python.
+        if named != latest or (latest is not None and type(named["size"]) is not int):
+            want = "null" if latest is None else f"{{size {latest['size']}, root {latest['root']}}}"
+            raise _Failed(f"entry prev_checkpoint is not the latest checkpoint ({want})", count)
+        # The leaf is the hash of the entry's JCS, which the canonical line holds verbatim.
+        node = leaf_hash(body[_ENTRY_PREFIX : len(body) - _INDEX_INFIX - len(str(index)) - 1])
+        # merkle.frontier_append's carry, in place: merge equal-sized subtrees at the right end.
+        frontier, size = self.frontier, count
+        while size & 1:
+            node = node_hash(frontier.pop(), node)
+            size >>= 1
+        frontier.append(node)
+        self.count = count = count + 1
+        self.ends_with_checkpoint = False
+        if count == self.next_saved:
+            self._compare_saved()
+
+    def _checkpoint(self, obj: dict[str, Any]) -> None:
+        if len(obj) != 1:
+            raise _Failed("checkpoint line must be exactly {checkpoint}", unread=True)
+        checkpoint = _parse_checkpoint(obj["checkpoint"], self.key, "checkpoint")
+        size, count, verified = checkpoint.size, self.count, self.verified
+        if size > count:
+            raise _Failed(
+                f"checkpoint of size {size} after only {count} entries: entries "
+                f"{count}..{size - 1} are missing",
+                count,
+            )
+        if size < verified.size:
+            raise _Failed(f"checkpoint size {size} is below the previous one, {verified.size}")
+        if size < count:
+            raise _Failed(
+                f"checkpoint of size {size} stands after entry {count - 1}, not {size - 1}"
+            )
+        if frontier_root(self.frontier) != checkpoint.root:
+            if verified.size == size:
+                raise _Failed(f"the log key signed two different roots for size {size}")
+            raise _Failed(
+                f"checkpoint root for size {size} does not match the entries: one of entries "
+                f"{verified.size}..{size - 1} was changed, added, removed or moved",
+                verified.size,
+            )
+        self.verified = checkpoint
+        self.checkpoints += 1
+        self.latest = {"size": size, "root": checkpoint.root_text}
+        self.ends_with_checkpoint = True
+
+    def _end(self, line: int) -> None:
+        if line == 1:
+            raise _Failed("the export is empty: no header")
+        if not self.ends_with_checkpoint:
+            raise _Failed(
+                f"the export ends after {self.count} entries without a checkpoint of them "
+                f"(the last one covers {self.verified.size}): it was cut short",
+                self.verified.size,
+            )
+        if self.count != self.head.size:
+            raise _Failed(
+                f"the export ends after {self.count} entries, but its head holds "
+                f"{self.head.size}: it was cut short",
+                self.count,
+            )
+        if self.verified.root != self.head.root:
+            raise _Failed("the header's head is not the export's last checkpoint", None)
+        if self.saved:
+            raise _Failed(
+                f"the export ends at size {self.count}, before the saved checkpoint of size "
+                f"{self.saved[-1].size}: it was cut short",
+                self.count,
+            )
+
+
+def verify_export(
+    lines: Iterable[bytes | str],
+    *,
+    log_key: str | None = None,
+    previous: Sequence[Mapping[str, Any]] = (),
+) -> Report:
+    """Verify an export read line by line, each line with its LF (as iterating a binary file
+    gives them); stop at the first problem and report it.
+
+    ``log_key`` is the log's Ed25519 public key (b64u) as the auditor knows it; the export's
+    header must name exactly that key. ``previous`` are checkpoints the auditor saved earlier
+    (``{key_id, root, sig, size, time}``, as the bridge serves them); each must be signed by the
+    log key and be the root of the export at its size. Raises :class:`VerificationError` only
+    for a malformed ``log_key`` argument; every problem of the export is in the report.
+    """
+    expected = None
+    if log_key is not None:
+        try:
+            expected = b64u_decode(log_key, size=_KEY_BYTES)
+        except EncodingError as exc:
+            raise VerificationError(f"log_key is not b64u of a 32-byte key ({exc})") from exc
+    return _Verifier(expected, previous).run(lines)
+
+
+def verify_export_file(
+    path: str | os.PathLike[str],
+    *,
+    log_key: str | None = None,
+    previous: Sequence[Mapping[str, Any]] = (),
+) -> Report:
+    """:func:`verify_export` of the file at ``path``."""
+    with open(path, "rb", buffering=1 << 20) as export:
+        return verify_export(export, log_key=log_key, previous=previous)

@@ -1,0 +1,116 @@
+"""The Merkle log on a real database: incremental tree head, checkpoints, the log key file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+from sqlalchemy import select
+
+from bridge import crypto
+from bridge.log import merkle
+from bridge.log.logkey import LogKey, create_log_key, load_or_create_log_key
+from bridge.log.writer import Log, run_checkpoints
+from bridge.store.db import Database, upgrade
+from bridge.store.models import Checkpoint, LogEntry, LogState
+
+NOW = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
+KEY = LogKey(SigningKey(bytes(range(32))), "test/log")
+
+
+async def database(tmp_path: Path) -> Database:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}")
+    await upgrade(db)
+    return db
+
+
+async def append(db: Database, log: Log, count: int) -> None:
+    for n in range(count):
+        async with db.session() as session, session.begin():
+            await log.append(session, "transcript.read", at=NOW, first_seq=n, last_seq=n)
+
+
+async def test_tree_head_is_kept_incrementally_and_right(tmp_path: Path) -> None:
+    db = await database(tmp_path)
+    log = Log(KEY, checkpoint_every=100)
+    await append(db, log, 250)
+    async with db.session() as session:
+        leaves = [
+            crypto.b64u_decode(h)
+            for h in await session.scalars(select(LogEntry.leaf_hash).order_by(LogEntry.idx))
+        ]
+        entries = [
+            json.loads(e)
+            for e in await session.scalars(select(LogEntry.entry).order_by(LogEntry.idx))
+        ]
+        state = await session.get_one(LogState, 1)
+        checkpoints = (await session.scalars(select(Checkpoint).order_by(Checkpoint.id))).all()
+    await db.dispose()
+    assert state.size == 250 == len(leaves)
+    frontier = [crypto.b64u_decode(node) for node in state.frontier]
+    assert merkle.frontier_root(frontier) == merkle.root(leaves)
+    assert leaves == [merkle.leaf_hash(crypto.jcs(entry)) for entry in entries]
+    # A checkpoint every 100 entries, each the signed root of the entries before it.
+    assert [c.size for c in checkpoints] == [100, 200]
+    for checkpoint in checkpoints:
+        view = {
+            "size": checkpoint.size,
+            "root": checkpoint.root,
+            "time": checkpoint.time,
+            "key_id": checkpoint.key_id,
+        }
+        crypto.verify_object(view, checkpoint.sig, KEY.ed25519)
+        assert crypto.b64u_decode(checkpoint.root) == merkle.root(leaves[: checkpoint.size])
+    # Every entry names the latest checkpoint before it.
+    for index, entry in enumerate(entries):
+        before = [c for c in checkpoints if c.size <= index]
+        named = None if not before else {"size": before[-1].size, "root": before[-1].root}
+        assert entry["prev_checkpoint"] == named
+
+
+async def test_checkpoint_on_demand_signs_only_when_behind(tmp_path: Path) -> None:
+    db = await database(tmp_path)
+    log = Log(KEY)
+    await append(db, log, 3)
+    async with db.session() as session, session.begin():
+        first = await log.checkpoint(session, NOW)
+    async with db.session() as session, session.begin():
+        again = await log.checkpoint(session, NOW)
+        count = len((await session.scalars(select(Checkpoint))).all())
+    await db.dispose()
+    assert first == again and first["size"] == 3 and count == 1
+
+
+async def test_a_checkpoint_is_signed_in_time_while_entries_arrive(tmp_path: Path) -> None:
+    db = await database(tmp_path)
+    log = Log(KEY)
+    await append(db, log, 2)
+    task = asyncio.create_task(run_checkpoints(db, log, lambda: NOW, period=0.05))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            async with db.session() as session:
+                if (await session.get_one(LogState, 1)).checkpoint_size == 2:
+                    break
+    finally:
+        task.cancel()
+    async with db.session() as session:
+        sizes = [c.size for c in await session.scalars(select(Checkpoint))]
+    await db.dispose()
+    assert sizes == [2]
+
+
+def test_log_key_file_is_private_and_never_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "log-key"
+    key = create_log_key(path, "test/log")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_or_create_log_key(path, "test/log").ed25519 == key.ed25519
+    with pytest.raises(FileExistsError):
+        create_log_key(path, "test/log")
+    path.chmod(0o644)
+    with pytest.raises(PermissionError):
+        load_or_create_log_key(path, "test/log")
