@@ -49,7 +49,7 @@ import socketio  # type: ignore[import-untyped]
 from nacl import pwhash
 
 from bridge import crypto
-from bridge.client import BridgeClient, BridgeError, CounsellorClient, OfficerClient, VictimClient
+from bridge.client import BridgeClient, CounsellorClient, OfficerClient, Refused, VictimClient
 from bridge.clock import utc_now
 from bridge.config import load_settings
 from bridge.domain.auth import create_account
@@ -458,7 +458,7 @@ async def send_phase(convs: list[Conv], start: float, duration: float, rate: flo
             began = time.perf_counter()
             try:
                 seq, investigation = await party.send(text_of(TEXT_LENGTH), care_only)
-            except BridgeError as exc:
+            except Refused as exc:
                 tally.errors[f"ack: {exc.code}"] += 1
             except Exception as exc:
                 tally.errors[f"send: {type(exc).__name__}"] += 1

@@ -4,7 +4,7 @@ Used by the integration tests, the demo, bots and adapters. It speaks PROTOCOL.m
 cryptography client-side with ``bridge.crypto``: the server never gets a private key or plaintext.
 
 * Every client->server event is sent with an acknowledgement; :meth:`BridgeClient.call` returns
-  the ack of an accepted event and raises :class:`BridgeError` (with the protocol's error code)
+  the ack of an accepted event and raises :class:`Refused` (with the protocol's error code)
   for a rejected one, so a caller never mistakes a refusal for success.
 * Server events are recorded in the order they arrived, both in ``received`` and on one queue per
   event name. They are processed only after any ``conversation.join``/``invite.accept`` in flight
@@ -61,12 +61,12 @@ from bridge import crypto
 __all__ = [
     "SERVER_EVENTS",
     "BridgeClient",
-    "BridgeError",
     "ConnectionLost",
     "Conversation",
     "CounsellorClient",
     "DecryptedMessage",
     "OfficerClient",
+    "Refused",
     "StaffClient",
     "VictimClient",
 ]
@@ -89,7 +89,7 @@ _CURRENT: Final = "<current epoch>"  # default of ``epoch_id``: the epoch the cl
 _log = logging.getLogger(__name__)
 
 
-class BridgeError(Exception):
+class Refused(Exception):
     """A refusal by the server: an ``{"ok": false}`` ack, an HTTP error body or a refused connect.
 
     ``code`` is the protocol's error code (``invalid``, ``forbidden``, ...), ``message`` the
@@ -198,14 +198,14 @@ class BridgeClient:
         self._connect_error: Any = None
         self._org_publics: dict[str, str] = {}
         self.resumes = 0
-        self.failure: BridgeError | None = None  # why reconnecting stopped
+        self.failure: Refused | None = None  # why reconnecting stopped
         self._wanted = False  # connected on purpose: reconnect after a drop
         self._ready = False  # connected, and resumed if this connection is a reconnect
         self._changed = asyncio.Event()  # set (and replaced) whenever the two above change
         self._reconnect_task: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Future[Any]] = set()  # acks awaited on the current socket
         self._unacked: dict[str, JSON] = {}  # client_msg_id -> envelope, in the order sent
-        self._waiting: dict[str, int | BridgeError | None] = {}  # posts waiting for a resume
+        self._waiting: dict[str, int | Refused | None] = {}  # posts waiting for a resume
 
     async def __aenter__(self) -> Self:
         return self
@@ -237,7 +237,7 @@ class BridgeClient:
 
         ``body`` is sent as JSON, or as is if it is ``bytes`` (to send malformed bodies). With
         ``token`` it carries ``Authorization: Bearer``. A status of 400 or more raises
-        :class:`BridgeError` with the code of the body's ``error`` (``http`` if it has none).
+        :class:`Refused` with the code of the body's ``error`` (``http`` if it has none).
         An answer that is not JSON is returned as ``None``.
         """
         if self._http is None:
@@ -258,10 +258,10 @@ class BridgeClient:
             if response.status >= 400:
                 error = data.get("error") if isinstance(data, dict) else None
                 if isinstance(error, dict):
-                    raise BridgeError(
+                    raise Refused(
                         str(error.get("code")), str(error.get("message")), response.status
                     )
-                raise BridgeError("http", f"HTTP {response.status}", response.status)
+                raise Refused("http", f"HTTP {response.status}", response.status)
             return data
 
     async def org_public_key(self, org: str) -> str:
@@ -282,7 +282,7 @@ class BridgeClient:
         """Open the Socket.IO connection with ``auth={"token": token}``; from now on a drop is
         followed by reconnecting and resuming (see the module's docstring).
 
-        A refused connect raises :class:`BridgeError` with the server's code (``unauthenticated``);
+        A refused connect raises :class:`Refused` with the server's code (``unauthenticated``);
         any other failure raises python-socketio's ``ConnectionError``. This call itself does not
         register, join or resume: the caller does what it needs.
         """
@@ -323,7 +323,7 @@ class BridgeClient:
             data = refusal.get("data") if isinstance(refusal, dict) else None
             if not isinstance(data, dict) or "code" not in data:
                 raise
-            raise BridgeError(str(data["code"]), str(refusal.get("message"))) from None
+            raise Refused(str(data["code"]), str(refusal.get("message"))) from None
         if self._sio is not sio:
             raise ConnectionLost("the connection dropped at once")
 
@@ -414,7 +414,7 @@ class BridgeClient:
                 delay = min(delay * 2, self.reconnect_delay_max)
                 try:
                     await self._open_socket()
-                except BridgeError as refusal:
+                except Refused as refusal:
                     await self._give_up(refusal)
                     return
                 except (socketio.exceptions.ConnectionError, ConnectionError, TimeoutError):
@@ -423,12 +423,12 @@ class BridgeClient:
                     await self._resume()
                 except (ConnectionLost, TimeoutError):
                     continue  # dropped again while resuming: start over
-                except BridgeError as refusal:  # e.g. the device: trying again repeats it
+                except Refused as refusal:  # e.g. the device: trying again repeats it
                     await self._give_up(refusal)
                     return
                 except Exception as exc:  # an answer that makes no sense: the same
                     _log.exception("resume failed")
-                    await self._give_up(BridgeError("internal", repr(exc)))
+                    await self._give_up(Refused("internal", repr(exc)))
                     return
                 if self._sio is None:
                     continue  # dropped after the last answer
@@ -439,7 +439,7 @@ class BridgeClient:
             if self._reconnect_task is asyncio.current_task():
                 self._reconnect_task = None
 
-    async def _give_up(self, failure: BridgeError) -> None:
+    async def _give_up(self, failure: Refused) -> None:
         """Stop reconnecting: ``failure`` is what waiting sends and ``resumed`` raise."""
         _log.warning("reconnecting stopped: %s", failure.code)
         self.failure, self._wanted = failure, False
@@ -470,7 +470,7 @@ class BridgeClient:
         async with self._join_lock:
             try:
                 ack = await self.call("conversation.join", {"conversation_id": conversation_id})
-            except BridgeError as refusal:
+            except Refused as refusal:
                 # Closed meanwhile (wrong_state; the history can still be read), or this party
                 # is out of it (an officer removed: no_consent): nothing to join.
                 if refusal.code != "wrong_state":
@@ -507,11 +507,11 @@ class BridgeClient:
         while True:
             try:
                 ack = await self.call("message.send", {"envelope": envelope})
-            except BridgeError as refusal:
+            except Refused as refusal:
                 if refusal.code == "rate_limited":
                     await asyncio.sleep(0.5)  # the socket's bucket refills; try again
                     continue
-                result: int | BridgeError = refusal  # refused for good: the sender hears why
+                result: int | Refused = refusal  # refused for good: the sender hears why
             else:
                 result = int(ack["seq"])
             break
@@ -545,15 +545,15 @@ class BridgeClient:
             self._calls.discard(answer)
 
     async def call(self, event: str, payload: object) -> JSON:
-        """Emit ``event`` with one payload; return the ack if ``ok``, else raise BridgeError."""
+        """Emit ``event`` with one payload; return the ack if ``ok``, else raise Refused."""
         ack = await self.call_raw(event, payload)
         if not isinstance(ack, dict):
-            raise BridgeError("internal", f"malformed ack for {event}: {ack!r}")
+            raise Refused("internal", f"malformed ack for {event}: {ack!r}")
         if ack.get("ok") is not True:
             error = ack.get("error")
             if not isinstance(error, dict):
-                raise BridgeError("internal", f"malformed ack for {event}: {ack!r}")
-            raise BridgeError(str(error.get("code")), str(error.get("message")))
+                raise Refused("internal", f"malformed ack for {event}: {ack!r}")
+            raise Refused(str(error.get("code")), str(error.get("message")))
         return ack
 
     # --- received events -----------------------------------------------------------------------
@@ -827,7 +827,7 @@ class BridgeClient:
         Until acknowledged, the envelope is kept and sent again by every resume. While the
         connection is down (or when it drops before the ack) this waits for the resume, at most
         ``send_wait`` seconds (then ``TimeoutError``; the envelope is still resent by a later
-        resume). A refusal raises :class:`BridgeError` and the envelope is dropped.
+        resume). A refusal raises :class:`Refused` and the envelope is dropped.
         """
         client_msg_id = str(envelope["client_msg_id"])
         self._unacked.setdefault(client_msg_id, envelope)
@@ -839,7 +839,7 @@ class BridgeClient:
                     await self._until_ready(deadline)
                 finally:
                     result = self._waiting.pop(client_msg_id, None)
-                if isinstance(result, BridgeError):
+                if isinstance(result, Refused):
                     raise result
                 if result is not None:
                     return result  # the resume sent it
@@ -849,7 +849,7 @@ class BridgeClient:
                 if not self._wanted:
                     raise
                 continue
-            except BridgeError:
+            except Refused:
                 self._unacked.pop(client_msg_id, None)
                 raise
             self._unacked.pop(client_msg_id, None)

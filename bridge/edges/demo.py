@@ -20,10 +20,10 @@ import aiohttp
 
 from bridge.client import (
     BridgeClient,
-    BridgeError,
     CounsellorClient,
     DecryptedMessage,
     OfficerClient,
+    Refused,
     VictimClient,
 )
 
@@ -102,7 +102,7 @@ class Demo:
         user = self.users[cls.role]
         try:
             client = await cls.login(self.url, user["username"], user["password"])
-        except BridgeError as exc:
+        except Refused as exc:
             raise DemoFailed(
                 f"{user['username']} cannot log in ({exc}): is this the accounts "
                 "file of the running server?"
@@ -193,7 +193,7 @@ class Demo:
         try:
             seq = await officer.send(cid, "Mag ik nog iets vragen?")
             self.check(f"the officer's send after withdrawal is refused (it got seq {seq})", False)
-        except BridgeError as exc:
+        except Refused as exc:
             _say(f"  refused: {exc.code}")
             self.check(
                 "the officer's send after withdrawal is refused with no_consent",
@@ -262,7 +262,7 @@ async def run_demo(url: str, accounts_file: Path) -> int:
         await demo.run()
     except DemoFailed as exc:
         return _fail(f"{exc}{demo.where() if demo else ''}")
-    except BridgeError as exc:
+    except Refused as exc:
         return _fail(
             f"the server refused a step of the script ({exc}){demo.where() if demo else ''}"
         )

@@ -28,7 +28,7 @@ import aiohttp
 import pytest
 from adversary import TALLY
 
-from bridge.client import BridgeClient, BridgeError, OfficerClient, StaffClient, VictimClient
+from bridge.client import BridgeClient, OfficerClient, Refused, StaffClient, VictimClient
 from harness import CLI, Bridge, cli_env, driegesprek, free_port, picked_up, staffed, wait_healthy
 
 KILLS = 4
@@ -118,7 +118,7 @@ class Sender:
                 await up.wait()
                 try:
                     await self.come_back()
-                except (ConnectionError, TimeoutError, BridgeError, OSError):
+                except (ConnectionError, TimeoutError, Refused, OSError):
                     await asyncio.sleep(0.1)
                     continue
                 self.connected = True
@@ -136,7 +136,7 @@ class Sender:
             self.attempts[client_msg_id] = self.attempts.get(client_msg_id, 0) + 1
             try:
                 seq = await self.client.post(envelope)
-            except BridgeError as refusal:
+            except Refused as refusal:
                 # After a restart the driegesprek waits for its counsellor: the investigation
                 # audience is refused until then, and sent again.
                 assert refusal.code == "wrong_state" and "investigation" in envelope["audience"], (

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from bridge.client import BridgeError
+from bridge.client import Refused
 
 
 async def login(url: str, username: str, password: str) -> dict[str, Any]:
@@ -39,7 +39,7 @@ class RawSocket:
 
     @classmethod
     async def open(cls, url: str, token: str, *, small_buffer: bool = False) -> RawSocket:
-        """Connect with ``token``; a refused connect raises BridgeError with its code."""
+        """Connect with ``token``; a refused connect raises Refused with its code."""
         connector = aiohttp.TCPConnector(
             socket_factory=_small_receive_buffer if small_buffer else None
         )
@@ -52,7 +52,7 @@ class RawSocket:
         if answer.startswith("44"):
             await raw.close()
             refusal = json.loads(answer[2:])
-            raise BridgeError(refusal["data"]["code"], refusal["message"])
+            raise Refused(refusal["data"]["code"], refusal["message"])
         assert answer.startswith("40")
         return raw
 

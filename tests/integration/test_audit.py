@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bridge import crypto
-from bridge.client import BridgeClient, BridgeError
+from bridge.client import BridgeClient, Refused
 from bridge.log import merkle
 from harness import Bridge, driegesprek, picked_up
 
@@ -43,11 +43,11 @@ async def test_the_audit_routes_are_for_auditors_only(bridge: Bridge) -> None:
         "/api/v1/audit/proof/inclusion?index=0&size=1",
         "/api/v1/audit/proof/consistency?first=1&second=1",
     ):
-        with pytest.raises(BridgeError) as missing:
+        with pytest.raises(Refused) as missing:
             await victim.request("GET", path)
         assert (missing.value.status, missing.value.code) == (401, "unauthenticated")
         for token in (victim.token, counsellor.token):
-            with pytest.raises(BridgeError) as refused:
+            with pytest.raises(Refused) as refused:
                 await victim.request("GET", path, token=token)
             assert (refused.value.status, refused.value.code) == (403, "forbidden")
     key = await victim.request("GET", "/api/v1/audit/log-key")
@@ -72,7 +72,7 @@ async def test_the_audit_routes_are_for_auditors_only(bridge: Bridge) -> None:
 )
 async def test_bad_ranges_are_invalid(bridge: Bridge, query: str) -> None:
     client, token = await auditor(bridge)
-    with pytest.raises(BridgeError) as info:
+    with pytest.raises(Refused) as info:
         await client.request("GET", f"/api/v1/audit/{query}", token=token)
     assert (info.value.status, info.value.code) == (400, "invalid")
 
@@ -208,7 +208,7 @@ async def test_reads_exports_and_key_fetches_are_access_records(bridge: Bridge) 
 async def test_officer_may_not_export_without_the_victims_leave(bridge: Bridge) -> None:
     victim, _, officer = await driegesprek(bridge)
     await victim.send("Niet voor een dossier.")
-    with pytest.raises(BridgeError) as info:
+    with pytest.raises(Refused) as info:
         await officer.request(
             "GET", f"/api/v1/conversations/{victim.conversation_id}/transcript", token=officer.token
         )

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from bridge import crypto
-from bridge.client import BridgeError, CounsellorClient, OfficerClient
+from bridge.client import CounsellorClient, OfficerClient, Refused
 from harness import CLI, Bridge, cli_env, free_port, wait_healthy
 
 
@@ -142,7 +142,7 @@ async def test_user_add_then_log_in(tmp_path: Path) -> None:
         officer = await OfficerClient.login(bridge.url, "lotte", password)
         assert (officer.session["role"], officer.session["org"]) == ("officer", "avim")
         await officer.aclose()
-        with pytest.raises(BridgeError) as refused:
+        with pytest.raises(Refused) as refused:
             await OfficerClient.login(bridge.url, "lotte", password + "x")
         assert refused.value.status == 401
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.client import BridgeError
+from bridge.client import Refused
 from harness import Bridge, driegesprek, granted, picked_up, policy_text
 
 
@@ -16,7 +16,7 @@ def state_is(state: str, reason: str | None = None):  # type: ignore[no-untyped-
 
 
 async def expect_code(code: str, call) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(BridgeError) as info:
+    with pytest.raises(Refused) as info:
         await call
     assert info.value.code == code
 

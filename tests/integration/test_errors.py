@@ -25,9 +25,9 @@ from nacl.signing import SigningKey
 from bridge import crypto
 from bridge.client import (
     BridgeClient,
-    BridgeError,
     CounsellorClient,
     OfficerClient,
+    Refused,
     StaffClient,
     VictimClient,
 )
@@ -156,10 +156,10 @@ async def refused(world: World, client: BridgeClient, event: str, *args: object)
 
 
 async def refused_by_client(world: World, action: Callable[[], Awaitable[Any]]) -> str:
-    """Run a high-level client call that must raise BridgeError; assert nothing changed."""
+    """Run a high-level client call that must raise Refused; assert nothing changed."""
 
     async def attempt() -> str:
-        with pytest.raises(BridgeError) as refusal:
+        with pytest.raises(Refused) as refusal:
             await action()
         return refusal.value.code
 
@@ -475,7 +475,7 @@ async def test_socket_connect_without_a_valid_token_is_unauthenticated(
     stranger.token = token
 
     async def connect() -> str:
-        with pytest.raises(BridgeError) as refusal:
+        with pytest.raises(Refused) as refusal:
             await stranger.connect()
         return refusal.value.code
 

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from bridge.client import BridgeError
+from bridge.client import Refused
 from harness import Bridge, policy_text
 
 
@@ -49,7 +49,7 @@ async def test_sharing_history_is_forbidden_by_default(bridge: Bridge) -> None:
     await counsellor.join(victim.conversation_id)
     earlier = await victim.send("Eerder bericht.")
     await join_after(bridge, victim, counsellor, officer)
-    with pytest.raises(BridgeError) as info:
+    with pytest.raises(Refused) as info:
         await victim.share_history([earlier])
     assert info.value.code == "forbidden"
     assert await officer.history(victim.conversation_id) == []

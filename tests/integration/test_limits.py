@@ -14,7 +14,7 @@ import pytest
 from raw_socket import RawSocket, login
 from sqlalchemy import func, select
 
-from bridge.client import BridgeError
+from bridge.client import Refused
 from bridge.edges.app import DB
 from bridge.store.models import Conversation
 from harness import Bridge, picked_up
@@ -55,7 +55,7 @@ async def test_conversation_creation_is_limited_per_address_and_nothing_is_store
     await bridge.victim()
     await bridge.victim()
     before = await _conversations(bridge)
-    with pytest.raises(BridgeError) as info:
+    with pytest.raises(Refused) as info:
         await bridge.victim()
     assert (info.value.code, info.value.status) == ("rate_limited", 429)
     assert await _conversations(bridge) == before
@@ -155,7 +155,7 @@ async def test_sockets_per_staff_account_are_limited(bridge: Bridge) -> None:
     first = await RawSocket.open(bridge.url, token)
     second = await RawSocket.open(bridge.url, await _token(bridge, "counsellor"))
     try:
-        with pytest.raises(BridgeError) as info:
+        with pytest.raises(Refused) as info:
             await RawSocket.open(bridge.url, token)
         assert info.value.code == "rate_limited"
         # Another account is not affected, and a closed socket frees its place.
@@ -174,7 +174,7 @@ async def _open_eventually(url: str, token: str) -> RawSocket:
     for _ in range(100):
         try:
             return await RawSocket.open(url, token)
-        except BridgeError as exc:
+        except Refused as exc:
             assert exc.code == "rate_limited"
             await asyncio.sleep(0.05)
     raise AssertionError("the closed socket never freed its place")
@@ -185,7 +185,7 @@ async def test_sockets_per_victim_token_are_limited(bridge: Bridge) -> None:
     victim = await bridge.victim()  # its own socket is the first
     extra = await RawSocket.open(bridge.url, str(victim.token))
     try:
-        with pytest.raises(BridgeError) as info:
+        with pytest.raises(Refused) as info:
             await RawSocket.open(bridge.url, str(victim.token))
         assert info.value.code == "rate_limited"
         other = await bridge.victim()

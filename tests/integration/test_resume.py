@@ -12,7 +12,7 @@ import asyncio
 import pytest
 import socketio  # type: ignore[import-untyped]
 
-from bridge.client import BridgeClient, BridgeError, ConnectionLost
+from bridge.client import BridgeClient, ConnectionLost, Refused
 from bridge.edges.app import EDGE
 from harness import Bridge, driegesprek, picked_up
 
@@ -127,7 +127,7 @@ async def test_victim_back_after_a_long_drop_finds_the_same_conversation(bridge:
     away = await officer.next_event("bridge.state", where=lambda e: e["state"] == "paused")
     assert away["reason"] == "victim_away"
     missed = await counsellor.send(cid, "We wachten op je.")
-    with pytest.raises(BridgeError) as refused:
+    with pytest.raises(Refused) as refused:
         await counsellor.resume(cid)
     assert refused.value.code == "forbidden"
 
@@ -175,11 +175,11 @@ async def test_a_refused_reconnect_stops_and_says_why(bridge: Bridge) -> None:
     victim, _ = await picked_up(bridge)
     victim.token = "not-a-token"
     before = await drop(bridge, victim)
-    with pytest.raises(BridgeError) as refused:
+    with pytest.raises(Refused) as refused:
         await victim.resumed(before + 1)
     assert refused.value.code == "unauthenticated"
     assert victim.failure is refused.value
-    with pytest.raises(BridgeError):
+    with pytest.raises(Refused):
         await victim.send("Niet meer.")
 
 

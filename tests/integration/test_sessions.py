@@ -10,7 +10,7 @@ import pytest
 from raw_socket import RawSocket, login
 from sqlalchemy import select
 
-from bridge.client import BridgeError
+from bridge.client import Refused
 from bridge.edges.app import DB, EDGE
 from bridge.store.models import LogEntry
 from harness import CLI, Bridge, cli_env
@@ -42,7 +42,7 @@ async def test_logout_revokes_the_token_and_ends_its_sockets_at_once(bridge: Bri
     try:
         assert await _status(bridge, "DELETE", "/api/v1/session", token) == (204, None)
         assert await sock.ended()
-        with pytest.raises(BridgeError) as info:
+        with pytest.raises(Refused) as info:
             await RawSocket.open(bridge.url, token)
         assert info.value.code == "unauthenticated"
         assert await _status(bridge, "GET", "/api/v1/orgs/fier/sealed-key", token) == (
@@ -92,7 +92,7 @@ async def test_an_idle_socket_whose_token_expired_is_disconnected(bridge: Bridge
         assert await sock.ended()  # nothing sent: the periodic check ends it
     finally:
         await sock.close()
-    with pytest.raises(BridgeError) as info:
+    with pytest.raises(Refused) as info:
         await RawSocket.open(bridge.url, str(victim.token))
     assert info.value.code == "unauthenticated"
 
@@ -133,7 +133,7 @@ async def test_a_disabled_officer_is_disconnected_and_off_duty_until_enabled(
     finally:
         await sock.close()
     assert edge.connections.officers_on_duty() == []
-    with pytest.raises(BridgeError) as info:
+    with pytest.raises(Refused) as info:
         await RawSocket.open(bridge.url, str(officer.token))
     assert info.value.code == "unauthenticated"
     refused = await login(bridge.url, "officer", bridge.passwords["officer"])
@@ -143,7 +143,7 @@ async def test_a_disabled_officer_is_disconnected_and_off_duty_until_enabled(
     assert status == 0
     # Enabled again, the officer logs in anew; the old token stays revoked.
     assert (await login(bridge.url, "officer", bridge.passwords["officer"]))["status"] == 200
-    with pytest.raises(BridgeError):
+    with pytest.raises(Refused):
         await RawSocket.open(bridge.url, str(officer.token))
     kinds = await _log_kinds(bridge)
     assert kinds[-2:] == ["account.disabled", "account.enabled"]
