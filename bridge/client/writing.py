@@ -91,7 +91,7 @@ def signed_envelope(
 
 
 def grant(
-    prompt: JSON, keys: crypto.DeviceKeys, avim_public: str, choices: JSON
+    prompt: JSON, keys: crypto.DeviceKeys, avim_public: str, choices: dict[str, bool]
 ) -> tuple[JSON, crypto.ScopeKey]:
     """The ``consent.grant`` payload for ``prompt``: its text quoted, a new investigation scope
     key sealed to AVIM's org key, all signed with the victim's device key. Returns the payload
