@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,21 @@ class PageRun:
 
     results: dict[str, Any]
     log: PageLog
+
+
+VectorSuite = Callable[[str], Awaitable[PageRun]]
+"""The ``vector_suite`` fixture: the run of ``vectors.html?suite=NAME``."""
+
+
+def assert_group_passed(run: PageRun, group: str) -> None:
+    """The vector runner ran ``group`` of its suite, and every vector in it passed."""
+    results = run.results
+    assert "fatal" not in results, f"the runner stopped: {results['fatal']}"
+    assert group in results["groups"], f"the runner reported no {group!r} group"
+    outcome = results["groups"][group]
+    failed = "\n".join(f"  {f['vector']}: {f['error']}" for f in outcome["failed"])
+    assert not outcome["failed"], f"{group}: failing vectors:\n{failed}"
+    assert outcome["passed"], f"{group}: no vector ran"
 
 
 async def run_page(browser: Browser, url: str, timeout_ms: float = 120_000) -> PageRun:

@@ -18,6 +18,7 @@ from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
 from bridge.edges.pages import CSP
+from browser_support import PageRun, VectorSuite, run_page
 from harness import Bridge
 
 ROOT = Path(__file__).parents[2]
@@ -109,9 +110,11 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def site_files(bundle: Path) -> dict[str, Path]:
-    """What the test server serves, by URL path: the bundle and ``vectors/*.json``."""
+    """What the test server serves, by URL path: the bundle and every ``tests/vectors`` JSON file
+    as ``vectors/PATH`` (``vectors/index.json`` lists those paths)."""
     files = {p.name: p for p in bundle.iterdir()}
-    files.update({f"vectors/{p.name}": p for p in VECTORS.glob("*.json")})
+    for path in VECTORS.rglob("*.json"):
+        files[f"vectors/{path.relative_to(VECTORS).as_posix()}"] = path
     return files
 
 
@@ -120,11 +123,16 @@ async def server(site_files: dict[str, Path]) -> AsyncIterator[str]:
     """Serves ``/{policy}/NAME`` from ``site_files`` under that policy's CSP; yields its URL."""
     files = site_files
 
+    index = sorted(name.removeprefix("vectors/") for name in files if name.startswith("vectors/"))
+
     async def handle(request: web.Request) -> web.StreamResponse:
         policy, name = request.match_info["policy"], request.match_info["name"]
-        if policy not in POLICIES or name not in files:
+        if policy not in POLICIES or (name not in files and name != "vectors/index.json"):
             raise web.HTTPNotFound()
-        response = web.FileResponse(files[name])
+        if name in files:
+            response: web.StreamResponse = web.FileResponse(files[name])
+        else:
+            response = web.json_response(index)
         response.headers["Content-Security-Policy"] = POLICIES[policy]
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"
@@ -170,3 +178,16 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def vector_suite(browser: Browser, server: str) -> VectorSuite:
+    """Runs ``vectors.html?suite=NAME`` under the pages' CSP, once per suite and session."""
+    runs: dict[str, PageRun] = {}
+
+    async def run(suite: str) -> PageRun:
+        if suite not in runs:
+            runs[suite] = await run_page(browser, f"{server}/app/vectors.html?suite={suite}")
+        return runs[suite]
+
+    return run

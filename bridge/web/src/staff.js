@@ -1,117 +1,23 @@
-// What the counsellor's and the officer's consoles share: text, login, unlocking the org key,
+// What the counsellor's and the officer's consoles share: login, unlocking the org key,
 // the device key, the socket, and verifying, opening and building envelopes.
 //
 // Keys live in this page's memory only: a reload means logging in and unlocking again. The org
 // passphrase never leaves the browser (the org key is opened here with Argon2id). Server data is
 // only ever put into the page as text nodes.
 
-import { io } from "socket.io-client";
 import * as crypto from "./crypto.js";
-import { Outbox } from "./outbox.js";
 import { ApiError, apiCall } from "./api.js";
+import { $, insertBySeq, label, messageItem, show, status, t, useStrings } from "./page.js";
+import { logIn } from "./login.js";
+import { Connection } from "./socket.js";
 import en from "./i18n/staff.en.json";
 import nl from "./i18n/staff.nl.json";
 
-export { crypto, Outbox };
+export { crypto };
 
 /** @typedef {Record<string, any>} Json */
 
-const STRINGS = /** @type {Record<string, Record<string, string>>} */ ({ nl, en });
-const ACK_TIMEOUT_MS = 15_000;
-// After the server closed the socket itself (a restart, or this page reading too slowly), try
-// again after a pause of this much, with jitter so that many consoles do not come back at once.
-const SERVER_CLOSED_RETRY_MS = 500;
-
-let lang = "nl";
-
-// --- text and the page ---------------------------------------------------------------------------
-
-/** @param {string} id */
-export const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
-
-/** @param {string} key @param {Record<string, string>} [values] */
-export function t(key, values = {}) {
-  const text = STRINGS[lang]?.[key] ?? STRINGS.nl[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
-}
-
-const LANG_KEY = "fier.staff.lang";
-
-/** Fill every `[data-i18n]` element with its text, in the page's language. @param {string} title */
-export function applyLanguage(title) {
-  const code = document.documentElement.lang;
-  lang = Object.hasOwn(STRINGS, code) ? code : "nl";
-  document.documentElement.dir = t("dir") === "rtl" ? "rtl" : "ltr";
-  document.title = t(title);
-  for (const el of document.querySelectorAll("[data-i18n]")) {
-    el.textContent = t(/** @type {string} */ (/** @type {HTMLElement} */ (el).dataset.i18n));
-  }
-  const other = lang === "nl" ? "en" : "nl";
-  const button = document.getElementById("lang-switch");
-  if (button) button.lang = other;
-}
-
-/**
- * The Dutch/English switch: Dutch by default, the choice kept for this tab. `onChange` redraws
- * what the page built from text itself.
- * @param {string} title @param {() => void} [onChange]
- */
-export function setupLanguage(title, onChange = () => {}) {
-  let stored = null;
-  try {
-    stored = sessionStorage.getItem(LANG_KEY);
-  } catch {
-    // no storage: Dutch
-  }
-  document.documentElement.lang = stored && Object.hasOwn(STRINGS, stored) ? stored : "nl";
-  applyLanguage(title);
-  document.getElementById("lang-switch")?.addEventListener("click", () => {
-    const next = lang === "nl" ? "en" : "nl";
-    try {
-      sessionStorage.setItem(LANG_KEY, next);
-    } catch {
-      // the choice then lasts until a reload
-    }
-    document.documentElement.lang = next;
-    applyLanguage(title);
-    onChange();
-  });
-}
-
-/** @param {string} iso */
-export function clock(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleTimeString(lang === "en" ? "en-GB" : "nl-NL", {
-    hour: "2-digit",
-    minute: "2-digit",
-  });
-}
-
-/** @param {string} name */
-export function show(name) {
-  for (const view of document.querySelectorAll(".view")) {
-    /** @type {HTMLElement} */ (view).hidden = view.id !== `view-${name}`;
-  }
-  const heading = /** @type {HTMLElement | null} */ (document.querySelector(`#view-${name} h1`));
-  heading?.focus();
-}
-
-/** @param {string} id @param {string} text */
-export function status(id, text) {
-  $(id).textContent = text;
-}
-
-/**
- * An element holding `text` as a text node.
- * @param {string} tag @param {string} [className] @param {string} [text]
- */
-export function el(tag, className = "", text = "") {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text) node.textContent = text;
-  return node;
-}
+useStrings({ nl, en });
 
 // --- login, unlock, socket -----------------------------------------------------------------------
 
@@ -130,10 +36,9 @@ export class Staff {
     this.keys = null;
     /** @type {string | null} */
     this.deviceId = null;
-    /** @type {import("socket.io-client").Socket | null} */
-    this.socket = null;
+    this.connection = new Connection();
     /** Messages written, kept until acknowledged and sent again after a reconnect. */
-    this.outbox = new Outbox((event, payload) => this.call(event, payload));
+    this.outbox = this.connection.outbox;
   }
 
   /** @param {string} path @param {Json} [body] */
@@ -162,48 +67,31 @@ export class Staff {
   /**
    * Connect; on every (re)connect register the device (same keys, same device id), call
    * `onReady` (which joins again and fetches what was missed), then send again what is waiting
-   * in the outbox. A dropped connection is tried again by socket.io-client itself; a socket the
-   * server closed, by this page after a pause. A refused token is not tried again.
+   * in the outbox. `onDown` gets the connection's state as text ("" while it is up).
    * @param {{onReady: () => Promise<void> | void, onDown: (text: string) => void,
    *          events: Record<string, (data: Json) => void>}} handlers
    */
   connect({ onReady, onDown, events }) {
-    const socket = io({ auth: { token: this.token }, transports: ["websocket"] });
-    this.socket = socket;
-    socket.on("connect", async () => {
-      try {
+    this.connection.open(/** @type {string} */ (this.token), {
+      up: async () => {
         const ack = await this.call("device.register", /** @type {any} */ (this.keys).registration());
         this.deviceId = String(ack.device_id);
         onDown("");
         await onReady();
-        await this.outbox.resume();
-      } catch {
-        if (socket.connected) onDown(t("conn.failed"));
-      }
-    });
-    socket.on("disconnect", (reason) => {
-      this.outbox.down();
-      onDown(t("conn.down"));
-      if (reason === "io server disconnect") {
-        setTimeout(() => socket.connect(), SERVER_CLOSED_RETRY_MS * (1 + Math.random()));
-      }
-    });
-    socket.on("connect_error", (err) => {
+      },
+      down: () => onDown(t("conn.down")),
+      failed: () => {
+        if (this.connection.connected) onDown(t("conn.failed"));
+      },
       // A refused token (logged out, expired) will not get better by trying again.
-      const refusedToken = /** @type {any} */ (err)?.data?.code === "unauthenticated";
-      onDown(refusedToken ? t("conn.refused") : t("conn.down"));
+      refused: () => onDown(t("conn.refused")),
+      events,
     });
-    for (const [name, handler] of Object.entries(events)) socket.on(name, handler);
   }
 
-  /** Emit with an ack; the ack of an accepted event, else a ApiError with its code. While
-   * the socket is down this fails at once (a plain Error: nothing was refused). */
-  async call(/** @type {string} */ event, /** @type {Json} */ payload) {
-    // socket.io-client would buffer it and send it on reconnect, before the device is registered.
-    if (!this.socket?.connected) throw new Error("not connected");
-    const ack = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-    if (!ack || ack.ok !== true) throw new ApiError(ack?.error?.code ?? "internal");
-    return ack;
+  /** An event with its ack (see Connection.call). @param {string} event @param {Json} payload */
+  call(event, payload) {
+    return this.connection.call(event, payload);
   }
 }
 
@@ -383,14 +271,6 @@ export class Conversation {
   }
 }
 
-/** An element with our own text, redrawn on a language switch. @param {string} tag
- * @param {string} className @param {string} key */
-function label(tag, className, key) {
-  const node = el(tag, className, t(key));
-  node.dataset.i18n = key;
-  return node;
-}
-
 // --- the message list ----------------------------------------------------------------------------
 
 /**
@@ -401,63 +281,24 @@ function label(tag, className, key) {
  */
 export function renderMessage(list, seq, { text, time, role, own, marks }) {
   if (list.querySelector(`li[data-seq="${seq}"]`)) return;
-  const li = el("li", `message from-${role}${own ? " own" : ""}`);
-  li.dataset.seq = String(seq);
-  li.dataset.sender = role;
-  const head = el("p", "message-head");
-  const when = el("time", "", clock(time));
-  /** @type {HTMLTimeElement} */ (when).dateTime = time;
-  head.append(label("span", "sender", own ? "sender.you" : `sender.${role}`), " ", when);
-  const body = text === null ? label("p", "message-text", "message.unreadable") : el("p", "message-text", text);
-  if (text === null) li.classList.add("unreadable");
-  li.append(head, body);
+  const sender = own ? "sender.you" : `sender.${role}`;
+  const li = messageItem(seq, role, `from-${role}${own ? " own" : ""}`, { sender, time, text });
   for (const mark of marks) {
     li.classList.add(mark.kind);
     li.append(label("p", `message-mark ${mark.kind}`, mark.key));
   }
-  const after = [...list.children].find(
-    (c) => c instanceof HTMLElement && c.dataset.seq && Number(c.dataset.seq) > seq,
-  );
-  list.insertBefore(li, after ?? null);
-  li.scrollIntoView({ block: "nearest" });
-}
-
-/** A system line in `list` (states, joins), as text. @param {HTMLElement} list @param {string} text */
-export function renderNotice(list, text) {
-  if (!text) return;
-  const li = el("li", "notice", text);
-  list.append(li);
-  li.scrollIntoView({ block: "nearest" });
+  insertBySeq(list, li);
 }
 
 /**
  * Wire the login and unlock forms; resolves once the org key is open.
  * @param {Staff} staff
  */
-export function loginFlow(staff) {
+export async function loginFlow(staff) {
+  await logIn((username, password) => staff.login(username, password), `login.wrongRole.${staff.role}`);
+  show("unlock");
   return new Promise((resolve) => {
-    const loginForm = /** @type {HTMLFormElement} */ ($("login-form"));
-    const unlockForm = /** @type {HTMLFormElement} */ ($("unlock-form"));
-    loginForm.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const button = /** @type {HTMLButtonElement} */ ($("login-submit"));
-      button.disabled = true;
-      status("login-status", t("login.busy"));
-      try {
-        const user = /** @type {HTMLInputElement} */ ($("login-username")).value.trim();
-        const password = /** @type {HTMLInputElement} */ ($("login-password")).value;
-        await staff.login(user, password);
-        /** @type {HTMLInputElement} */ ($("login-password")).value = "";
-        status("login-status", "");
-        show("unlock");
-      } catch (err) {
-        const code = err instanceof ApiError ? err.code : "";
-        status("login-status", code === "wrong_role" ? t(`login.wrongRole.${staff.role}`) : t("login.failed"));
-      } finally {
-        button.disabled = false;
-      }
-    });
-    unlockForm.addEventListener("submit", async (event) => {
+    $("unlock-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const button = /** @type {HTMLButtonElement} */ ($("unlock-submit"));
       const input = /** @type {HTMLInputElement} */ ($("unlock-passphrase"));

@@ -2,99 +2,28 @@
 // that one), verify the signed checkpoint and recompute the tree head from every entry in this
 // browser, list the entries with filters, and verify one entry's inclusion proof.
 //
-// Merkle hashing follows RFC 9162 2.1: leaf = SHA-256(0x00 || JCS(entry)),
-// node = SHA-256(0x01 || left || right), with WebCrypto. The log holds no content; server data is
-// only ever put into the page as text nodes.
+// Merkle hashing and proofs are ../merkle.js (RFC 9162 2.1). The log holds no content; server
+// data is only ever put into the page as text nodes.
 
 import "./staff.css";
 import "./audit.css";
 import { ApiError, apiCall } from "../api.js";
 import * as crypto from "../crypto.js";
+import { logIn } from "../login.js";
+import * as merkle from "../merkle.js";
+import { $, el, hasText, locale, setupLanguage, show, status, t, useStrings } from "../page.js";
 import en from "../i18n/audit.en.json";
 import nl from "../i18n/audit.nl.json";
 
 /** @typedef {Record<string, any>} Json */
 
-const STRINGS = /** @type {Record<string, Record<string, string>>} */ ({ nl, en });
 const PAGE = 1000;
-let lang = "nl";
-
-// --- text and the page ---------------------------------------------------------------------------
-
-/** @param {string} id */
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
-
-/** @param {string} key @param {Record<string, string | number>} [values] */
-function t(key, values = {}) {
-  const text = STRINGS[lang]?.[key] ?? STRINGS.nl[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
-}
-
-const LANG_KEY = "fier.staff.lang";
-
-function applyLanguage() {
-  const code = document.documentElement.lang;
-  lang = Object.hasOwn(STRINGS, code) ? code : "nl";
-  document.documentElement.dir = t("dir") === "rtl" ? "rtl" : "ltr";
-  document.title = t("title");
-  for (const node of document.querySelectorAll("[data-i18n]")) {
-    node.textContent = t(/** @type {string} */ (/** @type {HTMLElement} */ (node).dataset.i18n));
-  }
-  $("lang-switch").lang = lang === "nl" ? "en" : "nl";
-}
-
-/** The Dutch/English switch: Dutch by default, the choice kept for this tab. */
-function setupLanguage() {
-  let stored = null;
-  try {
-    stored = sessionStorage.getItem(LANG_KEY);
-  } catch {
-    // no storage: Dutch
-  }
-  document.documentElement.lang = stored && Object.hasOwn(STRINGS, stored) ? stored : "nl";
-  applyLanguage();
-  $("lang-switch").addEventListener("click", () => {
-    const next = lang === "nl" ? "en" : "nl";
-    try {
-      sessionStorage.setItem(LANG_KEY, next);
-    } catch {
-      // the choice then lasts until a reload
-    }
-    document.documentElement.lang = next;
-    applyLanguage();
-    redraw();
-  });
-}
-
-/** @param {string} id @param {string} text */
-function status(id, text) {
-  $(id).textContent = text;
-}
-
-/** @param {string} tag @param {string} [className] @param {string} [text] */
-function el(tag, className = "", text = "") {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text) node.textContent = text;
-  return node;
-}
-
-/** @param {string} name */
-function show(name) {
-  for (const view of document.querySelectorAll(".view")) {
-    /** @type {HTMLElement} */ (view).hidden = view.id !== `view-${name}`;
-  }
-  /** @type {HTMLElement | null} */ (document.querySelector(`#view-${name} h1`))?.focus();
-}
 
 /** @param {unknown} iso */
 function when(iso) {
   const date = new Date(String(iso));
   if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleString(lang === "en" ? "en-GB" : "nl-NL", {
-    dateStyle: "short",
-    timeStyle: "medium",
-  });
+  return date.toLocaleString(locale(), { dateStyle: "short", timeStyle: "medium" });
 }
 
 // --- the server ----------------------------------------------------------------------------------
@@ -107,83 +36,8 @@ function api(path, body) {
   return apiCall(path, token, body);
 }
 
-// --- Merkle hashing (RFC 9162 2.1) ---------------------------------------------------------------
-
-/** @param {Uint8Array} data */
-async function sha256(data) {
-  return new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", data));
-}
-
-/** @param {number} prefix @param {Uint8Array[]} parts */
-function prefixed(prefix, ...parts) {
-  const out = new Uint8Array(1 + parts.reduce((n, p) => n + p.length, 0));
-  out[0] = prefix;
-  let at = 1;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 /** SHA-256(0x00 || JCS(entry)). @param {Json} entry */
-const leafHash = (entry) => sha256(prefixed(0x00, crypto.jcs(entry)));
-
-/** SHA-256(0x01 || left || right). @param {Uint8Array} left @param {Uint8Array} right */
-const nodeHash = (left, right) => sha256(prefixed(0x01, left, right));
-
-/**
- * MTH of the leaf hashes: hashing adjacent pairs level by level, an odd last node moving up
- * unchanged, gives the same left-balanced tree as RFC 9162's split at the largest power of two.
- * @param {Uint8Array[]} leaves
- */
-async function treeHead(leaves) {
-  if (leaves.length === 0) return sha256(new Uint8Array(0));
-  let level = leaves;
-  while (level.length > 1) {
-    /** @type {Uint8Array[]} */
-    const next = [];
-    for (let i = 0; i + 1 < level.length; i += 2) next.push(await nodeHash(level[i], level[i + 1]));
-    if (level.length % 2 === 1) next.push(level[level.length - 1]);
-    level = next;
-  }
-  return level[0];
-}
-
-/**
- * The root an inclusion proof leads to (RFC 9162 2.1.3.2), or null for a bad index or length.
- * @param {number} index @param {number} size @param {Uint8Array} leaf @param {Uint8Array[]} proof
- */
-async function rootFromInclusionProof(index, size, leaf, proof) {
-  if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && 0 <= index && index < size)) {
-    return null;
-  }
-  let fn = index;
-  let sn = size - 1;
-  let result = leaf;
-  for (const node of proof) {
-    if (sn === 0) return null;
-    if (fn % 2 === 1 || fn === sn) {
-      result = await nodeHash(node, result);
-      if (fn % 2 === 0) {
-        while (fn !== 0 && fn % 2 === 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
-      }
-    } else {
-      result = await nodeHash(result, node);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  return sn === 0 ? result : null;
-}
-
-/** @param {Uint8Array} a @param {Uint8Array} b */
-function same(a, b) {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
+const leafHash = (entry) => merkle.leafHash(crypto.jcs(entry));
 
 /** @param {unknown} text */
 function hash(text) {
@@ -252,16 +106,14 @@ async function verifyLog() {
     entries = await fetchEntries(size);
     const consecutive = entries.length === size && entries.every((e, i) => e.index === i);
     if (!consecutive) reasons.push(t("reason.entries", { last: size - 1 }));
-    const leaves = [];
-    for (const { entry } of entries) leaves.push(await leafHash(entry));
-    const own = await treeHead(leaves);
+    const own = merkle.root(entries.map(({ entry }) => leafHash(entry)));
     let root = new Uint8Array(0);
     try {
       root = hash(checkpoint.root);
     } catch {
       // a root that is no hash matches nothing
     }
-    const rootOk = same(own, root);
+    const rootOk = merkle.sameHash(own, root);
     if (!rootOk) reasons.push(t("reason.rootMismatch"));
 
     if (sigOk) verified = { checkpoint, root };
@@ -346,7 +198,7 @@ function renderEntry({ index, entry }) {
     el("td", "time"),
     el("td", "kind mono", String(entry?.kind ?? "")),
     el("td", "conversation mono", String(entry?.conversation ?? "")),
-    el("td", "actor", role && Object.hasOwn(STRINGS.nl, `role.${role}`) ? t(`role.${role}`) : role),
+    el("td", "actor", role && hasText(`role.${role}`) ? t(`role.${role}`) : role),
     el("td", "inclusion"),
   ];
   cells[1].append(time);
@@ -379,14 +231,18 @@ async function verifyInclusion(index, entry, button, result) {
   try {
     const size = Number(checkpoint.size);
     const proof = await api(`/api/v1/audit/proof/inclusion?index=${index}&size=${size}`);
-    const own = await leafHash(entry);
+    const own = leafHash(entry);
     let ok = false;
     let reason = "inclusion.badLeaf";
-    if (proof.index === index && proof.size === size && same(own, hash(proof.leaf_hash))) {
+    if (proof.index === index && proof.size === size && merkle.sameHash(own, hash(proof.leaf_hash))) {
       reason = "inclusion.badProof";
       const path = /** @type {unknown[]} */ (proof.path ?? []).map(hash);
-      const calculated = await rootFromInclusionProof(index, size, own, path);
-      ok = calculated !== null && same(calculated, root);
+      try {
+        merkle.verifyInclusion(index, size, own, path, root);
+        ok = true;
+      } catch (err) {
+        if (!(err instanceof merkle.VerificationError)) throw err;
+      }
     }
     result.textContent = ok ? t("inclusion.ok") : t(reason);
     result.classList.add(ok ? "good" : "bad");
@@ -403,34 +259,9 @@ async function verifyInclusion(index, entry, button, result) {
 
 // --- start -----------------------------------------------------------------------------------------
 
-function loginFlow() {
-  return new Promise((resolve) => {
-    $("login-form").addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const button = /** @type {HTMLButtonElement} */ ($("login-submit"));
-      button.disabled = true;
-      status("login-status", t("login.busy"));
-      try {
-        const username = /** @type {HTMLInputElement} */ ($("login-username")).value.trim();
-        const input = /** @type {HTMLInputElement} */ ($("login-password"));
-        const session = await api("/api/v1/session", { username, password: input.value });
-        if (session.role !== "auditor") throw new ApiError("wrong_role");
-        token = session.token;
-        input.value = "";
-        status("login-status", "");
-        resolve(undefined);
-      } catch (err) {
-        const wrongRole = err instanceof ApiError && err.message === "wrong_role";
-        status("login-status", t(wrongRole ? "login.wrongRole" : "login.failed"));
-      } finally {
-        button.disabled = false;
-      }
-    });
-  });
-}
-
 async function main() {
-  setupLanguage();
+  useStrings({ nl, en });
+  setupLanguage(redraw);
   $("trust-form").addEventListener("submit", (event) => {
     event.preventDefault();
     void verifyLog();
@@ -440,7 +271,11 @@ async function main() {
   $("filter-kind").addEventListener("change", renderEntries);
   await crypto.ready();
   document.body.dataset.ready = "";
-  await loginFlow();
+  await logIn(async (username, password) => {
+    const session = await api("/api/v1/session", { username, password });
+    if (session.role !== "auditor") throw new ApiError("wrong_role");
+    token = session.token;
+  }, "login.wrongRole");
   show("audit");
   await verifyLog();
 }

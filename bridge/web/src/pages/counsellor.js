@@ -6,21 +6,8 @@
 
 import "./staff.css";
 import { ApiError } from "../api.js";
-import {
-  $,
-  Conversation,
-  Staff,
-  setupLanguage,
-  clock,
-  crypto,
-  el,
-  loginFlow,
-  renderMessage,
-  renderNotice,
-  show,
-  status,
-  t,
-} from "../staff.js";
+import { $, clock, el, renderNotice, setupLanguage, show, status, t } from "../page.js";
+import { Conversation, Staff, crypto, loginFlow, renderMessage } from "../staff.js";
 
 /** @typedef {Record<string, any>} Json */
 
@@ -358,9 +345,9 @@ async function steer(event) {
 // --- start -----------------------------------------------------------------------------------------
 
 async function main() {
-  setupLanguage("title.counsellor", () => {
+  setupLanguage(() => {
     render();
-    if (staff.socket?.connected) {
+    if (staff.connection.connected) {
       status("conn-status", t("conn.online"));
       void refreshQueue();
     }

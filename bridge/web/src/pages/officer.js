@@ -4,21 +4,8 @@
 
 import "./staff.css";
 import { ApiError } from "../api.js";
-import {
-  $,
-  Conversation,
-  Staff,
-  setupLanguage,
-  clock,
-  crypto,
-  el,
-  loginFlow,
-  renderMessage,
-  renderNotice,
-  show,
-  status,
-  t,
-} from "../staff.js";
+import { $, clock, el, renderNotice, setupLanguage, show, status, t } from "../page.js";
+import { Conversation, Staff, crypto, loginFlow, renderMessage } from "../staff.js";
 
 /** @typedef {Record<string, any>} Json */
 
@@ -258,12 +245,12 @@ async function rejoin() {
 // --- start -----------------------------------------------------------------------------------------
 
 async function main() {
-  setupLanguage("title.officer", () => {
+  setupLanguage(() => {
     render();
     renderInvites();
     const since = $("scope-since").dataset.since;
     if (since) $("scope-since").textContent = t("scope.since", { time: clock(since) });
-    if (staff.socket?.connected) status("conn-status", t("conn.online"));
+    if (staff.connection.connected) status("conn-status", t("conn.online"));
   });
   $("compose").addEventListener("submit", (e) => onSend(/** @type {SubmitEvent} */ (e)));
   $("leave").addEventListener("click", leave);

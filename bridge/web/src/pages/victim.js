@@ -5,87 +5,45 @@
 // kept, in sessionStorage, so a reload in the same tab resumes and closing the tab forgets.
 // Server data is only ever put into the page as text nodes.
 
-import { io } from "socket.io-client";
+import { apiCall } from "../api.js";
 import * as crypto from "../crypto.js";
-import { Outbox } from "../outbox.js";
+import {
+  $,
+  applyLanguage,
+  clock,
+  el,
+  insertBySeq,
+  language,
+  messageItem,
+  renderNotice,
+  show,
+  status,
+  t,
+  useStrings,
+} from "../page.js";
+import { Connection } from "../socket.js";
 import "./victim.css";
 import en from "../i18n/victim.en.json";
 import nl from "../i18n/victim.nl.json";
 
 /** @typedef {Record<string, any>} Json */
 
-const STRINGS = /** @type {Record<string, Record<string, string>>} */ ({ nl, en });
 const STORE_KEY = "chat";
-const ACK_TIMEOUT_MS = 15_000;
-// After the server closed the socket itself (a restart, or a page reading too slowly), try again
-// after a pause of this much, with jitter so that many pages do not come back at once.
-const SERVER_CLOSED_RETRY_MS = 500;
 
-/** @param {string} id */
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
-
-let lang = "nl";
 /** @type {{conversationId: string, token: string, deviceId: string, keys: crypto.DeviceKeys} | null} */
 let session = null;
-/** @type {import("socket.io-client").Socket | null} */
-let socket = null;
+const connection = new Connection();
+const { outbox } = connection;
 /** @type {Json} */
 let conv = { participants: new Map(), carePublic: null, victimDevice: null, state: null };
 /** @type {Json | null} */
 let bridge = null;
 /** @type {Json | null} */
 let prompt = null;
-/** @type {Map<number, HTMLLIElement>} */
+/** @type {Map<number, HTMLElement>} */
 const shown = new Map();
 /** @type {Map<number, Json>} messages whose signer is not known yet */
 const pending = new Map();
-/** Messages written, kept until acknowledged and sent again after a reconnect. */
-const outbox = new Outbox(call);
-
-// --- text ---------------------------------------------------------------------------------------
-
-/** @param {string} key @param {Record<string, string>} [values] */
-function t(key, values = {}) {
-  const text = STRINGS[lang][key] ?? STRINGS.nl[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
-}
-
-/** @param {string} code */
-function applyLanguage(code) {
-  lang = Object.hasOwn(STRINGS, code) ? code : "nl";
-  document.documentElement.lang = lang;
-  document.documentElement.dir = t("dir") === "rtl" ? "rtl" : "ltr";
-  document.title = t("title");
-  for (const el of document.querySelectorAll("[data-i18n]")) {
-    el.textContent = t(/** @type {string} */ (/** @type {HTMLElement} */ (el).dataset.i18n));
-  }
-}
-
-/** @param {string} iso */
-function clock(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleTimeString(lang === "en" ? "en-GB" : "nl-NL", {
-    hour: "2-digit",
-    minute: "2-digit",
-  });
-}
-
-// --- views --------------------------------------------------------------------------------------
-
-/** @param {string} name @param {boolean} [focus] move focus to the view's heading */
-function show(name, focus = true) {
-  for (const view of document.querySelectorAll(".view")) {
-    /** @type {HTMLElement} */ (view).hidden = view.id !== `view-${name}`;
-  }
-  const heading = /** @type {HTMLElement | null} */ (document.querySelector(`#view-${name} h1`));
-  if (focus) heading?.focus();
-}
-
-/** @param {string} id @param {string} text */
-function status(id, text) {
-  $(id).textContent = text;
-}
 
 // --- quick exit ---------------------------------------------------------------------------------
 
@@ -142,81 +100,40 @@ function load() {
 // --- HTTP and Socket.IO -------------------------------------------------------------------------
 
 /** @param {string} path @param {Json} [body] */
-async function api(path, body) {
-  const init = body
-    ? { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }
-    : { method: "GET" };
-  const response = await fetch(path, { ...init, cache: "no-store", credentials: "omit" });
-  const data = await response.json();
-  if (!response.ok) throw new Error(data?.error?.code ?? `HTTP ${response.status}`);
-  return data;
-}
+const api = (path, body) => apiCall(path, null, body);
+/** @param {string} event @param {Json} payload */
+const call = (event, payload) => connection.call(event, payload);
 
-/** A refusal by the server, with the protocol's error code. */
-class Refusal extends Error {
-  /** @param {string} code */
-  constructor(code) {
-    super(code);
-    this.code = code;
-  }
-}
-
-/**
- * Emit with an ack: the ack of an accepted event, else a Refusal with its code. While the socket
- * is down this fails at once with a plain Error (socket.io-client would buffer the event and send
- * it on reconnect, before the conversation is joined again).
- * @param {string} event @param {Json} payload
- */
-async function call(event, payload) {
-  if (!socket?.connected) throw new Error("not connected");
-  const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-  if (!ack || ack.ok !== true) throw new Refusal(ack?.error?.code ?? "internal");
-  return ack;
-}
-
-/**
- * Connect; on every (re)connect join again, fetch what was missed and send again what is waiting
- * in the outbox. A dropped connection is tried again by socket.io-client itself; a socket the
- * server closed, by this page after a pause. A refused token is not tried again.
- */
+/** Connect; on every (re)connect join again, fetch what was missed, then send what waits. */
 function connect() {
   if (!session) return;
-  const current = io({ auth: { token: session.token }, transports: ["websocket"] });
-  socket = current;
-  current.on("connect", () => {
-    status("chat-status", "");
-    join()
-      .then(() => outbox.resume())
-      .catch(showDown);
-  });
-  current.on("disconnect", (reason) => {
-    outbox.down();
-    showDown();
-    if (reason === "io server disconnect") {
-      setTimeout(() => current.connect(), SERVER_CLOSED_RETRY_MS * (1 + Math.random()));
-    }
-  });
-  current.on("connect_error", (err) => {
+  connection.open(session.token, {
+    up: async () => {
+      status("chat-status", "");
+      await join();
+    },
+    down: showDown,
+    failed: showDown,
     // The chat's token is refused (the chat is gone): trying again will not help.
-    if (/** @type {any} */ (err)?.data?.code === "unauthenticated") {
+    refused: () => {
       status("chat-status", t("chat.refused"));
       $("new-chat").hidden = false;
-    } else {
-      showDown();
-    }
+    },
+    events: {
+      message: onMessage,
+      participant: onParticipant,
+      "bridge.state": onBridgeState,
+      "consent.prompt": onPrompt,
+      "conversation.closed": onClosed,
+    },
   });
-  socket.on("message", onMessage);
-  socket.on("participant", onParticipant);
-  socket.on("bridge.state", onBridgeState);
-  socket.on("consent.prompt", onPrompt);
-  socket.on("conversation.closed", onClosed);
 }
 
 async function join() {
   if (!session) return;
   const ack = await call("conversation.join", { conversation_id: session.conversationId });
   const c = ack.conversation;
-  applyLanguage(c.lang ?? lang);
+  applyLanguage(c.lang ?? language());
   conv.state = c.state;
   conv.carePublic = c.care_scope?.public ?? null;
   conv.victimDevice = c.victim_device;
@@ -295,40 +212,14 @@ function onMessage(item) {
 function renderMessage(item, envelope, text, time) {
   const role = String(envelope.sender?.role ?? "");
   const audience = Array.isArray(envelope.audience) ? envelope.audience : [];
-  const li = document.createElement("li");
-  li.className = `message from-${role === "victim" ? "me" : role === "officer" ? "police" : "care"}`;
-  li.dataset.seq = String(item.seq);
+  const from = role === "victim" ? "me" : role === "officer" ? "police" : "care";
+  const li = messageItem(item.seq, role, `from-${from}`, { sender: `sender.${role}`, time, text });
   li.dataset.audience = audience.join(" ");
-  li.dataset.sender = role;
-  const head = document.createElement("p");
-  head.className = "message-head";
-  const who = document.createElement("span");
-  who.className = "sender";
-  who.textContent = t(`sender.${role}`);
-  const when = document.createElement("time");
-  when.dateTime = time;
-  when.textContent = clock(time);
-  head.append(who, " ", when);
-  const body = document.createElement("p");
-  body.className = "message-text";
-  body.textContent = text ?? t("message.unreadable");
-  if (text === null) li.classList.add("unreadable");
-  li.append(head, body);
   const mark = markFor(envelope, audience);
-  if (mark) {
-    const note = document.createElement("p");
-    note.className = `message-mark ${mark.kind}`;
-    note.textContent = mark.text;
-    li.append(note);
-  }
+  if (mark) li.append(el("p", `message-mark ${mark.kind}`, mark.text));
   // Each message once, in seq order.
   shown.set(item.seq, li);
-  const list = $("messages");
-  const after = [...list.children].find(
-    (el) => el instanceof HTMLElement && el.dataset.seq && Number(el.dataset.seq) > item.seq,
-  );
-  list.insertBefore(li, after ?? null);
-  li.scrollIntoView({ block: "nearest" });
+  insertBySeq($("messages"), li);
 }
 
 /** @param {Json} envelope @param {string[]} audience */
@@ -344,12 +235,7 @@ function markFor(envelope, audience) {
 
 /** @param {string} text */
 function notice(text) {
-  if (!text) return;
-  const li = document.createElement("li");
-  li.className = "notice";
-  li.textContent = text;
-  $("messages").append(li);
-  li.scrollIntoView({ block: "nearest" });
+  renderNotice($("messages"), text);
 }
 
 /** @param {SubmitEvent} event */
@@ -549,7 +435,7 @@ function onPrompt(event) {
     }),
   );
   const article = $("consent-text");
-  article.lang = String(event.text?.lang ?? lang);
+  article.lang = String(event.text?.lang ?? language());
   article.replaceChildren(...renderMarkdown(String(event.text?.body ?? "")));
   /** @type {HTMLInputElement} */ ($("choice-needs-note")).checked = false;
   /** @type {HTMLInputElement} */ ($("choice-case-file")).checked = false;
@@ -636,7 +522,7 @@ async function start() {
     const keys = crypto.DeviceKeys.generate();
     const care = crypto.ScopeKey.generate();
     const created = await api("/api/v1/conversations", {
-      lang,
+      lang: language(),
       device: { ed25519: keys.ed25519, x25519: keys.x25519 },
       care_scope: care.asPayload(fier.x25519),
     });
@@ -679,14 +565,14 @@ async function endChat() {
 }
 
 function newChat() {
-  socket?.disconnect();
-  socket = null;
+  connection.close();
   session = null;
   sessionStorage.removeItem(STORE_KEY);
   location.reload();
 }
 
 async function main() {
+  useStrings({ nl, en });
   $("quick-exit").addEventListener("click", quickExit);
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") quickExit();
