@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.domain.auth import Principal
-from bridge.domain.consent.machine import ACTIVE
+from bridge.domain.machine import ConversationState
+from bridge.domain.roles import Role
 from bridge.errors import Forbidden, NoConsent, NotFound, WrongState
+from bridge.store import participants, requests
 from bridge.store.models import BridgeRequest, Conversation, Participant
 
-__all__ = ["Caller", "ConversationContext", "active_request", "load_context"]
+__all__ = ["Caller", "ConversationContext", "load_context"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class Caller:
     @property
     def role(self) -> str:
         return self.principal.role
+
+    @property
+    def actor(self) -> dict[str, object]:
+        """How a log entry names this caller: staff by account, the victim by role alone."""
+        if self.role == Role.VICTIM:
+            return {"role": Role.VICTIM.value}
+        return {"role": self.role, "user_id": self.principal.account_id}
 
 
 @dataclass
@@ -45,15 +53,6 @@ class ConversationContext:
         return "none" if self.request is None else self.request.state
 
 
-async def active_request(session: AsyncSession, conversation_id: str) -> BridgeRequest | None:
-    return await session.scalar(
-        select(BridgeRequest).where(
-            BridgeRequest.conversation_id == conversation_id,
-            BridgeRequest.state.in_([s.value for s in ACTIVE]),
-        )
-    )
-
-
 async def load_context(
     session: AsyncSession, caller: Caller, conversation_id: str, *, allow_closed: bool = False
 ) -> ConversationContext:
@@ -63,31 +62,22 @@ async def load_context(
         raise NotFound("no such conversation")
     principal = caller.principal
     officer: Participant | None = None
-    if principal.role == "victim":
+    if principal.role == Role.VICTIM:
         if principal.conversation_id != conversation.id:
             raise Forbidden("this is not your conversation")
-    elif principal.role == "counsellor":
+    elif principal.role == Role.COUNSELLOR:
         if conversation.counsellor_account_id != principal.account_id:
             raise Forbidden("another counsellor holds this conversation")
-    elif principal.role == "officer":
-        officer = await session.scalar(
-            select(Participant)
-            .where(
-                Participant.conversation_id == conversation.id,
-                Participant.account_id == principal.account_id,
-                Participant.role == "officer",
-            )
-            .order_by(Participant.id.desc())
-            .limit(1)
-        )
+    elif principal.role == Role.OFFICER:
+        officer = await participants.latest_officer(session, conversation.id, principal.account_id)
         if officer is None:
             raise Forbidden("you never joined this conversation")
         if officer.ended_at is not None:
             raise NoConsent("the victim's consent for you to read along has ended")
     else:
         raise Forbidden(f"a {principal.role} takes no part in conversations")
-    if conversation.state == "closed" and not allow_closed:
+    if conversation.state == ConversationState.CLOSED and not allow_closed:
         raise WrongState("the conversation is closed")
     return ConversationContext(
-        conversation, await active_request(session, conversation.id), officer
+        conversation, await requests.active(session, conversation.id), officer
     )

@@ -12,7 +12,6 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge import crypto
@@ -20,7 +19,7 @@ from bridge.clock import iso
 from bridge.domain.access import Caller, ConversationContext, load_context
 from bridge.domain.auth import issue_token
 from bridge.domain.consent.bridges import Bridges
-from bridge.domain.consent.transitions import bridge_summary, epoch_summary
+from bridge.domain.consent.service import bridge_summary, epoch_summary
 from bridge.domain.core import Core
 from bridge.domain.delivery import (
     COUNSELLORS,
@@ -34,7 +33,10 @@ from bridge.domain.delivery import (
     victim_room,
 )
 from bridge.domain.devices import new_device_id
+from bridge.domain.machine import ConversationEvent, ConversationState, State
 from bridge.domain.participants import participant_view, present_participants, victim_device_view
+from bridge.domain.roles import Role
+from bridge.domain.transitions import start, transition
 from bridge.errors import (
     BadKeys,
     BadSignature,
@@ -46,15 +48,8 @@ from bridge.errors import (
     WrongState,
 )
 from bridge.protocol import ConversationCreate, Envelope, HistoryShare
-from bridge.store.models import (
-    BridgeRequest,
-    Conversation,
-    Device,
-    Epoch,
-    Message,
-    Participant,
-    SharedKey,
-)
+from bridge.store import conversations, devices, messages, participants, requests
+from bridge.store.models import Conversation, Device, Epoch, Message, Participant, SharedKey
 
 __all__ = ["Conversations"]
 
@@ -77,10 +72,7 @@ class Conversations:
         """A victim starts a conversation; the ack is the HTTP answer with the victim token."""
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            taken = await session.scalar(
-                select(Device.id).where(Device.ed25519 == body.device.ed25519)
-            )
-            if taken is not None:
+            if await devices.with_signing_key(session, body.device.ed25519) is not None:
                 raise Conflict("these device keys are in use already")
             device = Device(
                 id=new_device_id(),
@@ -94,7 +86,6 @@ class Conversations:
             conversation = Conversation(
                 id=str(uuid.uuid4()),
                 lang=body.lang,
-                state="waiting",
                 victim_device_id=device.id,
                 care_public=body.care_scope.public,
                 care_sealed_private=body.care_scope.sealed_private,
@@ -103,29 +94,28 @@ class Conversations:
                 created_at=now,
                 closed_at=None,
             )
-            session.add(conversation)
+            # The victim's device key is its pseudonym in the log: a grant's signature can be
+            # verified from the log alone (PROTOCOL.md, "Log entries").
+            await start(
+                session,
+                self.log,
+                conversation,
+                now=now,
+                victim_device={"ed25519": device.ed25519},
+            )
             await session.flush()
             session.add(
                 Participant(
                     conversation_id=conversation.id,
                     device_id=device.id,
                     account_id=None,
-                    role="victim",
+                    role=Role.VICTIM.value,
                     epoch_id=None,
                     joined_at=now,
                 )
             )
             token, _ = await issue_token(
                 session, now=now, lifetime=token_lifetime, conversation_id=conversation.id
-            )
-            # The victim's device key is its pseudonym in the log: a grant's signature can be
-            # verified from the log alone (PROTOCOL.md, "Log entries").
-            await self.log.append(
-                session,
-                "conversation.started",
-                at=now,
-                conversation_id=conversation.id,
-                victim_device={"ed25519": device.ed25519},
             )
             queue = await self.queue_effect(session)
         ack: Ack = {
@@ -137,21 +127,14 @@ class Conversations:
 
     async def queue(self) -> Ack:
         async with self.db.session() as session:
-            rows = await session.execute(
-                select(Conversation.id, Conversation.lang, Conversation.created_at)
-                .where(Conversation.state == "waiting")
-                .order_by(Conversation.created_at)
-            )
             waiting = [
                 {"conversation_id": cid, "lang": lang, "waiting_since": iso(since)}
-                for cid, lang, since in rows.all()
+                for cid, lang, since in await conversations.waiting(session)
             ]
         return {"waiting": waiting}
 
     async def queue_effect(self, session: AsyncSession) -> Emit:
-        count = await session.scalar(
-            select(func.count()).select_from(Conversation).where(Conversation.state == "waiting")
-        )
+        count = await conversations.waiting_count(session)
         return Emit("queue", {"waiting": count}, (COUNSELLORS,))
 
     async def join(self, caller: Caller, conversation_id: str) -> Outcome:
@@ -161,23 +144,25 @@ class Conversations:
             principal = caller.principal
             conversation = await session.get(Conversation, conversation_id)
             if (
-                principal.role == "counsellor"
+                principal.role == Role.COUNSELLOR
                 and conversation is not None
-                and conversation.state == "waiting"
+                and conversation.state == ConversationState.WAITING
             ):
                 # Picking a waiting conversation up makes this counsellor its host.
+                await transition(
+                    session, self.log, conversation, ConversationEvent.PICK_UP, now=now
+                )
                 conversation.counsellor_account_id = principal.account_id
-                conversation.state = "open"
                 await session.flush()
                 effects.append(await self.queue_effect(session))
             ctx = await load_context(session, caller, conversation_id)
-            if principal.role == "officer":
+            if principal.role == Role.OFFICER:
                 # The officer's participation is still open (load_context); it must belong to
                 # the consent in force.
                 assert ctx.officer is not None
                 if ctx.request is None or ctx.request.epoch_id != ctx.officer.epoch_id:
                     raise NoConsent("there is no consent for you in this conversation")
-            elif principal.role == "counsellor":
+            elif principal.role == Role.COUNSELLOR:
                 assert caller.device_id is not None  # registration is checked at the edge
                 joined = await self._ensure_participant(
                     session, ctx, caller.device_id, principal.account_id, now
@@ -189,11 +174,11 @@ class Conversations:
                 effects += await self.bridges.victim_back(session, ctx, now)
             view = await self._conversation_view(session, ctx, caller)
         rooms = {
-            "victim": (care_room(conversation_id), victim_room(conversation_id)),
-            "counsellor": (care_room(conversation_id), counsellor_room(conversation_id)),
-            "officer": (investigation_room(conversation_id),),
-        }[principal.role]
-        if principal.role == "victim":
+            Role.VICTIM: (care_room(conversation_id), victim_room(conversation_id)),
+            Role.COUNSELLOR: (care_room(conversation_id), counsellor_room(conversation_id)),
+            Role.OFFICER: (investigation_room(conversation_id),),
+        }[Role(principal.role)]
+        if principal.role == Role.VICTIM:
             effects += self.bridges.pending_prompt(ctx)
         return Outcome({"conversation": view}, effects, rooms)
 
@@ -205,20 +190,13 @@ class Conversations:
         account_id: str | None,
         now: datetime,
     ) -> Emit | None:
-        found = await session.scalar(
-            select(Participant.id).where(
-                Participant.conversation_id == ctx.conversation.id,
-                Participant.device_id == device_id,
-                Participant.ended_at.is_(None),
-            )
-        )
-        if found is not None:
+        if await participants.is_present(session, ctx.conversation.id, device_id):
             return None
         participant = Participant(
             conversation_id=ctx.conversation.id,
             device_id=device_id,
             account_id=account_id,
-            role="counsellor",
+            role=Role.COUNSELLOR.value,
             epoch_id=None,
             joined_at=now,
         )
@@ -240,19 +218,14 @@ class Conversations:
         conversation = ctx.conversation
         victim = await session.get_one(Device, conversation.victim_device_id)
         care: dict[str, object] = {"public": conversation.care_public}
-        if caller.role != "officer":
+        if caller.role != Role.OFFICER:
             care["sealed_private"] = conversation.care_sealed_private
         epoch: dict[str, object] | None = None
         if ctx.request is not None and ctx.request.epoch_id is not None:
             row = await session.get_one(Epoch, ctx.request.epoch_id)
-            epoch = epoch_summary(row, with_private=caller.role == "officer")
+            epoch = epoch_summary(row, with_private=caller.role == Role.OFFICER)
         # The consent state a (re)joining party needs: the bridge in force, else the last one.
-        latest = ctx.request or await session.scalar(
-            select(BridgeRequest)
-            .where(BridgeRequest.conversation_id == conversation.id)
-            .order_by(BridgeRequest.created_at.desc())
-            .limit(1)
-        )
+        latest = ctx.request or await requests.latest(session, conversation.id)
         return {
             "conversation_id": conversation.id,
             "state": conversation.state,
@@ -273,16 +246,14 @@ class Conversations:
             ctx = await load_context(session, caller, envelope.conversation_id, allow_closed=True)
             if envelope.sender.role != caller.role or envelope.sender.device_id != caller.device_id:
                 raise Forbidden("the envelope's sender is not this device")
-            previous = await session.scalar(
-                select(Message).where(Message.client_msg_id == envelope.client_msg_id)
-            )
+            previous = await messages.by_client_msg_id(session, envelope.client_msg_id)
             if previous is not None and previous.envelope_sha256 == digest:
                 # An identical resend (a lost ack, even one the conversation's closing came
                 # after): the same seq, nothing new (idempotency).
                 return Outcome({"seq": previous.seq}, [])
             if envelope.kind == "needs_note":
                 self._check_needs_note_sender(caller, ctx)
-            if ctx.conversation.state == "closed":
+            if ctx.conversation.state == ConversationState.CLOSED:
                 raise WrongState("the conversation is closed")
             self._check_audience(caller, ctx, envelope)
             device = await session.get_one(Device, caller.device_id)
@@ -296,13 +267,7 @@ class Conversations:
                 raise BadKeys(str(exc)) from None
             if previous is not None:
                 raise Conflict("this client_msg_id was used for another envelope")
-            seq = await session.scalar(
-                update(Conversation)
-                .where(Conversation.id == ctx.conversation.id)
-                .values(last_seq=Conversation.last_seq + 1)
-                .returning(Conversation.last_seq)
-            )
-            assert seq is not None
+            seq = await conversations.next_seq(session, ctx.conversation.id)
             text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
             session.add(
                 Message(
@@ -364,9 +329,13 @@ class Conversations:
             ctx = await load_context(session, caller, share.conversation_id, allow_closed=True)
             if not self.policy.victim_may_share_history:
                 raise Forbidden("the werkafspraken do not allow sharing earlier messages")
-            if ctx.conversation.state == "closed":
+            if ctx.conversation.state == ConversationState.CLOSED:
                 raise WrongState("the conversation is closed")
-            if ctx.request is None or ctx.request.state not in ("joined", "paused", "granted"):
+            if ctx.request is None or ctx.request.state not in (
+                State.JOINED,
+                State.PAUSED,
+                State.GRANTED,
+            ):
                 raise NoConsent("there is no consent to share with")
             if ctx.request.epoch_id != share.epoch_id:
                 raise WrongState("that is not the active epoch")
@@ -396,7 +365,7 @@ class Conversations:
                 "history.shared",
                 at=now,
                 conversation_id=share.conversation_id,
-                actor={"role": "victim"},
+                actor=caller.actor,
                 epoch_id=share.epoch_id,
                 seqs=seqs,
             )
@@ -406,33 +375,20 @@ class Conversations:
         now = self.clock()
         async with self.db.session() as session, session.begin():
             ctx = await load_context(session, caller, conversation_id)
-            if caller.role not in ("victim", "counsellor"):
+            if caller.role not in (Role.VICTIM, Role.COUNSELLOR):
                 raise Forbidden("only the victim or the counsellor closes a conversation")
             effects = await self.bridges.stop_for_close(session, ctx, caller, now)
-            ctx.conversation.state = "closed"
-            ctx.conversation.closed_at = now
-            await session.execute(
-                update(Participant)
-                .where(
-                    Participant.conversation_id == conversation_id, Participant.ended_at.is_(None)
-                )
-                .values(ended_at=now, end_reason="closed")
-            )
-            await self.log.append(
+            await participants.end_all(session, conversation_id, now, "closed")
+            await transition(
                 session,
-                "conversation.closed",
-                at=now,
-                conversation_id=conversation_id,
-                actor=_actor(caller),
+                self.log,
+                ctx.conversation,
+                ConversationEvent.CLOSE,
+                now=now,
+                actor=caller.actor,
             )
             effects.append(await self.queue_effect(session))
         rooms = (care_room(conversation_id), investigation_room(conversation_id))
         effects.append(Emit("conversation.closed", {"conversation_id": conversation_id}, rooms))
         effects += [CloseRoom(room) for room in rooms]
         return Outcome({}, effects)
-
-
-def _actor(caller: Caller) -> dict[str, object]:
-    if caller.role == "victim":
-        return {"role": "victim"}
-    return {"role": caller.role, "user_id": caller.principal.account_id}

@@ -5,12 +5,11 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
-
 from bridge import crypto
 from bridge.domain.auth import Principal
 from bridge.errors import BadSignature, Conflict
 from bridge.log.writer import Log
+from bridge.store import devices
 from bridge.store.db import Database
 from bridge.store.models import Device
 
@@ -33,7 +32,7 @@ async def register_device(
     except crypto.CryptoError:
         raise BadSignature("sig must sign the X25519 key with the Ed25519 key") from None
     async with db.session() as session, session.begin():
-        device = await session.scalar(select(Device).where(Device.ed25519 == ed25519))
+        device = await devices.with_signing_key(session, ed25519)
         if device is not None:
             if device.account_id != principal.account_id or device.x25519 != x25519:
                 raise Conflict("these device keys belong to another device")

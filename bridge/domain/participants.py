@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.clock import iso
+from bridge.store import participants
 from bridge.store.models import Device, Participant
 
 __all__ = ["participant_view", "present_participants", "victim_device_view"]
@@ -26,13 +26,8 @@ async def present_participants(
     session: AsyncSession, conversation_id: str
 ) -> list[dict[str, object]]:
     """Every participant that has not left or been removed, the victim included."""
-    rows = await session.execute(
-        select(Participant, Device)
-        .join(Device, Device.id == Participant.device_id)
-        .where(Participant.conversation_id == conversation_id, Participant.ended_at.is_(None))
-        .order_by(Participant.id)
-    )
-    return [participant_view(p, d) for p, d in rows.all()]
+    rows = await participants.present_with_devices(session, conversation_id)
+    return [participant_view(p, d) for p, d in rows]
 
 
 def victim_device_view(device: Device) -> dict[str, object]:

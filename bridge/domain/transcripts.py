@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.clock import iso
 from bridge.domain.access import Caller, ConversationContext, load_context
 from bridge.domain.core import Core
+from bridge.domain.roles import Role
 from bridge.errors import Forbidden
-from bridge.store.models import Message, SharedKey
+from bridge.store import messages
 
 __all__ = ["Transcripts"]
 
@@ -42,28 +42,16 @@ class Transcripts:
         limit: int,
     ) -> list[dict[str, object]]:
         conversation_id = ctx.conversation.id
-        conditions = [Message.conversation_id == conversation_id, Message.seq > after]
         shared: dict[int, str] = {}
         epoch_id: str | None = None
-        if caller.role == "officer":
+        if caller.role == Role.OFFICER:
             assert ctx.officer is not None and ctx.officer.epoch_id is not None
             epoch_id = ctx.officer.epoch_id
-            rows = await session.execute(
-                select(SharedKey.seq, SharedKey.key).where(
-                    SharedKey.conversation_id == conversation_id, SharedKey.epoch_id == epoch_id
-                )
-            )
-            shared = {seq: key for seq, key in rows.all()}
-            conditions.append(
-                or_(
-                    and_(Message.investigation.is_(True), Message.epoch_id == epoch_id),
-                    Message.seq.in_(list(shared)),
-                )
-            )
-        found = await session.scalars(
-            select(Message).where(*conditions).order_by(Message.seq).limit(limit)
+            shared = await messages.shared_keys(session, conversation_id, epoch_id)
+        found = await messages.readable(
+            session, conversation_id, after, limit, epoch_id=epoch_id, shared=list(shared)
         )
-        messages: list[dict[str, object]] = []
+        readable: list[dict[str, object]] = []
         for row in found:
             item: dict[str, object] = {
                 "seq": row.seq,
@@ -74,37 +62,25 @@ class Transcripts:
             # through the content key the victim shared.
             if row.seq in shared and not (row.investigation and row.epoch_id == epoch_id):
                 item["shared_keys"] = shared[row.seq]
-            messages.append(item)
-        return messages
-
-    async def _record(
-        self,
-        session: AsyncSession,
-        kind: str,
-        caller: Caller,
-        conversation_id: str,
-        messages: list[dict[str, object]],
-    ) -> None:
-        if not messages or caller.role == "victim":
-            return
-        await self.log.append(
-            session,
-            kind,
-            at=self.clock(),
-            conversation_id=conversation_id,
-            actor={"role": caller.role, "user_id": caller.principal.account_id},
-            scope="investigation" if caller.role == "officer" else "care",
-            first_seq=messages[0]["seq"],
-            last_seq=messages[-1]["seq"],
-        )
+            readable.append(item)
+        return readable
 
     async def history(self, caller: Caller, conversation_id: str, after: int, limit: int) -> Ack:
         """``history.fetch``: what the caller's scope may read after ``after``."""
         async with self.db.session() as session, session.begin():
             ctx = await load_context(session, caller, conversation_id, allow_closed=True)
-            messages = await self._readable(session, caller, ctx, after, limit)
-            await self._record(session, "transcript.read", caller, conversation_id, messages)
-        return {"messages": messages}
+            read = await self._readable(session, caller, ctx, after, limit)
+            if (access := _access(caller, read)) is not None:
+                at = self.clock()
+                await self.log.append(
+                    session,
+                    "transcript.read",
+                    at=at,
+                    conversation_id=conversation_id,
+                    actor=caller.actor,
+                    **access,
+                )
+        return {"messages": read}
 
     async def export(self, caller: Caller, conversation_id: str) -> Ack:
         """The whole transcript of the caller's scope, for a file outside the bridge.
@@ -114,12 +90,33 @@ class Transcripts:
         """
         async with self.db.session() as session, session.begin():
             ctx = await load_context(session, caller, conversation_id, allow_closed=True)
-            if caller.role == "officer":
+            if caller.role == Role.OFFICER:
                 choices = (ctx.request.choices if ctx.request is not None else None) or {}
                 if not choices.get("retain_for_case_file"):
                     raise Forbidden("the victim did not allow keeping this chat for a case file")
-            elif caller.role != "counsellor":
+            elif caller.role != Role.COUNSELLOR:
                 raise Forbidden("only staff export a transcript")
-            messages = await self._readable(session, caller, ctx, 0, EXPORT_LIMIT)
-            await self._record(session, "transcript.exported", caller, conversation_id, messages)
-        return {"conversation_id": conversation_id, "messages": messages}
+            read = await self._readable(session, caller, ctx, 0, EXPORT_LIMIT)
+            if (access := _access(caller, read)) is not None:
+                at = self.clock()
+                await self.log.append(
+                    session,
+                    "transcript.exported",
+                    at=at,
+                    conversation_id=conversation_id,
+                    actor=caller.actor,
+                    **access,
+                )
+        return {"conversation_id": conversation_id, "messages": read}
+
+
+def _access(caller: Caller, read: list[dict[str, object]]) -> dict[str, object] | None:
+    """What the access entry of a staff read that returned messages records, else None: the
+    victim reads her own conversation, and an empty read shows nothing."""
+    if not read or caller.role == Role.VICTIM:
+        return None
+    return {
+        "scope": "investigation" if caller.role == Role.OFFICER else "care",
+        "first_seq": read[0]["seq"],
+        "last_seq": read[-1]["seq"],
+    }

@@ -1,7 +1,7 @@
 """Bridge requests: propose, grant, decline, withdraw, pause, resume, end (DESIGN.md, "Consent").
 
 Each public method is one transaction: the move of the state table, its log entries, and the
-effects to deliver after the commit (see :mod:`bridge.domain.consent.transitions`).
+effects to deliver after the commit (see :mod:`bridge.domain.consent.service`).
 """
 
 from __future__ import annotations
@@ -17,37 +17,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge import crypto
 from bridge.clock import iso
-from bridge.domain.access import Caller, ConversationContext, active_request, load_context
-from bridge.domain.consent.invites import invite_emit, invite_recipients, previous_officer
-from bridge.domain.consent.machine import Event, State
-from bridge.domain.consent.transitions import SYSTEM, Ack, Transitions, actor
+from bridge.domain.access import Caller, ConversationContext, load_context
+from bridge.domain.consent.absences import Absences
+from bridge.domain.consent.invites import invite_emit, invite_recipients
+from bridge.domain.consent.service import Ack
 from bridge.domain.core import Core
-from bridge.domain.delivery import (
-    CloseRoom,
-    Effect,
-    Emit,
-    Outcome,
-    care_room,
-    investigation_room,
-    victim_room,
-)
-from bridge.domain.participants import participant_view
+from bridge.domain.delivery import CloseRoom, Effect, Emit, Outcome, investigation_room, victim_room
+from bridge.domain.machine import ConversationState, Event, State
+from bridge.domain.roles import Role
+from bridge.domain.transitions import start, transition
 from bridge.errors import BadSignature, Forbidden, NotFound, WrongState
 from bridge.protocol import BridgePropose, ConsentGrant
-from bridge.store.models import (
-    BridgeRequest,
-    Conversation,
-    Device,
-    Epoch,
-    Invite,
-    LogEntry,
-    Participant,
-)
+from bridge.store import requests
+from bridge.store.models import BridgeRequest, Conversation, Device, Epoch, Invite, LogEntry
 
 __all__ = ["Bridges", "record_policy"]
 
+VICTIM = {"role": Role.VICTIM.value}
 
-class Bridges(Transitions):
+
+class Bridges(Absences):
     # -- the counsellor proposes, the victim answers -------------------------------------------
 
     def _prompt(self, conversation: Conversation, request: BridgeRequest) -> Emit:
@@ -77,7 +66,7 @@ class Bridges(Transitions):
         now = self.clock()
         async with self.db.session() as session, session.begin():
             ctx = await load_context(session, caller, proposal.conversation_id)
-            if ctx.conversation.state != "open":
+            if ctx.conversation.state != ConversationState.OPEN:
                 raise WrongState("the conversation has no counsellor yet")
             if ctx.request is not None:
                 raise WrongState(f"a bridge is {ctx.request.state} already")
@@ -86,7 +75,6 @@ class Bridges(Transitions):
                 conversation_id=ctx.conversation.id,
                 purpose=proposal.purpose,
                 preferences=msgspec.to_builtins(proposal.preferences),
-                state=State.PROPOSED.value,
                 reason=None,
                 proposed_by=caller.principal.account_id,
                 prompt_lang=ctx.conversation.lang,
@@ -97,15 +85,13 @@ class Bridges(Transitions):
                 created_at=now,
                 updated_at=now,
             )
-            session.add(request)
             text = self.texts.get(request.purpose, request.prompt_lang)
-            await self.log.append(
+            await start(
                 session,
-                "consent.requested",
-                at=now,
-                conversation_id=ctx.conversation.id,
-                actor=actor(caller),
-                request_id=request.id,
+                self.log,
+                request,
+                now=now,
+                actor=caller.actor,
                 purpose=request.purpose,
                 preferences=request.preferences,
                 text={"version": text.version, "lang": text.lang, "sha256": text.sha256},
@@ -148,7 +134,6 @@ class Bridges(Transitions):
                 raise BadSignature(
                     "the grant is not signed by this conversation's victim"
                 ) from None
-            self.move(request, Event.GRANT, now, None)
             epoch = Epoch(
                 id=str(uuid.uuid4()),
                 conversation_id=ctx.conversation.id,
@@ -164,32 +149,30 @@ class Bridges(Transitions):
                 conversation_id=ctx.conversation.id,
                 purpose=request.purpose,
                 preferences=request.preferences,
-                state="pending",
                 expires_at=now + timedelta(seconds=self.policy.invite_expiry_seconds),
                 accepted_by=None,
                 created_at=now,
             )
             request.epoch_id = epoch.id
             request.choices = signed["choices"]  # type: ignore[assignment]
-            session.add_all([epoch, invite])
-            index = await self.log.append(
+            session.add(epoch)
+            index = await transition(
                 session,
-                "consent.granted",
-                at=now,
-                conversation_id=ctx.conversation.id,
-                actor={"role": "victim"},
-                request_id=request.id,
+                self.log,
+                request,
+                Event.GRANT,
+                now=now,
+                actor=VICTIM,
                 epoch_id=epoch.id,
                 grant=signed,
                 sig=grant.sig,
             )
-            await self.log.append(
+            await start(
                 session,
-                "invite.created",
-                at=now,
-                conversation_id=ctx.conversation.id,
+                self.log,
+                invite,
+                now=now,
                 request_id=request.id,
-                invite_id=invite.id,
                 purpose=invite.purpose,
                 preferences=invite.preferences,
                 expires_at=iso(invite.expires_at),
@@ -200,7 +183,7 @@ class Bridges(Transitions):
             recipients = invite_recipients(
                 invite.preferences,
                 self.presence.officers_on_duty(),
-                await previous_officer(session, ctx.conversation.id),
+                await requests.previous_officer(session, ctx.conversation.id),
             )
             if recipients:
                 effects = await self.state_effects(
@@ -216,6 +199,7 @@ class Bridges(Transitions):
                     {"until": _clock_time(invite.expires_at)},
                 )
             effects += [invite_emit(invite, account) for account in recipients]
+        assert index is not None  # a grant is always logged (bridge.domain.machine)
         ack: Ack = {"epoch_id": epoch.id, "receipt": {"index": index, "checkpoint": receipt}}
         return Outcome(ack, effects)
 
@@ -231,8 +215,7 @@ class Bridges(Transitions):
                 request,
                 Event.DECLINE,
                 now=now,
-                kind="consent.declined",
-                actor={"role": "victim"},
+                actor=VICTIM,
                 notice_key="bridge.declined",
             )
         return Outcome({}, effects)
@@ -244,22 +227,15 @@ class Bridges(Transitions):
         session: AsyncSession,
         ctx: ConversationContext,
         request: BridgeRequest,
-        caller: Caller | None,
+        caller: Caller,
         now: datetime,
         *,
         event: Event,
         reason: str,
-        kind: str,
     ) -> list[Effect]:
         """Move to ``ended`` and remove the officer at once: later officer events get no_consent."""
-        self.move(request, event, now, reason)
-        await self.log.append(
-            session,
-            kind,
-            at=now,
-            conversation_id=ctx.conversation.id,
-            actor=actor(caller),
-            request_id=request.id,
+        await transition(
+            session, self.log, request, event, now=now, actor=caller.actor, reason=reason
         )
         removed = await self.remove_officer(
             session,
@@ -288,7 +264,6 @@ class Bridges(Transitions):
                 now,
                 event=Event.WITHDRAW,
                 reason="withdrawn",
-                kind="consent.withdrawn",
             )
         return Outcome({}, effects)
 
@@ -304,8 +279,7 @@ class Bridges(Transitions):
                 ctx.request,
                 Event.PAUSE,
                 now=now,
-                kind="bridge.paused",
-                actor=actor(caller),
+                actor=caller.actor,
                 reason=caller.role,
                 notice_key=f"bridge.paused.{caller.role}",
             )
@@ -322,7 +296,7 @@ class Bridges(Transitions):
                 raise WrongState("the police part goes on by itself when the counsellor is back")
             # The victim steers: a pause the victim made, or that leaving made, is lifted only by
             # the victim (a ``victim_away`` pause also by the victim's return, see victim_back).
-            if request.reason in ("victim", "victim_away") and caller.role != "victim":
+            if request.reason in ("victim", "victim_away") and caller.role != Role.VICTIM:
                 raise Forbidden("only the victim can lift the victim's pause")
             effects = await self.transition(
                 session,
@@ -330,8 +304,7 @@ class Bridges(Transitions):
                 request,
                 Event.RESUME,
                 now=now,
-                kind="bridge.resumed",
-                actor=actor(caller),
+                actor=caller.actor,
                 notice_key="bridge.resumed",
             )
             effects += await self.pause_if_counsellor_away(session, ctx, now)
@@ -347,7 +320,7 @@ class Bridges(Transitions):
             # The officer's bridge.end is leaving; the counsellor's ends the police part.
             event, reason = (
                 (Event.LEAVE, "officer_left")
-                if caller.role == "officer"
+                if caller.role == Role.OFFICER
                 else (Event.END, "counsellor")
             )
             effects = await self._stop(
@@ -358,7 +331,6 @@ class Bridges(Transitions):
                 now,
                 event=event,
                 reason=reason,
-                kind="bridge.ended",
             )
         return Outcome({}, effects)
 
@@ -376,131 +348,7 @@ class Bridges(Transitions):
             now,
             event=Event.CLOSE,
             reason="closed",
-            kind="bridge.ended",
         )
-
-    # -- the counsellor stays (DESIGN.md principle 6) ------------------------------------------
-
-    async def counsellor_away(self, conversation_id: str) -> list[Effect]:
-        """The counsellor's last socket left: a joined bridge pauses until they are back."""
-        now = self.clock()
-        async with self.db.session() as session, session.begin():
-            conversation = await session.get(Conversation, conversation_id)
-            if conversation is None:
-                return []
-            ctx = ConversationContext(
-                conversation, await active_request(session, conversation_id), None
-            )
-            return await self.pause_if_counsellor_away(session, ctx, now)
-
-    async def victim_away(self, conversation_id: str) -> list[Effect]:
-        """The victim's last socket left (a quick exit, or a lost connection): the counsellor
-        and officer are told, and a joined police part pauses until the victim is back
-        (:meth:`victim_back`) or resumes it. A pending consent question stays unanswered: only
-        the victim's own tap answers it."""
-        now = self.clock()
-        async with self.db.session() as session, session.begin():
-            conversation = await session.get(Conversation, conversation_id)
-            if conversation is None or conversation.state == "closed":
-                return []
-            left: list[Effect] = [await _victim_presence(session, conversation, "left")]
-            request = await active_request(session, conversation_id)
-            if request is None or request.state != State.JOINED:
-                return left
-            return left + await self.transition(
-                session,
-                conversation,
-                request,
-                Event.PAUSE,
-                now=now,
-                kind="bridge.paused",
-                actor=SYSTEM,
-                reason="victim_away",
-                notice_key="bridge.paused.victim_away",
-            )
-
-    async def victim_back(
-        self, session: AsyncSession, ctx: ConversationContext, now: datetime
-    ) -> list[Effect]:
-        """Inside the victim's join: lift a ``victim_away`` pause.
-
-        Only the page that holds the victim's token can join, so this is the same victim coming
-        back; a dropped phone connection should not cost her the officer. A pause she made
-        herself (reason ``victim``) stays until she resumes it. If the counsellor is away now,
-        the bridge goes straight to ``counsellor_away``, as after ``bridge.resume``.
-        """
-        back: list[Effect] = []
-        if not self.presence.victim_present(ctx.conversation.id):
-            back.append(await _victim_presence(session, ctx.conversation, "joined"))
-        request = ctx.request
-        if request is None or request.state != State.PAUSED or request.reason != "victim_away":
-            return back
-        effects = back + await self.transition(
-            session,
-            ctx.conversation,
-            request,
-            Event.RESUME,
-            now=now,
-            kind="bridge.resumed",
-            actor=SYSTEM,
-            reason="victim_back",
-            notice_key="bridge.resumed.victim_back",
-        )
-        return effects + await self.pause_if_counsellor_away(session, ctx, now)
-
-    async def counsellor_back(
-        self, session: AsyncSession, ctx: ConversationContext, now: datetime
-    ) -> list[Effect]:
-        """Inside the counsellor's join: lift a ``counsellor_away`` pause."""
-        request = ctx.request
-        if request is None or request.state != State.PAUSED or request.reason != "counsellor_away":
-            return []
-        return await self.transition(
-            session,
-            ctx.conversation,
-            request,
-            Event.COUNSELLOR_BACK,
-            now=now,
-            kind="bridge.resumed",
-            actor=SYSTEM,
-            notice_key="bridge.resumed",
-        )
-
-    async def pause_all_after_restart(self) -> None:
-        """At start nobody is connected: every joined bridge waits for its counsellor."""
-        now = self.clock()
-        async with self.db.session() as session, session.begin():
-            joined = (
-                await session.scalars(
-                    select(BridgeRequest).where(BridgeRequest.state == State.JOINED)
-                )
-            ).all()
-            for request in joined:
-                conversation = await session.get_one(Conversation, request.conversation_id)
-                await self.pause_if_counsellor_away(
-                    session, ConversationContext(conversation, request, None), now
-                )
-
-
-async def _victim_presence(session: AsyncSession, conversation: Conversation, event: str) -> Emit:
-    """``participant`` ``left`` or ``joined`` for the victim, to counsellor and officer."""
-    victim = await session.get_one(Device, conversation.victim_device_id)
-    participant = await session.scalar(
-        select(Participant).where(
-            Participant.conversation_id == conversation.id,
-            Participant.device_id == victim.id,
-        )
-    )
-    assert participant is not None
-    return Emit(
-        "participant",
-        {
-            "conversation_id": conversation.id,
-            "event": event,
-            "participant": participant_view(participant, victim),
-        },
-        (care_room(conversation.id), investigation_room(conversation.id)),
-    )
 
 
 def _clock_time(moment: datetime) -> str:

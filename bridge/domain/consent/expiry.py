@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import structlog
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.domain.consent.machine import Event, State
-from bridge.domain.consent.transitions import SYSTEM, Transitions
+from bridge.domain.consent.service import ConsentService
 from bridge.domain.delivery import Effect
-from bridge.store.models import BridgeRequest, Conversation, Invite
+from bridge.domain.machine import Event, InviteEvent, State
+from bridge.domain.transitions import SYSTEM, transition
+from bridge.store import invites, requests
+from bridge.store.models import BridgeRequest, Conversation
 
 __all__ = ["Expiry", "ExpiryLoop"]
 
@@ -57,19 +58,13 @@ class ExpiryLoop:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
 
-class Expiry(Transitions):
+class Expiry(ConsentService):
     """Deadlines live in the database, so they survive a restart."""
 
     async def next_deadline(self) -> datetime | None:
         async with self.db.session() as session:
-            prompt = await session.scalar(
-                select(func.min(BridgeRequest.prompt_expires_at)).where(
-                    BridgeRequest.state == State.PROPOSED
-                )
-            )
-            invite = await session.scalar(
-                select(func.min(Invite.expires_at)).where(Invite.state == "pending")
-            )
+            prompt = await requests.first_prompt_deadline(session)
+            invite = await invites.first_deadline(session)
         deadlines = [d for d in (prompt, invite) if d is not None]
         return min(deadlines) if deadlines else None
 
@@ -78,32 +73,11 @@ class Expiry(Transitions):
         now = self.clock()
         effects: list[Effect] = []
         async with self.db.session() as session, session.begin():
-            questions = (
-                await session.scalars(
-                    select(BridgeRequest).where(
-                        BridgeRequest.state == State.PROPOSED,
-                        BridgeRequest.prompt_expires_at <= now,
-                    )
-                )
-            ).all()
-            for request in questions:
+            for request in await requests.due_prompts(session, now):
                 effects += await self._expire(session, request, now, "no_answer")
-            invites = (
-                await session.scalars(
-                    select(Invite).where(Invite.state == "pending", Invite.expires_at <= now)
-                )
-            ).all()
-            for invite in invites:
-                invite.state = "expired"
+            for invite in await invites.due(session, now):
+                await transition(session, self.log, invite, InviteEvent.EXPIRE, now=now)
                 request = await session.get_one(BridgeRequest, invite.request_id)
-                conversation = await session.get_one(Conversation, request.conversation_id)
-                await self.log.append(
-                    session,
-                    "invite.expired",
-                    at=now,
-                    conversation_id=conversation.id,
-                    invite_id=invite.id,
-                )
                 if request.state == State.GRANTED:
                     epoch = await self.epoch(session, request)
                     if epoch is not None:
@@ -121,7 +95,6 @@ class Expiry(Transitions):
             request,
             Event.EXPIRE,
             now=now,
-            kind="consent.expired",
             actor=SYSTEM,
             reason=reason,
             notice_key=f"bridge.expired.{reason}",

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.clock import iso
 from bridge.domain.access import Caller, ConversationContext
-from bridge.domain.consent.machine import Event, State
-from bridge.domain.consent.transitions import Ack, Transitions, actor, epoch_summary
+from bridge.domain.consent.service import Ack, ConsentService, epoch_summary
 from bridge.domain.delivery import (
     Effect,
     Emit,
@@ -25,11 +23,15 @@ from bridge.domain.delivery import (
     care_room,
     investigation_room,
 )
+from bridge.domain.machine import Event, InviteEvent, InviteState, State
 from bridge.domain.participants import participant_view, present_participants, victim_device_view
+from bridge.domain.roles import Role
+from bridge.domain.transitions import transition
 from bridge.errors import Forbidden, NotFound, WrongState
+from bridge.store import invites, requests
 from bridge.store.models import BridgeRequest, Conversation, Device, Epoch, Invite, Participant
 
-__all__ = ["Invites", "invite_emit", "invite_payload", "invite_recipients", "previous_officer"]
+__all__ = ["Invites", "invite_emit", "invite_payload", "invite_recipients"]
 
 
 def invite_recipients(
@@ -64,20 +66,7 @@ def invite_emit(invite: Invite, account_id: str) -> Emit:
     return Emit("invite", invite_payload(invite), (account_room(account_id),))
 
 
-async def previous_officer(session: AsyncSession, conversation_id: str) -> str | None:
-    """The officer of the conversation's last bridge that had one (for ``same_officer``)."""
-    return await session.scalar(
-        select(BridgeRequest.officer_account_id)
-        .where(
-            BridgeRequest.conversation_id == conversation_id,
-            BridgeRequest.officer_account_id.is_not(None),
-        )
-        .order_by(BridgeRequest.created_at.desc())
-        .limit(1)
-    )
-
-
-class Invites(Transitions):
+class Invites(ConsentService):
     """Invites: what an officer on duty is shown, and its acceptance."""
 
     async def _open_invites_for(self, session: AsyncSession, account_id: str) -> list[Invite]:
@@ -85,16 +74,8 @@ class Invites(Transitions):
         now = self.clock()
         on_duty = self.presence.officers_on_duty()
         found: list[Invite] = []
-        pending = (
-            await session.scalars(
-                select(Invite)
-                .where(Invite.state == "pending", Invite.expires_at > now)
-                .order_by(Invite.created_at)
-            )
-        ).all()
-        for invite in pending:
-            conversation = await session.get_one(Conversation, invite.conversation_id)
-            previous = await previous_officer(session, conversation.id)
+        for invite in await invites.open_at(session, now):
+            previous = await requests.previous_officer(session, invite.conversation_id)
             if account_id in invite_recipients(invite.preferences, on_duty, previous):
                 found.append(invite)
         return found
@@ -122,48 +103,40 @@ class Invites(Transitions):
             recipients = invite_recipients(
                 invite.preferences,
                 self.presence.officers_on_duty(),
-                await previous_officer(session, conversation.id),
+                await requests.previous_officer(session, conversation.id),
             )
             if account_id not in recipients:
                 raise Forbidden("this invite is not for you")
             request = await session.get_one(BridgeRequest, invite.request_id)
             if (
-                invite.state != "pending"
+                invite.state != InviteState.PENDING
                 or now >= invite.expires_at
                 or request.state != State.GRANTED
             ):
                 raise WrongState(f"this invite is {invite.state}, it can no longer be accepted")
-            self.move(request, Event.ACCEPT, now, None)
-            request.officer_account_id = account_id
-            invite.state = "accepted"
+            await transition(
+                session, self.log, invite, InviteEvent.ACCEPT, now=now, actor=caller.actor
+            )
             invite.accepted_by = account_id
+            await transition(
+                session,
+                self.log,
+                request,
+                Event.ACCEPT,
+                now=now,
+                actor=caller.actor,
+                epoch_id=request.epoch_id,
+            )
+            request.officer_account_id = account_id
             officer = Participant(
                 conversation_id=conversation.id,
                 device_id=caller.device_id,
                 account_id=account_id,
-                role="officer",
+                role=Role.OFFICER.value,
                 epoch_id=request.epoch_id,
                 joined_at=now,
             )
             session.add(officer)
-            who = actor(caller)
-            await self.log.append(
-                session,
-                "invite.accepted",
-                at=now,
-                conversation_id=conversation.id,
-                actor=who,
-                invite_id=invite.id,
-            )
-            await self.log.append(
-                session,
-                "officer.joined",
-                at=now,
-                conversation_id=conversation.id,
-                actor=who,
-                request_id=request.id,
-                epoch_id=request.epoch_id,
-            )
             await session.flush()
             epoch = await session.get_one(Epoch, request.epoch_id)
             victim = await session.get_one(Device, conversation.victim_device_id)

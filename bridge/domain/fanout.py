@@ -1,0 +1,106 @@
+"""Fan-out: how the effects of a committed transaction reach the sockets, on every node.
+
+Modelled on python-socketio's ``AsyncPubSubManager``: whoever holds effects calls
+:meth:`Fanout.deliver`, which publishes them (``_publish``); every node, this one included,
+reads what was published (``_listen``) and applies it to its own sockets (:class:`Sockets`,
+implemented by the Socket.IO edge). An implementation provides those two methods and nothing
+else: in-process (``bridge.adapters.local_fanout``), later Redis.
+
+A message is a JSON-safe dict, so that an implementation can put it on a wire: one message per
+call of ``deliver``, its effects in order. Fan-out is best-effort across nodes (DESIGN.md,
+"Persistence and scale"): nothing durable lives in it, and clients catch up from history.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import AsyncGenerator, Iterable
+from typing import Any, Protocol
+
+import structlog
+
+from bridge.domain.delivery import CloseRoom, Effect, Emit
+
+__all__ = ["Fanout", "Message", "Sockets", "decode", "encode"]
+
+_log = structlog.get_logger("bridge.fanout")
+
+Message = dict[str, Any]
+
+
+class Sockets(Protocol):
+    """The sockets of one node, as the fan-out reaches them."""
+
+    async def emit(
+        self, event: str, payload: dict[str, object], rooms: list[str], skip_sid: str | None
+    ) -> None: ...
+
+    async def close_room(self, room: str) -> None: ...
+
+
+def encode(effects: Iterable[Effect]) -> Message:
+    """One published message for a batch of effects, in order."""
+    items: list[dict[str, Any]] = []
+    for effect in effects:
+        if isinstance(effect, Emit):
+            items.append(
+                {
+                    "method": "emit",
+                    "event": effect.event,
+                    "data": dict(effect.payload),
+                    "rooms": list(effect.rooms),
+                    "skip_sid": effect.skip_sid,
+                }
+            )
+        else:
+            items.append({"method": "close_room", "room": effect.room})
+    return {"effects": items}
+
+
+def decode(message: Message) -> list[Effect]:
+    """The effects of a published message (the inverse of :func:`encode`)."""
+    effects: list[Effect] = []
+    for item in message["effects"]:
+        if item["method"] == "emit":
+            rooms = tuple(item["rooms"])
+            effects.append(Emit(item["event"], item["data"], rooms, item["skip_sid"]))
+        else:
+            effects.append(CloseRoom(item["room"]))
+    return effects
+
+
+async def _apply(sockets: Sockets, effect: Effect) -> None:
+    if isinstance(effect, Emit):
+        await sockets.emit(effect.event, dict(effect.payload), list(effect.rooms), effect.skip_sid)
+    else:
+        await sockets.close_room(effect.room)
+
+
+class Fanout(abc.ABC):
+    """Publishes effects and applies what every node published to this node's sockets."""
+
+    async def deliver(self, effects: Iterable[Effect]) -> None:
+        """Publish a batch of effects; call it only once their transaction has committed."""
+        batch = list(effects)
+        if batch:
+            await self._publish(encode(batch))
+
+    async def run(self, sockets: Sockets) -> None:
+        """Apply every published message to ``sockets``, in order, until cancelled. A message
+        that fails is logged and the next one is applied."""
+        async with contextlib.aclosing(self._listen()) as messages:
+            async for message in messages:
+                try:
+                    for effect in decode(message):
+                        await _apply(sockets, effect)
+                except Exception:
+                    _log.exception("fanout.apply_failed")
+
+    @abc.abstractmethod
+    async def _publish(self, message: Message) -> None:
+        """Send ``message`` to every node, this one included."""
+
+    @abc.abstractmethod
+    def _listen(self) -> AsyncGenerator[Message, None]:
+        """The messages every node published, in the order published (an async generator)."""

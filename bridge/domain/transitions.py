@@ -1,0 +1,101 @@
+"""The one way a bridge request, an invite or a conversation changes state.
+
+A move of its table (:mod:`bridge.domain.machine`) and the log entry that records it, in the
+caller's transaction, so both commit or neither (DESIGN.md, "Consent": "each one database
+transaction that changes the state *and* appends the log entry, or neither"). An illegal move
+raises ``WrongState`` before anything is written. The log kinds of state changes are written
+here and nowhere else (``tests/unit/domain/test_transitions.py`` holds the code to that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.domain.machine import BRIDGE, CONVERSATION, INVITE, ConversationState, Machine
+from bridge.log.writer import Log
+from bridge.store.models import BridgeRequest, Conversation, Invite
+
+__all__ = ["SYSTEM", "Row", "start", "transition"]
+
+Row = BridgeRequest | Invite | Conversation
+
+# The bridge itself as the actor: an expiry, a pause for someone's absence.
+SYSTEM: Final[Mapping[str, object]] = {"role": "system"}
+
+
+def _machine(row: Row) -> Machine[Any, Any]:
+    if isinstance(row, BridgeRequest):
+        return BRIDGE
+    if isinstance(row, Invite):
+        return INVITE
+    return CONVERSATION
+
+
+def _names(row: Row) -> tuple[str, dict[str, object]]:
+    """What every entry about ``row`` names: its conversation, and the request or invite."""
+    if isinstance(row, BridgeRequest):
+        return row.conversation_id, {"request_id": row.id}
+    if isinstance(row, Invite):
+        return row.conversation_id, {"invite_id": row.id}
+    return row.id, {}
+
+
+async def start(
+    session: AsyncSession,
+    log: Log,
+    row: Row,
+    *,
+    now: datetime,
+    actor: Mapping[str, object] | None = None,
+    **fields: object,
+) -> int:
+    """Add a new row in its table's first state, with the entry that records it; its index."""
+    machine = _machine(row)
+    row.state = machine.start.value
+    session.add(row)
+    conversation_id, names = _names(row)
+    return await log.append(
+        session,
+        machine.start_kind,
+        at=now,
+        conversation_id=conversation_id,
+        actor=actor,
+        **names,
+        **fields,
+    )
+
+
+async def transition(
+    session: AsyncSession,
+    log: Log,
+    row: Row,
+    event: Any,
+    *,
+    now: datetime,
+    actor: Mapping[str, object] | None = None,
+    reason: str | None = None,
+    **fields: object,
+) -> int | None:
+    """Move ``row`` by ``event`` and log it; the entry's index, or None for a move the table
+    logs no entry of. ``reason`` is kept on a bridge request (it decides who may resume a
+    pause) and written into the entry."""
+    machine = _machine(row)
+    row.state = machine.next(type(machine.start)(row.state), event).value
+    if isinstance(row, BridgeRequest):
+        row.reason = reason
+        row.updated_at = now
+    elif isinstance(row, Conversation) and row.state == ConversationState.CLOSED:
+        row.closed_at = now
+    kind = machine.kinds[event]
+    if kind is None:
+        return None
+    if reason is not None:
+        fields["reason"] = reason
+    conversation_id, names = _names(row)
+    return await log.append(
+        session, kind, at=now, conversation_id=conversation_id, actor=actor, **names, **fields
+    )
