@@ -18,7 +18,7 @@ from bridge.errors import Forbidden, Invalid
 from bridge.log import merkle
 from bridge.log.signed_note import note_body, sign_note
 from bridge.log.writer import checkpoint_view
-from bridge.store.models import Checkpoint, LogEntry, LogState
+from bridge.store.models import LogEntry, LogState, StoredCheckpoint
 
 __all__ = ["AuditApi"]
 
@@ -124,7 +124,7 @@ class AuditApi:
         start, count = _page(request)
         async with self.db.session() as session:
             rows = await session.scalars(
-                select(Checkpoint).order_by(Checkpoint.id).offset(start).limit(count)
+                select(StoredCheckpoint).order_by(StoredCheckpoint.id).offset(start).limit(count)
             )
             return web.json_response({"checkpoints": [checkpoint_view(row) for row in rows]})
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from bridge.crypto import b64u_decode, b64u_encode, jcs
 from bridge.log.export import ExportError, fetch_export
 from bridge.log.merkle import VerificationError, frontier_append, frontier_root, leaf_hash
-from bridge.log.signed_note import Checkpoint, open_note, vkey
+from bridge.log.signed_note import CheckpointBody, open_note, vkey
 from bridge.log.verify import Report, verify_export
 
 __all__ = ["export_command", "verify_command"]
@@ -51,7 +51,7 @@ def _root_at(lines: Sequence[bytes], size: int) -> bytes:
 
 def _check_note(
     lines: Sequence[bytes], report: Report, note: str, witnesses: Sequence[str]
-) -> Checkpoint:
+) -> CheckpointBody:
     """The cosigned note must be signed by the export's log key, cosigned by every given
     witness, and agree with the export at its size."""
     header = json.loads(lines[0])

@@ -42,7 +42,7 @@ __all__ = [
     "ALG_COSIGNATURE_V1",
     "ALG_ED25519",
     "MAX_SIGNATURES",
-    "Checkpoint",
+    "CheckpointBody",
     "VerificationError",
     "cosign_note",
     "cosignature_message",
@@ -76,7 +76,7 @@ _HEX8 = re.compile(r"[0-9a-fA-F]{8}")
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class CheckpointBody:
     """A checkpoint's body (C2SP tlog-checkpoint): the log's origin, tree size and root hash."""
 
     origin: str
@@ -230,7 +230,7 @@ def _split_note(note: str) -> tuple[str, list[str]]:
     return body, [line[len(_DASH) :] for line in lines]
 
 
-def _parse_body(body: str) -> Checkpoint:
+def _parse_body(body: str) -> CheckpointBody:
     """The checkpoint in a note body (C2SP tlog-checkpoint), each bad field named."""
     lines = body[:-1].split("\n")
     if len(lines) < 3:
@@ -245,7 +245,7 @@ def _parse_body(body: str) -> Checkpoint:
     root = _unb64(root_text, "checkpoint root")
     if len(root) != _HASH_BYTES:
         raise VerificationError(f"checkpoint root is {len(root)} bytes, not {_HASH_BYTES}")
-    return Checkpoint(origin, int(size_text), root)
+    return CheckpointBody(origin, int(size_text), root)
 
 
 def _verifies(key: VerifyKey, message: bytes, signature: bytes) -> bool:
@@ -262,7 +262,7 @@ def open_note(
     witness_vkeys: Sequence[str] = (),
     *,
     min_witnesses: int | None = None,
-) -> Checkpoint:
+) -> CheckpointBody:
     """Verify a checkpoint note and return its checkpoint.
 
     The log's signature must be present and valid. ``witness_vkeys`` are the cosignature/v1

@@ -191,7 +191,7 @@ class _Failed(Exception):
 
 
 @dataclass(frozen=True)
-class _Checkpoint:
+class _VerifiedCheckpoint:
     size: int
     root: bytes
     root_text: str
@@ -269,7 +269,7 @@ def _parse_header(header: dict[str, Any]) -> tuple[_Key, str]:
     return _Key(log_key["ed25519"], log_key["key_id"]), origin
 
 
-def _parse_checkpoint(checkpoint: object, key: _Key, what: str) -> _Checkpoint:
+def _parse_checkpoint(checkpoint: object, key: _Key, what: str) -> _VerifiedCheckpoint:
     """Check a checkpoint's fields and then its signature by the log key."""
     if not isinstance(checkpoint, Mapping) or set(checkpoint) != _CHECKPOINT_FIELDS:
         raise _Failed(f"{what} must be an object with exactly {sorted(_CHECKPOINT_FIELDS)}")
@@ -292,7 +292,7 @@ def _parse_checkpoint(checkpoint: object, key: _Key, what: str) -> _Checkpoint:
         verify_object(checkpoint, sig, key.ed25519)
     except (BadSignatureError, EncodingError) as exc:
         raise _Failed(f"{what} of size {size}: signature does not verify ({exc})") from exc
-    return _Checkpoint(size, raw_root, root)
+    return _VerifiedCheckpoint(size, raw_root, root)
 
 
 def _entry_problem(obj: dict[str, Any]) -> str:
@@ -321,12 +321,14 @@ class _Verifier:
         # The roots of the perfect subtrees of the entries so far, largest first: the frontier
         # of merkle.frontier_append, kept in place here.
         self.frontier: list[bytes] = []
-        self.verified = _Checkpoint(0, EMPTY_ROOT, b64u_encode(EMPTY_ROOT))
+        self.verified = _VerifiedCheckpoint(0, EMPTY_ROOT, b64u_encode(EMPTY_ROOT))
         self.checkpoints = 0
         self.latest: dict[str, object] | None = None  # {size, root} of the latest checkpoint
         self.ends_with_checkpoint = False
         self.head = self.verified
-        self.saved: list[_Checkpoint] = []  # saved checkpoints not reached yet, largest first
+        self.saved: list[
+            _VerifiedCheckpoint
+        ] = []  # saved checkpoints not reached yet, largest first
         self.next_saved = -1  # the size of the smallest of them, -1 for none
         self.saved_matched = 0  # the size of the largest saved checkpoint matched so far
 

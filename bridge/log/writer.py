@@ -28,7 +28,7 @@ from bridge.crypto import b64u_decode, b64u_encode, jcs
 from bridge.log import merkle
 from bridge.log.logkey import LogKey, SignedCheckpoint, log_key_for
 from bridge.store.db import Database
-from bridge.store.models import Checkpoint, LogEntry, LogState
+from bridge.store.models import LogEntry, LogState, StoredCheckpoint
 
 __all__ = ["Log", "checkpoint_view", "open_log", "run_checkpoints"]
 
@@ -96,7 +96,7 @@ class Log:
         root = merkle.frontier_root([b64u_decode(node) for node in state.frontier])
         signed = self.key.sign_checkpoint(state.size, root, iso(now))
         session.add(
-            Checkpoint(
+            StoredCheckpoint(
                 size=state.size,
                 root=signed["root"],
                 time=signed["time"],
@@ -113,7 +113,7 @@ class Log:
         state = await self._state(session)
         if state.checkpoint_size == state.size:
             latest = await session.scalar(
-                select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)
+                select(StoredCheckpoint).order_by(StoredCheckpoint.id.desc()).limit(1)
             )
             if latest is not None:
                 return checkpoint_view(latest)
@@ -133,7 +133,7 @@ def open_log(settings: Settings) -> Log:
     return Log(log_key_for(settings), checkpoint_every=settings.checkpoint_every)
 
 
-def checkpoint_view(row: Checkpoint) -> SignedCheckpoint:
+def checkpoint_view(row: StoredCheckpoint) -> SignedCheckpoint:
     return SignedCheckpoint(
         size=row.size, root=row.root, time=row.time, key_id=row.key_id, sig=row.sig
     )

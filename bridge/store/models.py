@@ -29,7 +29,6 @@ __all__ = [
     "Account",
     "Base",
     "BridgeRequest",
-    "Checkpoint",
     "Conversation",
     "Device",
     "Epoch",
@@ -40,6 +39,7 @@ __all__ = [
     "OrgKey",
     "Participant",
     "SharedKey",
+    "StoredCheckpoint",
     "Token",
 ]
 
@@ -248,7 +248,7 @@ class LogState(Base):
     checkpoint_root: Mapped[str | None] = mapped_column(String(43))
 
 
-class Checkpoint(Base):
+class StoredCheckpoint(Base):
     """A signed checkpoint ``{size, root, time, key_id, sig}`` of the log."""
 
     __tablename__ = "checkpoints"

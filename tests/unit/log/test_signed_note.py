@@ -22,7 +22,7 @@ from nacl.signing import SigningKey
 
 from bridge.log.signed_note import (
     MAX_SIGNATURES,
-    Checkpoint,
+    CheckpointBody,
     VerificationError,
     cosign_note,
     cosignature_message,
@@ -77,7 +77,7 @@ SIGNED = sign_note(note_body(ORIGIN, 42, ROOT), ORIGIN, LOG)
 COSIGNED = cosign_note(
     cosign_note(SIGNED, "w1.example/witness", W1, T1), "w2.example/witness", W2, T2
 )
-CHECKPOINT = Checkpoint(ORIGIN, 42, ROOT)
+CHECKPOINT = CheckpointBody(ORIGIN, 42, ROOT)
 ROOT_B64 = base64.b64encode(ROOT).decode()
 URLSAFE_ROOT = base64.urlsafe_b64encode(ROOT[:-2] + b"\xff\xff").decode()
 

@@ -16,7 +16,7 @@ from bridge.log import merkle
 from bridge.log.logkey import LogKey, create_log_key, load_or_create_log_key
 from bridge.log.writer import Log, run_checkpoints
 from bridge.store.db import Database, upgrade
-from bridge.store.models import Checkpoint, LogEntry, LogState
+from bridge.store.models import LogEntry, LogState, StoredCheckpoint
 
 NOW = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
 KEY = LogKey(SigningKey(bytes(range(32))), "test/log")
@@ -48,7 +48,9 @@ async def test_tree_head_is_kept_incrementally_and_right(tmp_path: Path) -> None
             for e in await session.scalars(select(LogEntry.entry).order_by(LogEntry.idx))
         ]
         state = await session.get_one(LogState, 1)
-        checkpoints = (await session.scalars(select(Checkpoint).order_by(Checkpoint.id))).all()
+        checkpoints = (
+            await session.scalars(select(StoredCheckpoint).order_by(StoredCheckpoint.id))
+        ).all()
     await db.dispose()
     assert state.size == 250 == len(leaves)
     frontier = [crypto.b64u_decode(node) for node in state.frontier]
@@ -80,7 +82,7 @@ async def test_checkpoint_on_demand_signs_only_when_behind(tmp_path: Path) -> No
         first = await log.checkpoint(session, NOW)
     async with db.session() as session, session.begin():
         again = await log.checkpoint(session, NOW)
-        count = len((await session.scalars(select(Checkpoint))).all())
+        count = len((await session.scalars(select(StoredCheckpoint))).all())
     await db.dispose()
     assert first == again and first["size"] == 3 and count == 1
 
@@ -99,7 +101,7 @@ async def test_a_checkpoint_is_signed_in_time_while_entries_arrive(tmp_path: Pat
     finally:
         task.cancel()
     async with db.session() as session:
-        sizes = [c.size for c in await session.scalars(select(Checkpoint))]
+        sizes = [c.size for c in await session.scalars(select(StoredCheckpoint))]
     await db.dispose()
     assert sizes == [2]
 
