@@ -44,7 +44,7 @@ async def test_a_frame_over_the_limit_closes_only_that_connection(bridge: Bridge
 
 
 async def _conversations(bridge: Bridge) -> int:
-    async with bridge.edges.app[DB].session() as session:
+    async with bridge.app[DB].session() as session:
         return int(await session.scalar(select(func.count()).select_from(Conversation)) or 0)
 
 

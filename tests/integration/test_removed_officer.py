@@ -31,7 +31,7 @@ REMOVALS: dict[str, Remove] = {
 
 
 async def _counts(bridge: Bridge) -> tuple[int, int]:
-    async with bridge.edges.app[DB].session() as session:
+    async with bridge.app[DB].session() as session:
         messages = await session.scalar(select(func.count()).select_from(Message))
         entries = await session.scalar(select(func.count()).select_from(LogEntry))
     return int(messages or 0), int(entries or 0)

@@ -20,7 +20,7 @@ from harness import Bridge, driegesprek, picked_up
 async def drop(bridge: Bridge, client: BridgeClient) -> int:
     """The server closes ``client``'s socket; returns the client's resume count before it."""
     resumes = client.resumes
-    await bridge.edges.app[EDGE].server.disconnect(client.sid)
+    await bridge.app[EDGE].server.disconnect(client.sid)
     return resumes
 
 

@@ -113,7 +113,7 @@ async def _bridge_cli(bridge: Bridge, *args: str) -> tuple[int, str, str]:
 
 
 async def _log_kinds(bridge: Bridge) -> list[str]:
-    async with bridge.edges.app[DB].session() as session:
+    async with bridge.app[DB].session() as session:
         return list(await session.scalars(select(LogEntry.kind).order_by(LogEntry.idx)))
 
 
@@ -121,7 +121,7 @@ async def test_a_disabled_officer_is_disconnected_and_off_duty_until_enabled(
     bridge: Bridge,
 ) -> None:
     officer = await bridge.officer()
-    edge = bridge.edges.app[EDGE]
+    edge = bridge.app[EDGE]
     assert len(edge.connections.officers_on_duty()) == 1
     sock = await RawSocket.open(bridge.url, str(officer.token))
     try:

@@ -15,13 +15,13 @@ import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
 from nacl import pwhash
 
-from bridge.client import CounsellorClient, OfficerClient, VictimClient
+from bridge.client import CounsellorClient, OfficerClient, StaffClient, VictimClient
 from bridge.clock import utc_now
 from bridge.config import Settings, load_settings
 from bridge.domain.auth import create_account
@@ -35,7 +35,9 @@ FAST = {
     "org_key_memlimit": pwhash.argon2id.MEMLIMIT_MIN,
 }
 
-DEFAULT_POLICY = (Path(__file__).parents[1] / "bridge" / "policy" / "default.toml").read_text()
+S = TypeVar("S", bound=StaffClient)
+
+DEFAULT_POLICY = (Path(__file__).parents[2] / "bridge" / "policy" / "default.toml").read_text()
 
 
 def policy_text(**changes: Any) -> str:
@@ -146,20 +148,27 @@ class Bridge:
         return client
 
     async def counsellor(self, username: str = "counsellor") -> CounsellorClient:
-        client = await CounsellorClient.login(self.url, username, self.passwords[username])
+        """A counsellor logged in, with the Fier key unlocked, connected and registered."""
+        return await self._staff(CounsellorClient, username, "fier")
+
+    async def officer(self, username: str = "officer") -> OfficerClient:
+        """An officer logged in, with the AVIM key unlocked, connected and registered."""
+        return await self._staff(OfficerClient, username, "avim")
+
+    async def _staff(self, cls: type[S], username: str, org: str) -> S:
+        client = await cls.login(self.url, username, self.passwords[username])
         self.clients.append(client)
-        await client.unlock(self.passphrases["fier"])
+        await client.unlock(self.passphrases[org])
         await client.connect()
         await client.register_device()
         return client
 
-    async def officer(self, username: str = "officer") -> OfficerClient:
-        client = await OfficerClient.login(self.url, username, self.passwords[username])
-        self.clients.append(client)
-        await client.unlock(self.passphrases["avim"])
-        await client.connect()
-        await client.register_device()
-        return client
+    async def token(self, username: str) -> str:
+        """A fresh session token for ``username`` (``POST /api/v1/session``)."""
+        login = {"username": username, "password": self.passwords[username]}
+        status, session = await http(self, "POST", "/api/v1/session", body=login)
+        assert status == 200, session
+        return str(session["token"])
 
     async def close_clients(self) -> None:
         for client in self.clients:
@@ -247,6 +256,37 @@ def db_rows(bridge: Bridge) -> dict[str, list[tuple[Any, ...]]]:
         }
         db.execute("COMMIT")
     return rows
+
+
+async def http(
+    bridge: Bridge,
+    method: str,
+    path: str,
+    *,
+    body: object = None,
+    data: bytes | None = None,
+    token: str | None = None,
+) -> tuple[int, Any]:
+    """One raw HTTP request: ``(status, decoded JSON body)``."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, bridge.url + path, json=body, data=data, headers=headers
+        ) as response,
+    ):
+        return response.status, await response.json(content_type=None)
+
+
+def http_error(answer: tuple[int, Any], status: int, code: str) -> None:
+    """Assert that an :func:`http` answer is ``status`` with the error body of ``code``."""
+    got_status, body = answer
+    assert got_status == status, answer
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message"} and body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
 
 
 def error_code(ack: Any) -> str:
