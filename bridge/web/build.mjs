@@ -1,6 +1,9 @@
 // Bundles the browser clients: each src/pages/*.js becomes dist/<name>.js (an ES module, loaded by
 // <script type="module" src=...>), with shared code in dist/chunks/ under content-hashed names.
-// pages/*.html are copied into dist/ as they are (the server serves them; they load /assets/<name>.js).
+// pages/*.html are written into dist/ with their partials filled in (the server serves them; they
+// load /assets/<name>.js): a line `<!-- include NAME key="value" -->` stands for
+// pages/partials/NAME, indented as the line, each {{key}} in it replaced by its value. So the
+// staff pages' login and unlock markup, and every page's head, are written once.
 // dist/manifest.json, written last, lists what was built: the Makefile uses it as its stamp.
 //
 //   node build.mjs                  build dist/ (minified)
@@ -54,6 +57,31 @@ async function refuseEval(metafile) {
   }
 }
 
+const INCLUDE = /^([ \t]*)<!-- include ([\w.-]+)((?: \w+="[^"]*")*) -->$/gm;
+const PARAM = /(\w+)="([^"]*)"/g;
+const PLACEHOLDER = /\{\{(\w+)\}\}/g;
+
+/** A page's HTML with its includes filled in; a missing partial or value fails the build.
+ * @param {string} file */
+async function renderPage(file) {
+  const text = await readFile(file, "utf8");
+  let out = "";
+  let at = 0;
+  for (const match of text.matchAll(INCLUDE)) {
+    const [line, indent, name, params] = match;
+    const values = Object.fromEntries([...params.matchAll(PARAM)].map(([, k, v]) => [k, v]));
+    const partial = await readFile(join(here, "pages", "partials", name), "utf8");
+    const filled = partial.replace(PLACEHOLDER, (_, key) => {
+      if (!Object.hasOwn(values, key)) throw new Error(`${basename(file)}: ${name} needs ${key}=`);
+      return values[key];
+    });
+    const lines = filled.trimEnd().split("\n");
+    out += text.slice(at, match.index) + lines.map((l) => (l ? indent + l : l)).join("\n");
+    at = /** @type {number} */ (match.index) + line.length;
+  }
+  return out + text.slice(at);
+}
+
 async function buildDist() {
   const outdir = join(here, "dist");
   const entryPoints = await filesIn(join(here, "src", "pages"), ".js");
@@ -86,7 +114,7 @@ async function buildDist() {
   /** @type {string[]} */
   const html = [];
   for (const file of await filesIn(join(here, "pages"), ".html")) {
-    await copyFile(file, join(outdir, basename(file)));
+    await writeFile(join(outdir, basename(file)), await renderPage(file));
     html.push(basename(file));
   }
   const manifest = { pages, html, files };
