@@ -19,20 +19,28 @@ import itertools
 import os
 import random
 import signal
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from adversary import TALLY
 
 from bridge.client import BridgeClient, OfficerClient, Refused, StaffClient, VictimClient
-from harness import CLI, Bridge, cli_env, driegesprek, free_port, picked_up, staffed, wait_healthy
+from harness import (
+    BOTH,
+    CLI,
+    Bridge,
+    cli_env,
+    driegesprek,
+    free_port,
+    picked_up,
+    query,
+    staffed,
+    wait_healthy,
+)
 
 KILLS = 4
-BOTH = ["care", "investigation"]
 
 
 class Server:
@@ -162,23 +170,12 @@ async def history(victim: VictimClient) -> list[tuple[int, str]]:
 
 
 def log_kinds(data_dir: Path, conversation_id: str) -> list[str]:
-    with sqlite3.connect(data_dir / "bridge.db") as db:
-        rows = db.execute(
-            "SELECT kind FROM log_entries WHERE conversation_id = ? ORDER BY idx",
-            (conversation_id,),
-        ).fetchall()
-    return [row[0] for row in rows]
+    sql = "SELECT kind FROM log_entries WHERE conversation_id = ? ORDER BY idx"
+    return [kind for (kind,) in query(data_dir, sql, conversation_id)]
 
 
 async def audit_verify(bridge: Bridge, url: str) -> tuple[int, str]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            url + "/api/v1/session",
-            json={"username": "auditor", "password": bridge.passwords["auditor"]},
-        ) as response,
-    ):
-        token = (await response.json())["token"]
+    token = await bridge.token("auditor")
     proc = await asyncio.create_subprocess_exec(
         *CLI,
         "audit",

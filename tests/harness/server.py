@@ -13,6 +13,7 @@ import secrets
 import socket
 import sqlite3
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -239,10 +240,22 @@ TABLES = (
 )
 
 
+@contextlib.contextmanager
+def _read_only(data_dir: Path) -> Iterator[sqlite3.Connection]:
+    uri = (data_dir / "bridge.db").resolve().as_uri() + "?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as db:
+        yield db
+
+
+def query(data_dir: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """The rows of one SQL query on the bridge's SQLite file in ``data_dir``, opened read-only."""
+    with _read_only(data_dir) as db:
+        return db.execute(sql, params).fetchall()
+
+
 def db_rows(bridge: Bridge) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, straight from the SQLite file (read-only, one transaction)."""
-    uri = (bridge.data_dir / "bridge.db").resolve().as_uri() + "?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as db:
+    with _read_only(bridge.data_dir) as db:
         db.execute("BEGIN")
         names = [
             row[0]
@@ -287,6 +300,16 @@ def http_error(answer: tuple[int, Any], status: int, code: str) -> None:
     assert isinstance(body, dict) and set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message"} and body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+async def audit_entries(bridge: Bridge, token: str | None = None) -> list[dict[str, Any]]:
+    """Every log entry as the auditor reads it (``GET /api/v1/audit/entries``), with ``token`` or
+    a fresh auditor session."""
+    token = token or await bridge.token("auditor")
+    path = "/api/v1/audit/entries?start=0&count=1000"
+    status, page = await http(bridge, "GET", path, token=token)
+    assert status == 200 and page["size"] == len(page["entries"]), page
+    return [item["entry"] for item in page["entries"]]
 
 
 def error_code(ack: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 import pytest
@@ -11,27 +10,32 @@ import pytest
 from bridge import crypto
 from bridge.client import BridgeClient, Refused
 from bridge.log import merkle
-from harness import Bridge, driegesprek, picked_up
+from harness import Bridge, audit_entries, driegesprek, picked_up, query
 
 
 async def auditor(bridge: Bridge) -> tuple[BridgeClient, str]:
     client = BridgeClient(bridge.url)
     bridge.clients.append(client)
-    session = await client.request(
-        "POST", "/api/v1/session", {"username": "auditor", "password": bridge.passwords["auditor"]}
-    )
-    return client, str(session["token"])
+    return client, await bridge.token("auditor")
 
 
-async def all_entries(client: BridgeClient, token: str) -> list[dict[str, Any]]:
-    first = await client.request("GET", "/api/v1/audit/entries?start=0&count=1000", token=token)
-    assert first["size"] == len(first["entries"])
-    return [item["entry"] for item in first["entries"]]
+async def proves_inclusion(
+    client: BridgeClient, token: str, index: int, checkpoint: dict[str, Any], leaf: bytes
+) -> dict[str, Any]:
+    """Fetch the inclusion proof of entry ``index`` in ``checkpoint``'s tree and verify that it
+    leads from ``leaf`` to the checkpoint's root; return the proof."""
+    size = checkpoint["size"]
+    path = f"/api/v1/audit/proof/inclusion?index={index}&size={size}"
+    proof: dict[str, Any] = await client.request("GET", path, token=token)
+    nodes = [crypto.b64u_decode(node) for node in proof["path"]]
+    merkle.verify_inclusion(index, size, leaf, nodes, crypto.b64u_decode(checkpoint["root"]))
+    return proof
 
 
 def log_rows(bridge: Bridge) -> list[str]:
-    with sqlite3.connect(f"file:{bridge.data_dir / 'bridge.db'}?mode=ro", uri=True) as db:
-        return [entry for (entry,) in db.execute("SELECT entry FROM log_entries ORDER BY idx")]
+    return [
+        entry for (entry,) in query(bridge.data_dir, "SELECT entry FROM log_entries ORDER BY idx")
+    ]
 
 
 async def test_the_audit_routes_are_for_auditors_only(bridge: Bridge) -> None:
@@ -55,7 +59,7 @@ async def test_the_audit_routes_are_for_auditors_only(bridge: Bridge) -> None:
 
 
 @pytest.mark.parametrize(
-    "query",
+    "route",
     [
         "proof/inclusion?index=5&size=5",
         "proof/inclusion?index=0&size=0",
@@ -70,10 +74,10 @@ async def test_the_audit_routes_are_for_auditors_only(bridge: Bridge) -> None:
         "entries?start=0&count=1001",
     ],
 )
-async def test_bad_ranges_are_invalid(bridge: Bridge, query: str) -> None:
+async def test_bad_ranges_are_invalid(bridge: Bridge, route: str) -> None:
     client, token = await auditor(bridge)
     with pytest.raises(Refused) as info:
-        await client.request("GET", f"/api/v1/audit/{query}", token=token)
+        await client.request("GET", f"/api/v1/audit/{route}", token=token)
     assert (info.value.status, info.value.code) == (400, "invalid")
 
 
@@ -83,23 +87,14 @@ async def test_checkpoint_and_proofs_verify_against_the_log_key(bridge: Bridge) 
     key = await client.request("GET", "/api/v1/audit/log-key")
     checkpoint = await client.request("GET", "/api/v1/audit/checkpoint", token=token)
     crypto.verify_object(checkpoint, checkpoint["sig"], key["ed25519"])
-    entries = await all_entries(client, token)
+    entries = await audit_entries(bridge, token)
     assert checkpoint["size"] == len(entries)
     leaves = [merkle.leaf_hash(crypto.jcs(entry)) for entry in entries]
     assert crypto.b64u_decode(checkpoint["root"]) == merkle.root(leaves)
     size = checkpoint["size"]
     for index in range(size):
-        proof = await client.request(
-            "GET", f"/api/v1/audit/proof/inclusion?index={index}&size={size}", token=token
-        )
+        proof = await proves_inclusion(client, token, index, checkpoint, leaves[index])
         assert crypto.b64u_decode(proof["leaf_hash"]) == leaves[index]
-        merkle.verify_inclusion(
-            index,
-            size,
-            leaves[index],
-            [crypto.b64u_decode(node) for node in proof["path"]],
-            crypto.b64u_decode(checkpoint["root"]),
-        )
     checkpoints = (await client.request("GET", "/api/v1/audit/checkpoints", token=token))[
         "checkpoints"
     ]
@@ -125,7 +120,7 @@ async def test_every_entry_names_the_latest_checkpoint(bridge: Bridge) -> None:
     await driegesprek(bridge)
     client, token = await auditor(bridge)
     await client.request("GET", "/api/v1/audit/checkpoint", token=token)
-    entries = await all_entries(client, token)
+    entries = await audit_entries(bridge, token)
     checkpoints = (await client.request("GET", "/api/v1/audit/checkpoints", token=token))[
         "checkpoints"
     ]
@@ -147,21 +142,11 @@ async def test_consent_receipt_proves_the_signed_grant(bridge: Bridge) -> None:
     assert checkpoint["size"] > receipt["index"]
 
     client, token = await auditor(bridge)
-    entries = await all_entries(client, token)
+    entries = await audit_entries(bridge, token)
     grant_entry = entries[receipt["index"]]
     assert grant_entry["kind"] == "consent.granted"
-    proof = await client.request(
-        "GET",
-        f"/api/v1/audit/proof/inclusion?index={receipt['index']}&size={checkpoint['size']}",
-        token=token,
-    )
-    merkle.verify_inclusion(
-        receipt["index"],
-        checkpoint["size"],
-        merkle.leaf_hash(crypto.jcs(grant_entry)),
-        [crypto.b64u_decode(node) for node in proof["path"]],
-        crypto.b64u_decode(checkpoint["root"]),
-    )
+    leaf = merkle.leaf_hash(crypto.jcs(grant_entry))
+    await proves_inclusion(client, token, receipt["index"], checkpoint, leaf)
     started = next(
         e
         for e in entries

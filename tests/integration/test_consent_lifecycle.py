@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import pytest
 
 from bridge.client import Refused
-from harness import Bridge, driegesprek, granted, picked_up, policy_text
+from harness import Bridge, driegesprek, granted, picked_up, policy_text, state_is
 
 
-def state_is(state: str, reason: str | None = None):  # type: ignore[no-untyped-def]
-    def check(event: dict[str, object]) -> bool:
-        return event["state"] == state and (reason is None or event.get("reason") == reason)
-
-    return check
-
-
-async def expect_code(code: str, call) -> None:  # type: ignore[no-untyped-def]
+async def expect_code(code: str, call: Awaitable[object]) -> None:
     with pytest.raises(Refused) as info:
         await call
     assert info.value.code == code

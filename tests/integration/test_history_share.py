@@ -4,12 +4,11 @@ only what the victim selects, re-sealed by the victim's own client and logged.""
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 
 from bridge.client import Refused
-from harness import Bridge, policy_text
+from harness import Bridge, policy_text, query
 
 
 async def join_after(bridge: Bridge, victim, counsellor, officer) -> None:  # type: ignore[no-untyped-def]
@@ -37,8 +36,7 @@ async def test_victim_shares_selected_earlier_messages(bridge: Bridge) -> None:
     assert [(m.seq, m.text) for m in history] == [(chosen, "Dit mag de politie ook lezen.")]
     assert kept not in officer.conversations[cid].messages
 
-    with sqlite3.connect(f"file:{bridge.data_dir / 'bridge.db'}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT entry FROM log_entries WHERE kind = 'history.shared'").fetchall()
+    rows = query(bridge.data_dir, "SELECT entry FROM log_entries WHERE kind = 'history.shared'")
     assert [json.loads(entry)["seqs"] for (entry,) in rows] == [[chosen]]
 
 

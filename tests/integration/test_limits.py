@@ -144,22 +144,17 @@ async def test_many_staff_behind_one_address_log_in_at_once(bridge: Bridge) -> N
 # --- sockets per owner -------------------------------------------------------------------------
 
 
-async def _token(bridge: Bridge, username: str) -> str:
-    answer = await _login(bridge, username, bridge.passwords[username])
-    return str(answer["token"])
-
-
 @pytest.mark.settings(sockets_per_account=2)
 async def test_sockets_per_staff_account_are_limited(bridge: Bridge) -> None:
-    token = await _token(bridge, "counsellor")
+    token = await bridge.token("counsellor")
     first = await RawSocket.open(bridge.url, token)
-    second = await RawSocket.open(bridge.url, await _token(bridge, "counsellor"))
+    second = await RawSocket.open(bridge.url, await bridge.token("counsellor"))
     try:
         with pytest.raises(Refused) as info:
             await RawSocket.open(bridge.url, token)
         assert info.value.code == "rate_limited"
         # Another account is not affected, and a closed socket frees its place.
-        other = await RawSocket.open(bridge.url, await _token(bridge, "counsellor2"))
+        other = await RawSocket.open(bridge.url, await bridge.token("counsellor2"))
         await other.close()
         await first.close()
         third = await _open_eventually(bridge.url, token)

@@ -14,7 +14,7 @@ import socketio  # type: ignore[import-untyped]
 
 from bridge.client import BridgeClient, ConnectionLost, Refused
 from bridge.edges.app import EDGE
-from harness import Bridge, driegesprek, picked_up
+from harness import Bridge, audit_entries, driegesprek, picked_up
 
 
 async def drop(bridge: Bridge, client: BridgeClient) -> int:
@@ -158,15 +158,9 @@ async def test_victim_back_after_a_long_drop_finds_the_same_conversation(bridge:
 async def bridge_log(bridge: Bridge, conversation_id: str) -> list[tuple[str, str | None, str]]:
     """``(kind, reason, actor role)`` of the conversation's bridge.* entries, read as the
     auditor reads them."""
-    client = BridgeClient(bridge.url)
-    bridge.clients.append(client)
-    login = {"username": "auditor", "password": bridge.passwords["auditor"]}
-    token = (await client.request("POST", "/api/v1/session", login))["token"]
-    page = await client.request("GET", "/api/v1/audit/entries?start=0&count=1000", token=token)
-    entries = [item["entry"] for item in page["entries"]]
     return [
         (e["kind"], e.get("reason"), e["actor"]["role"])
-        for e in entries
+        for e in await audit_entries(bridge)
         if e.get("conversation") == conversation_id and e["kind"].startswith("bridge.")
     ]
 

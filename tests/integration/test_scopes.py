@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 from nacl.public import PrivateKey
 
 from bridge import crypto
-from harness import Bridge, picked_up
+from harness import Bridge, picked_up, query
 
 
 def stored_envelope(bridge: Bridge, conversation_id: str, seq: int) -> dict[str, object]:
     """The envelope as the server keeps it, read straight from its database."""
-    with sqlite3.connect(f"file:{bridge.data_dir / 'bridge.db'}?mode=ro", uri=True) as db:
-        (raw,) = db.execute(
-            "SELECT envelope FROM messages WHERE conversation_id = ? AND seq = ?",
-            (conversation_id, seq),
-        ).fetchone()
+    [(raw,)] = query(
+        bridge.data_dir,
+        "SELECT envelope FROM messages WHERE conversation_id = ? AND seq = ?",
+        conversation_id,
+        seq,
+    )
     envelope: dict[str, object] = json.loads(raw)
     return envelope
 

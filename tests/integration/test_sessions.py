@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import aiohttp
 import pytest
 from raw_socket import RawSocket, login
 from sqlalchemy import select
@@ -13,30 +12,19 @@ from sqlalchemy import select
 from bridge.client import Refused
 from bridge.edges.app import DB, EDGE
 from bridge.store.models import LogEntry
-from harness import CLI, Bridge, cli_env
-
-
-async def _token(bridge: Bridge, username: str) -> str:
-    answer = await login(bridge.url, username, bridge.passwords[username])
-    assert answer["status"] == 200
-    return str(answer["token"])
+from harness import CLI, Bridge, cli_env, http
 
 
 async def _status(
     bridge: Bridge, method: str, path: str, token: str | None
 ) -> tuple[int, str | None]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, bridge.url + path, headers=headers) as response,
-    ):
-        body = await response.json() if response.status >= 400 else None
-        return response.status, body["error"]["code"] if body else None
+    status, body = await http(bridge, method, path, token=token or None)
+    return status, body["error"]["code"] if status >= 400 else None
 
 
 async def test_logout_revokes_the_token_and_ends_its_sockets_at_once(bridge: Bridge) -> None:
-    token = await _token(bridge, "counsellor")
-    other = await _token(bridge, "counsellor")  # the same account, another session
+    token = await bridge.token("counsellor")
+    other = await bridge.token("counsellor")  # the same account, another session
     sock = await RawSocket.open(bridge.url, token)
     kept = await RawSocket.open(bridge.url, other)
     try:
@@ -73,7 +61,7 @@ async def test_logout_without_a_valid_token_is_unauthenticated(bridge: Bridge) -
 async def test_an_event_after_the_token_expired_is_unauthenticated_and_disconnects(
     bridge: Bridge,
 ) -> None:
-    token = await _token(bridge, "counsellor")
+    token = await bridge.token("counsellor")
     sock = await RawSocket.open(bridge.url, token)
     try:
         await asyncio.sleep(2.1)
