@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from nacl.public import PrivateKey
-from sqlalchemy import select
 
 from bridge import crypto
 from bridge.errors import Conflict, Invalid
 from bridge.log.writer import Log
+from bridge.store import orgkeys
 from bridge.store.db import Database
 from bridge.store.models import OrgKey
 
@@ -42,7 +42,7 @@ async def init_org_key(
         private, passphrase.encode(), key_id=key_id, opslimit=opslimit, memlimit=memlimit
     )
     async with db.session() as session, session.begin():
-        if await session.scalar(select(OrgKey.org).where(OrgKey.org == org)) is not None:
+        if await orgkeys.of_org(session, org) is not None:
             raise Conflict(f"the {org} key exists already")
         key = OrgKey(
             org=org,

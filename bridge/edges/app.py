@@ -15,20 +15,21 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from bridge.adapters.local_fanout import LocalFanout
 from bridge.clock import utc_now
 from bridge.config import Settings
-from bridge.domain.consent.bridges import Bridges, record_policy
+from bridge.domain.consent.bridges import Bridges
 from bridge.domain.consent.expiry import Expiry, ExpiryLoop
 from bridge.domain.consent.invites import Invites
 from bridge.domain.consent.texts import ConsentTexts
 from bridge.domain.conversations import Conversations
 from bridge.domain.core import Core
+from bridge.domain.policy_record import record_policy
 from bridge.domain.transcripts import Transcripts
 from bridge.edges.audit_api import AuditApi
 from bridge.edges.http_api import HttpApi, error_middleware
 from bridge.edges.pages import install_pages
-from bridge.edges.presence import Connections
-from bridge.edges.socket_api import SocketEdge
+from bridge.edges.socket import Connections, SocketEdge
 from bridge.log.writer import open_log, run_checkpoints
 from bridge.policy import Policy, load_policy
 from bridge.store.db import Database, upgrade
@@ -61,15 +62,17 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     invites = Invites(core)
     conversations = Conversations(core, bridges)
     transcripts = Transcripts(core)
+    # Every effect reaches the sockets through the fan-out, in-process for one node.
+    fanout = LocalFanout()
     edge = SocketEdge(
-        core, conversations, bridges, invites, transcripts, registry, connections, settings
+        core, conversations, bridges, invites, transcripts, registry, connections, settings, fanout
     )
-    expiry = ExpiryLoop(Expiry(core), edge.deliver, clock)
+    expiry = ExpiryLoop(Expiry(core), fanout.deliver, clock)
     edge.wake_expiry = expiry.wake
     edge.server.attach(app)
     app.add_routes(
         HttpApi(
-            settings, core, conversations, transcripts, registry, edge.deliver, edge.end_token
+            settings, core, conversations, transcripts, registry, fanout.deliver, edge.end_token
         ).routes()
     )
     app.add_routes(AuditApi(core).routes())
@@ -85,6 +88,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
             _log.info("policy.recorded", version=core.policy.version)
         await bridges.pause_all_after_restart()
         tasks = [
+            asyncio.create_task(fanout.run(edge), name="bridge-fanout"),
             asyncio.create_task(expiry.run(), name="bridge-expiry"),
             asyncio.create_task(
                 run_checkpoints(db, core.log, clock, settings.checkpoint_seconds),

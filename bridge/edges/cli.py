@@ -21,8 +21,9 @@ from aiohttp import web
 
 from bridge.clock import utc_now
 from bridge.config import Settings, load_settings
-from bridge.domain.auth import create_account, set_disabled
+from bridge.domain.auth import create_account
 from bridge.domain.orgkeys import init_org_key
+from bridge.domain.staff import Staff
 from bridge.edges.app import make_app
 from bridge.errors import BridgeError
 from bridge.log.logkey import create_log_key
@@ -100,24 +101,10 @@ async def _user_add(settings: Settings, args: argparse.Namespace, password: str)
 
 
 async def _user_disable(settings: Settings, name: str, disabled: bool) -> str:
-    """Disable (revoking its tokens) or enable an account, logged in the same transaction.
-
-    The running server is another process: it sees the change in the database and
-    disconnects the account's sockets within ``session_check_seconds``."""
     db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    log = open_log(settings)
     try:
         await upgrade(db)
-        async with db.session() as session, session.begin():
-            account = await set_disabled(session, name, disabled)
-            await log.append(
-                session,
-                "account.disabled" if disabled else "account.enabled",
-                at=utc_now(),
-                actor={"role": "admin", "via": "cli"},
-                user_id=account.id,
-            )
-        return account.id
+        return await Staff(db, open_log(settings), utc_now).set_disabled(name, disabled)
     finally:
         await db.dispose()
 

@@ -13,21 +13,16 @@ from datetime import timedelta
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from bridge.clock import iso
 from bridge.config import Settings
 from bridge.domain.access import Caller
-from bridge.domain.auth import (
-    Principal,
-    authenticate_bearer,
-    check_password,
-    issue_token,
-    revoke_token,
-)
+from bridge.domain.auth import Principal, authenticate_bearer
 from bridge.domain.conversations import Conversations
 from bridge.domain.core import Core
 from bridge.domain.delivery import Effect
+from bridge.domain.staff import Staff
 from bridge.domain.transcripts import Transcripts
 from bridge.errors import (
     BridgeError,
@@ -41,13 +36,11 @@ from bridge.errors import (
 )
 from bridge.limits import Backoff, Keyed, WindowLimit
 from bridge.protocol import ConversationCreate, SessionCreate, decode_body
-from bridge.store.models import OrgKey
 
 __all__ = ["HttpApi", "error_middleware"]
 
 _log = structlog.get_logger("bridge.http")
 _MAX_BODY = 64 * 1024
-_ORGS = ("fier", "avim")
 
 
 def _error(exc: BridgeError) -> web.Response:
@@ -88,7 +81,6 @@ class HttpApi:
     ) -> None:
         self.settings = settings
         self.db = core.db
-        self.log = core.log
         self.texts = core.texts
         self.clock = core.clock
         self.conversations = conversations
@@ -96,6 +88,7 @@ class HttpApi:
         self.registry = registry
         self.deliver = deliver
         self.end_token = end_token
+        self.staff = Staff(core.db, core.log, core.clock)
         self.keyed = Keyed()
         self.new_conversations = WindowLimit(settings.conversations_per_minute, 60.0)
         self.account_logins = Backoff(
@@ -146,22 +139,14 @@ class HttpApi:
         # address only once it failed, so many staff behind one address may log in at once.
         if self.address_logins.locked(address) or not self.account_logins.attempt(user):
             raise RateLimited("too many failed logins; try again later")
-        now = self.clock()
         try:
-            async with self.db.session() as session, session.begin():
-                account = await check_password(
-                    session,
-                    body.username,
-                    body.password,
-                    opslimit=self.settings.password_opslimit,
-                    memlimit=self.settings.password_memlimit,
-                )
-                token, expires_at = await issue_token(
-                    session,
-                    now=now,
-                    lifetime=timedelta(seconds=self.settings.staff_token_seconds),
-                    account_id=account.id,
-                )
+            login = await self.staff.log_in(
+                body.username,
+                body.password,
+                lifetime=timedelta(seconds=self.settings.staff_token_seconds),
+                opslimit=self.settings.password_opslimit,
+                memlimit=self.settings.password_memlimit,
+            )
         except Unauthenticated:
             self.address_logins.fail(address)
             _log.info("session.refused")
@@ -171,14 +156,14 @@ class HttpApi:
             self.account_logins.forgive(user)
             raise
         self.account_logins.reset(user)
-        _log.info("session.created", role=account.role)
+        _log.info("session.created", role=login.role)
         return web.json_response(
             {
-                "token": token,
-                "user_id": account.id,
-                "role": account.role,
-                "org": account.org,
-                "expires_at": iso(expires_at),
+                "token": login.token,
+                "user_id": login.user_id,
+                "role": login.role,
+                "org": login.org,
+                "expires_at": iso(login.expires_at),
             }
         )
 
@@ -187,47 +172,19 @@ class HttpApi:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             raise Unauthenticated("a bearer token is needed")
-        async with self.db.session() as session, session.begin():
-            credential = await revoke_token(session, header[len("Bearer ") :], self.clock())
+        credential = await self.staff.log_out(header[len("Bearer ") :])
         self.end_token(credential.token_hash)
         _log.info("session.revoked", role=credential.principal.role)
         return web.Response(status=204)
 
-    async def _org_key(self, org: str) -> OrgKey:
-        if org not in _ORGS:
-            raise NotFound("no such organisation")
-        async with self.db.session() as session:
-            key = await session.scalar(select(OrgKey).where(OrgKey.org == org))
-        if key is None:
-            raise NotFound(f"the {org} key has not been made yet (bridge keys init-org {org})")
-        return key
-
     async def org_key(self, request: web.Request) -> web.Response:
-        key = await self._org_key(request.match_info["org"])
+        key = await self.staff.public_org_key(request.match_info["org"])
         return web.json_response({"org": key.org, "key_id": key.key_id, "x25519": key.x25519})
 
     async def sealed_org_key(self, request: web.Request) -> web.Response:
         principal = await self._principal(request)
-        org = request.match_info["org"]
-        if principal.org != org or principal.role not in (
-            "counsellor",
-            "officer",
-            "supervisor",
-            "admin",
-        ):
-            raise Forbidden("only staff of that organisation may fetch its sealed key")
-        key = await self._org_key(org)
-        # Every fetch of a sealed org key is an access record (who may open which scopes).
-        async with self.db.session() as session, session.begin():
-            await self.log.append(
-                session,
-                "org_key.fetched",
-                at=self.clock(),
-                actor={"role": principal.role, "user_id": principal.account_id},
-                org=org,
-                key_id=key.key_id,
-            )
-        return web.json_response(key.sealed)
+        sealed = await self.staff.sealed_org_key(principal, request.match_info["org"])
+        return web.json_response(sealed)
 
     async def create_conversation(self, request: web.Request) -> web.Response:
         body = decode_body(await self._body(request), ConversationCreate)

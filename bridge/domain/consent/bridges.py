@@ -6,13 +6,11 @@ effects to deliver after the commit (see :mod:`bridge.domain.consent.service`).
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge import crypto
@@ -21,7 +19,6 @@ from bridge.domain.access import Caller, ConversationContext, load_context
 from bridge.domain.consent.absences import Absences
 from bridge.domain.consent.invites import invite_emit, invite_recipients
 from bridge.domain.consent.service import Ack
-from bridge.domain.core import Core
 from bridge.domain.delivery import CloseRoom, Effect, Emit, Outcome, investigation_room, victim_room
 from bridge.domain.machine import ConversationState, Event, State
 from bridge.domain.roles import Role
@@ -29,9 +26,9 @@ from bridge.domain.transitions import start, transition
 from bridge.errors import BadSignature, Forbidden, NotFound, WrongState
 from bridge.protocol import BridgePropose, ConsentGrant
 from bridge.store import requests
-from bridge.store.models import BridgeRequest, Conversation, Device, Epoch, Invite, LogEntry
+from bridge.store.models import BridgeRequest, Conversation, Device, Epoch, Invite
 
-__all__ = ["Bridges", "record_policy"]
+__all__ = ["Bridges"]
 
 VICTIM = {"role": Role.VICTIM.value}
 
@@ -357,21 +354,3 @@ def _clock_time(moment: datetime) -> str:
         return moment.astimezone(ZoneInfo("Europe/Amsterdam")).strftime("%H:%M")
     except ZoneInfoNotFoundError:
         return moment.strftime("%H:%M UTC")
-
-
-async def record_policy(core: Core) -> bool:
-    """Log ``policy.changed`` when the bridge starts with a policy it has not logged before."""
-    policy = core.policy
-    async with core.db.session() as session, session.begin():
-        last = await session.scalar(
-            select(LogEntry.entry)
-            .where(LogEntry.kind == "policy.changed")
-            .order_by(LogEntry.idx.desc())
-            .limit(1)
-        )
-        if last is not None and json.loads(last).get("sha256") == policy.sha256:
-            return False
-        await core.log.append(
-            session, "policy.changed", at=core.clock(), version=policy.version, sha256=policy.sha256
-        )
-        return True

@@ -1,0 +1,87 @@
+"""The log read back for auditors: pages of entries and checkpoints, and RFC 9162 proofs.
+
+Leaf hashes are kept in memory with complete subtrees cached (``merkle.Tree``), brought up to
+the log's size on each proof, so a proof needs no pass over the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bridge.clock import Clock
+from bridge.crypto import b64u_decode, b64u_encode
+from bridge.errors import Invalid
+from bridge.log import merkle
+from bridge.log.logkey import SignedCheckpoint
+from bridge.log.signed_note import note_body, sign_note
+from bridge.log.writer import Log, checkpoint_view
+from bridge.store import log as stored
+from bridge.store.db import Database
+
+__all__ = ["LogReader", "Page"]
+
+
+@dataclass(frozen=True)
+class Page:
+    """Entries as stored (canonical JSON text, hashed as is) and the log's size."""
+
+    entries: Sequence[tuple[int, str]]
+    size: int
+
+
+class LogReader:
+    def __init__(self, db: Database, log: Log, clock: Clock) -> None:
+        self.db = db
+        self.log = log
+        self.clock = clock
+        self.tree = merkle.Tree()
+
+    async def _size(self) -> int:
+        """The log's size now, with the in-memory tree brought up to it."""
+        async with self.db.session() as session:
+            size = await stored.size(session)
+            if len(self.tree) < size:
+                for leaf in await stored.leaf_hashes(session, len(self.tree), size):
+                    self.tree.append(b64u_decode(leaf))
+        return size
+
+    async def entries(self, start: int, count: int) -> Page:
+        async with self.db.session() as session:
+            size = await stored.size(session)
+            return Page(await stored.entries(session, start, count), size)
+
+    async def checkpoint(self) -> SignedCheckpoint:
+        """A checkpoint covering the whole log now (signed on demand if the last is behind)."""
+        async with self.db.session() as session, session.begin():
+            return await self.log.checkpoint(session, self.clock())
+
+    async def checkpoint_note(self) -> str:
+        """The checkpoint as a C2SP ``tlog-checkpoint`` signed note, for witnesses to cosign."""
+        signed = await self.checkpoint()
+        key = self.log.key
+        body = note_body(key.origin, signed["size"], b64u_decode(signed["root"]))
+        return sign_note(body, key.origin, key.signing)
+
+    async def checkpoints(self, start: int, count: int) -> list[SignedCheckpoint]:
+        async with self.db.session() as session:
+            return [checkpoint_view(row) for row in await stored.checkpoints(session, start, count)]
+
+    async def inclusion(self, index: int, size: int) -> dict[str, object]:
+        if not 0 <= index < size <= await self._size():
+            raise Invalid("an inclusion proof needs 0 <= index < size <= the log's size")
+        path = self.tree.inclusion_proof(index, size)
+        async with self.db.session() as session:
+            leaf = await stored.leaf_hash(session, index)
+        return {
+            "index": index,
+            "size": size,
+            "leaf_hash": leaf,
+            "path": [b64u_encode(node) for node in path],
+        }
+
+    async def consistency(self, first: int, second: int) -> dict[str, object]:
+        if not 1 <= first <= second <= await self._size():
+            raise Invalid("a consistency proof needs 1 <= first <= second <= the log's size")
+        path = self.tree.consistency_proof(first, second)
+        return {"first": first, "second": second, "path": [b64u_encode(node) for node in path]}

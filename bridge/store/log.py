@@ -1,0 +1,54 @@
+"""Queries of the log's tables for reading it back (the writer, bridge.log.writer, keeps its
+own); the caller owns the session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.store.models import LogEntry, LogState, StoredCheckpoint
+
+__all__ = ["checkpoints", "entries", "last_entry_of_kind", "leaf_hash", "leaf_hashes", "size"]
+
+
+async def size(session: AsyncSession) -> int:
+    return (await session.get_one(LogState, 1)).size
+
+
+async def entries(session: AsyncSession, start: int, count: int) -> Sequence[tuple[int, str]]:
+    """``(index, stored JCS text)`` of up to ``count`` entries from ``start``."""
+    rows = await session.execute(
+        select(LogEntry.idx, LogEntry.entry)
+        .where(LogEntry.idx >= start, LogEntry.idx < start + count)
+        .order_by(LogEntry.idx)
+    )
+    return [(idx, entry) for idx, entry in rows.all()]
+
+
+async def leaf_hashes(session: AsyncSession, start: int, end: int) -> Sequence[str]:
+    rows = await session.scalars(
+        select(LogEntry.leaf_hash)
+        .where(LogEntry.idx >= start, LogEntry.idx < end)
+        .order_by(LogEntry.idx)
+    )
+    return rows.all()
+
+
+async def leaf_hash(session: AsyncSession, index: int) -> str | None:
+    return await session.scalar(select(LogEntry.leaf_hash).where(LogEntry.idx == index))
+
+
+async def checkpoints(session: AsyncSession, start: int, count: int) -> Sequence[StoredCheckpoint]:
+    rows = await session.scalars(
+        select(StoredCheckpoint).order_by(StoredCheckpoint.id).offset(start).limit(count)
+    )
+    return rows.all()
+
+
+async def last_entry_of_kind(session: AsyncSession, kind: str) -> str | None:
+    """The stored JCS text of the latest entry of ``kind``."""
+    return await session.scalar(
+        select(LogEntry.entry).where(LogEntry.kind == kind).order_by(LogEntry.idx.desc()).limit(1)
+    )
