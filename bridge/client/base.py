@@ -107,7 +107,9 @@ class BridgeClient(Transport):
     async def request(
         self, method: str, path: str, body: object = None, *, token: str | None = None
     ) -> Any:
-        """:meth:`HttpApi.request <bridge.client.http.HttpApi.request>` within ``ack_timeout``."""
+        """Send one HTTP request to ``base_url + path`` and return its decoded JSON body, as
+        :meth:`HttpApi.request <bridge.client.http.HttpApi.request>` does (``Refused`` for a
+        status of 400 or more), within ``ack_timeout`` seconds."""
         return await self._api.request(
             method, path, body, token=token, ack_timeout=self.ack_timeout
         )
@@ -305,6 +307,10 @@ class BridgeClient(Transport):
         conv = self.conversations[conversation_id]
         if self.device_id is None:
             raise RuntimeError("no device id: create the conversation or register the device")
+        if epoch_id == _CURRENT:
+            epoch_id = writing.current_epoch(conv, audience)
+        if recipients is None:
+            recipients = writing.sealed_to_known(conv, audience)
         envelope = writing.signed_envelope(
             text,
             conversation_id=conversation_id,
@@ -313,10 +319,8 @@ class BridgeClient(Transport):
             keys=self.keys,
             audience=audience,
             kind=kind,
-            epoch_id=writing.current_epoch(conv, audience) if epoch_id == _CURRENT else epoch_id,
-            recipients=writing.sealed_to_known(conv, audience)
-            if recipients is None
-            else recipients,
+            epoch_id=epoch_id,
+            recipients=recipients,
             client_msg_id=client_msg_id,
         )
         self.sent[str(envelope["client_msg_id"])] = envelope
