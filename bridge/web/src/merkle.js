@@ -54,7 +54,8 @@ export function leafHash(data) {
   return sha256(prefixed(0x00, data));
 }
 
-/** `SHA-256(0x01 || left || right)`: an inner node. @param {Uint8Array} left @param {Uint8Array} right */
+/** `SHA-256(0x01 || left || right)`: an inner node.
+ * @param {Uint8Array} left @param {Uint8Array} right */
 export function nodeHash(left, right) {
   return sha256(prefixed(0x01, left, right));
 }
@@ -133,7 +134,9 @@ export function rootFromInclusionProof(index, size, leaf, proof) {
     right: (node) => (result = nodeHash(result, node)),
   });
   if (!fits) {
-    throw new VerificationError(`wrong inclusion proof length for index ${index} in a tree of size ${size}`);
+    throw new VerificationError(
+      `wrong inclusion proof length for index ${index} in a tree of size ${size}`,
+    );
   }
   return result;
 }

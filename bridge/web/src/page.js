@@ -145,7 +145,8 @@ export function messageItem(seq, role, className, { sender, time, text }) {
   const when = el("time", "", clock(time));
   /** @type {HTMLTimeElement} */ (when).dateTime = time;
   head.append(label("span", "sender", sender), " ", when);
-  const body = text === null ? label("p", "message-text", "message.unreadable") : el("p", "message-text", text);
+  const body =
+    text === null ? label("p", "message-text", "message.unreadable") : el("p", "message-text", text);
   if (text === null) li.classList.add("unreadable");
   li.append(head, body);
   return li;

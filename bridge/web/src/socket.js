@@ -5,6 +5,7 @@
 import { io } from "socket.io-client";
 import { ApiError } from "./api.js";
 import { Outbox } from "./outbox.js";
+import { status, t } from "./page.js";
 
 /** @typedef {Record<string, any>} Json */
 
@@ -82,5 +83,26 @@ export class Connection {
     const ack = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
     if (!ack || ack.ok !== true) throw new ApiError(ack?.error?.code ?? "internal");
     return ack;
+  }
+}
+
+/**
+ * Send `envelope`, made of `text` written in `input`, through `outbox`. Written is as good as
+ * sent: the box empties at once and the outbox sends it again after a reconnect; `whileDown`
+ * says so in `#chat-status` while the connection is down. A refusal puts the text back.
+ * @param {Outbox} outbox @param {Json} envelope @param {HTMLTextAreaElement} input
+ * @param {string} text @param {() => void} whileDown
+ */
+export async function sendWritten(outbox, envelope, input, text, whileDown) {
+  const sent = outbox.send(envelope);
+  input.value = "";
+  if (outbox.up) status("chat-status", "");
+  else whileDown();
+  try {
+    await sent;
+    status("chat-status", "");
+  } catch {
+    status("chat-status", t("compose.failed"));
+    if (!input.value) input.value = text;
   }
 }

@@ -9,7 +9,8 @@ import { check, fromHex, raises, same, sameBytes, vector } from "./runner.js";
 
 /** @typedef {Record<string, any>} Json */
 
-/** The Go vectors' hashes: standard base64 with padding (`[]byte` in encoding/json). @param {string} text */
+/** The Go vectors' hashes: standard base64 with padding (Go's `[]byte` in JSON).
+ * @param {string} text */
 function b64(text) {
   return Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
 }
@@ -93,21 +94,23 @@ function runShared(shared) {
   });
   for (const { index, size, path } of shared.inclusion) {
     const proof = path.map((/** @type {string} */ h) => c.b64uDecode(h));
+    const verify = (/** @type {Uint8Array} */ leaf, /** @type {Uint8Array[]} */ nodes) => () =>
+      m.verifyInclusion(index, size, leaf, nodes, rootOf(size));
     check("shared", `inclusion ${index} in ${size}`, () => {
-      m.verifyInclusion(index, size, leaves[index], proof, rootOf(size));
-      raises(() => m.verifyInclusion(index, size, other, proof, rootOf(size)), m.VerificationError);
-      raises(() => m.verifyInclusion(index, size, leaves[index], [...proof, other], rootOf(size)), m.VerificationError);
-      if (proof.length) {
-        raises(() => m.verifyInclusion(index, size, leaves[index], proof.slice(1), rootOf(size)), m.VerificationError);
-      }
+      verify(leaves[index], proof)();
+      raises(verify(other, proof), m.VerificationError);
+      raises(verify(leaves[index], [...proof, other]), m.VerificationError);
+      if (proof.length) raises(verify(leaves[index], proof.slice(1)), m.VerificationError);
     });
   }
   for (const { first, second, path } of shared.consistency) {
     const proof = path.map((/** @type {string} */ h) => c.b64uDecode(h));
+    const verify = (/** @type {Uint8Array} */ old, /** @type {Uint8Array[]} */ nodes) => () =>
+      m.verifyConsistency(first, second, old, rootOf(second), nodes);
     check("shared", `consistency ${first} to ${second}`, () => {
-      m.verifyConsistency(first, second, rootOf(first), rootOf(second), proof);
-      raises(() => m.verifyConsistency(first, second, other, rootOf(second), proof), m.VerificationError);
-      raises(() => m.verifyConsistency(first, second, rootOf(first), rootOf(second), [...proof, other]), m.VerificationError);
+      verify(rootOf(first), proof)();
+      raises(verify(other, proof), m.VerificationError);
+      raises(verify(rootOf(first), [...proof, other]), m.VerificationError);
     });
   }
 }

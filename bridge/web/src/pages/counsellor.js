@@ -7,7 +7,10 @@
 import "./staff.css";
 import { ApiError } from "../api.js";
 import { $, clock, el, renderNotice, setupLanguage, show, status, t } from "../page.js";
-import { Conversation, Staff, crypto, loginFlow, renderMessage } from "../staff.js";
+import { Conversation } from "../conversation.js";
+import * as crypto from "../crypto.js";
+import { sendWritten } from "../socket.js";
+import { Staff, loginFlow, renderMessage } from "../staff.js";
 
 /** @typedef {Record<string, any>} Json */
 
@@ -269,18 +272,9 @@ async function onSend(event) {
   const careOnly = /** @type {HTMLInputElement} */ ($("care-only")).checked;
   const joined = conv.bridge?.state === "joined" && conv.epoch;
   const audience = joined && !careOnly ? ["care", "investigation"] : ["care"];
-  const envelope = conv.build(staff, text, audience);
-  const sent = staff.outbox.send(envelope);
-  // Written is as good as sent: the outbox sends it again after a reconnect.
-  input.value = "";
-  status("chat-status", staff.outbox.up ? "" : t("compose.queued"));
-  try {
-    await sent;
-    status("chat-status", "");
-  } catch {
-    status("chat-status", t("compose.failed"));
-    if (!input.value) input.value = text;
-  }
+  await sendWritten(staff.outbox, conv.build(staff, text, audience), input, text, () =>
+    status("chat-status", t("compose.queued")),
+  );
 }
 
 /** @param {SubmitEvent} event */

@@ -5,7 +5,10 @@
 import "./staff.css";
 import { ApiError } from "../api.js";
 import { $, clock, el, renderNotice, setupLanguage, show, status, t } from "../page.js";
-import { Conversation, Staff, crypto, loginFlow, renderMessage } from "../staff.js";
+import { Conversation } from "../conversation.js";
+import * as crypto from "../crypto.js";
+import { sendWritten } from "../socket.js";
+import { Staff, loginFlow, renderMessage } from "../staff.js";
 
 /** @typedef {Record<string, any>} Json */
 
@@ -191,17 +194,9 @@ async function onSend(event) {
   const input = /** @type {HTMLTextAreaElement} */ ($("compose-text"));
   const text = input.value.trim();
   if (!text) return;
-  const sent = staff.outbox.send(conv.build(staff, text, ["care", "investigation"]));
-  // Written is as good as sent: the outbox sends it again after a reconnect.
-  input.value = "";
-  status("chat-status", staff.outbox.up ? "" : t("compose.queued"));
-  try {
-    await sent;
-    status("chat-status", "");
-  } catch {
-    status("chat-status", t("compose.failed"));
-    if (!input.value) input.value = text;
-  }
+  await sendWritten(staff.outbox, conv.build(staff, text, ["care", "investigation"]), input, text, () =>
+    status("chat-status", t("compose.queued")),
+  );
 }
 
 async function leave() {

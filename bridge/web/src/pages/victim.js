@@ -21,7 +21,9 @@ import {
   t,
   useStrings,
 } from "../page.js";
-import { Connection } from "../socket.js";
+import { Conversation } from "../conversation.js";
+import { renderMarkdown } from "../markdown.js";
+import { Connection, sendWritten } from "../socket.js";
 import "./victim.css";
 import en from "../i18n/victim.en.json";
 import nl from "../i18n/victim.nl.json";
@@ -30,20 +32,28 @@ import nl from "../i18n/victim.nl.json";
 
 const STORE_KEY = "chat";
 
-/** @type {{conversationId: string, token: string, deviceId: string, keys: crypto.DeviceKeys} | null} */
+/**
+ * This chat: its token, this device and its keys, and what is known of the conversation.
+ * @typedef {{token: string, deviceId: string, keys: crypto.DeviceKeys, conv: Conversation}} Chat
+ */
+
+/** @type {Chat | null} */
 let session = null;
 const connection = new Connection();
 const { outbox } = connection;
-/** @type {Json} */
-let conv = { participants: new Map(), carePublic: null, victimDevice: null, state: null };
-/** @type {Json | null} */
-let bridge = null;
 /** @type {Json | null} */
 let prompt = null;
-/** @type {Map<number, HTMLElement>} */
-const shown = new Map();
-/** @type {Map<number, Json>} messages whose signer is not known yet */
-const pending = new Map();
+
+/**
+ * @param {string} conversationId @param {string} token @param {string} deviceId
+ * @param {crypto.DeviceKeys} keys
+ * @returns {Chat}
+ */
+function chat(conversationId, token, deviceId, keys) {
+  const conv = new Conversation(conversationId);
+  conv.scopeKeys.set("victim", keys.boxPrivate); // the victim opens with its own device key
+  return { token, deviceId, keys, conv };
+}
 
 // --- quick exit ---------------------------------------------------------------------------------
 
@@ -68,7 +78,7 @@ function save() {
   if (!session) return;
   const { ed25519Seed, x25519Private } = session.keys.exportPrivate();
   const stored = {
-    conversation_id: session.conversationId,
+    conversation_id: session.conv.id,
     token: session.token,
     device_id: session.deviceId,
     ed25519_seed: crypto.b64uEncode(ed25519Seed),
@@ -82,15 +92,11 @@ function load() {
   if (!raw) return null;
   try {
     const stored = JSON.parse(raw);
-    return {
-      conversationId: String(stored.conversation_id),
-      token: String(stored.token),
-      deviceId: String(stored.device_id),
-      keys: crypto.DeviceKeys.fromPrivate(
-        crypto.b64uDecode(stored.ed25519_seed, 32),
-        crypto.b64uDecode(stored.x25519_private, 32),
-      ),
-    };
+    const keys = crypto.DeviceKeys.fromPrivate(
+      crypto.b64uDecode(stored.ed25519_seed, 32),
+      crypto.b64uDecode(stored.x25519_private, 32),
+    );
+    return chat(String(stored.conversation_id), String(stored.token), String(stored.device_id), keys);
   } catch {
     sessionStorage.removeItem(STORE_KEY);
     return null;
@@ -131,20 +137,15 @@ function connect() {
 
 async function join() {
   if (!session) return;
-  const ack = await call("conversation.join", { conversation_id: session.conversationId });
+  const { conv } = session;
+  const ack = await call("conversation.join", { conversation_id: conv.id });
   const c = ack.conversation;
   applyLanguage(c.lang ?? language());
-  conv.state = c.state;
-  conv.carePublic = c.care_scope?.public ?? null;
-  conv.victimDevice = c.victim_device;
-  conv.participants = new Map();
-  conv.participants.set(c.victim_device.device_id, { role: "victim", ...c.victim_device });
-  for (const p of c.participants ?? []) conv.participants.set(p.device_id, p);
-  bridge = c.bridge ?? null;
-  if (bridge && !bridge.epoch && c.epoch) bridge.epoch = c.epoch;
+  conv.participants.clear(); // who is here now, as the server says
+  conv.apply(c, null);
   renderPresence();
   if (c.state === "closed") onClosed();
-  await fetchHistory(resumeFrom());
+  await conv.fetchHistory(connection, conv.resumeFrom(true), onMessage);
 }
 
 /** While the connection is down: say so calmly, and that written messages wait. */
@@ -153,83 +154,34 @@ function showDown() {
   status("chat-status", t("chat.reconnecting") + waiting);
 }
 
-/** The last seq up to which every message is shown: a reconnect fetches what came after. */
-function resumeFrom() {
-  let seq = 0;
-  while (shown.has(seq + 1)) seq += 1;
-  return seq;
-}
-
-/** @param {number} after */
-async function fetchHistory(after) {
-  if (!session) return;
-  let cursor = after;
-  for (;;) {
-    const ack = await call("history.fetch", {
-      conversation_id: session.conversationId,
-      after_seq: cursor,
-      limit: 500,
-    });
-    const items = /** @type {Json[]} */ (ack.messages);
-    for (const item of items) onMessage({ ...item, conversation_id: session.conversationId });
-    if (items.length < 500) return;
-    cursor = Math.max(cursor, ...items.map((m) => m.seq));
-  }
-}
-
 // --- messages -----------------------------------------------------------------------------------
 
 /** @param {Json} item */
 function onMessage(item) {
-  if (!session || item.conversation_id !== session.conversationId || shown.has(item.seq)) return;
-  const envelope = item.envelope ?? {};
-  const signer = conv.participants.get(envelope.sender?.device_id ?? "");
-  if (!signer) {
-    pending.set(item.seq, item);
-    return;
-  }
-  pending.delete(item.seq);
-  let text = null;
-  let sentAt = null;
-  try {
-    if (signer.role !== envelope.sender.role) throw new crypto.CryptoError("role mismatch");
-    if (envelope.conversation_id !== session.conversationId) {
-      throw new crypto.CryptoError("another conversation");
-    }
-    crypto.verifyEnvelope(envelope, signer.ed25519);
-    const plain = crypto.openEnvelope(envelope, "victim", session.keys.boxPrivate);
-    text = typeof plain.text === "string" ? plain.text : null;
-    sentAt = typeof plain.sent_at === "string" ? plain.sent_at : null;
-  } catch {
-    text = null;
-  }
-  renderMessage(item, envelope, text, sentAt ?? item.server_time);
-}
-
-/**
- * @param {Json} item @param {Json} envelope @param {string | null} text @param {string} time
- */
-function renderMessage(item, envelope, text, time) {
-  const role = String(envelope.sender?.role ?? "");
+  if (!session) return;
+  const { conv } = session;
+  if (item.conversation_id !== conv.id || conv.seen.has(item.seq)) return;
+  const opened = conv.open(item, "victim");
+  if (!opened) return;
+  const { envelope, role } = opened;
   const audience = Array.isArray(envelope.audience) ? envelope.audience : [];
   const from = role === "victim" ? "me" : role === "officer" ? "police" : "care";
+  const { time, text } = opened;
   const li = messageItem(item.seq, role, `from-${from}`, { sender: `sender.${role}`, time, text });
   li.dataset.audience = audience.join(" ");
-  const mark = markFor(envelope, audience);
+  const mark = markFor(envelope, audience, conv);
   if (mark) li.append(el("p", `message-mark ${mark.kind}`, mark.text));
-  // Each message once, in seq order.
-  shown.set(item.seq, li);
   insertBySeq($("messages"), li);
 }
 
-/** @param {Json} envelope @param {string[]} audience */
-function markFor(envelope, audience) {
+/** @param {Json} envelope @param {string[]} audience @param {Conversation} conv */
+function markFor(envelope, audience, conv) {
   if (envelope.kind === "needs_note") return { kind: "needs-note", text: t("message.needsNote") };
   if (audience.includes("investigation")) {
     return { kind: "with-police", text: t("message.withPolice") };
   }
   // Care-only is worth saying once the police is, or was, part of this chat.
-  if (bridge?.epoch) return { kind: "care-only", text: t("message.careOnly") };
+  if (conv.bridge?.epoch) return { kind: "care-only", text: t("message.careOnly") };
   return null;
 }
 
@@ -242,95 +194,67 @@ function notice(text) {
 async function onSend(event) {
   event.preventDefault();
   if (!session) return;
+  const { conv } = session;
   const input = /** @type {HTMLTextAreaElement} */ ($("compose-text"));
   const careOnly = /** @type {HTMLInputElement} */ ($("care-only")).checked;
   const text = input.value.trim();
   if (!text) return;
-  const joined = bridge?.state === "joined" && bridge.epoch;
+  const joined = conv.bridge?.state === "joined" && conv.bridge.epoch;
   const audience = joined && !careOnly ? ["care", "investigation"] : ["care"];
-  /** @type {Record<string, string>} */
-  const recipients = { victim: session.keys.x25519, care: conv.carePublic };
-  if (audience.includes("investigation")) recipients.investigation = bridge?.epoch.public;
-  let sent;
+  let envelope;
   try {
-    const envelope = crypto.buildEnvelope({
-      conversationId: session.conversationId,
-      clientMsgId: globalThis.crypto.randomUUID(),
-      senderRole: "victim",
-      deviceId: session.deviceId,
-      kind: "message",
-      audience,
-      epochId: audience.includes("investigation") ? bridge?.epoch.epoch_id : null,
-      plaintext: { text, sent_at: new Date().toISOString() },
-      recipients,
-      signingKey: session.keys.signingKey,
-    });
-    sent = outbox.send(envelope);
+    const { deviceId, keys } = session;
+    envelope = conv.build({ role: "victim", deviceId, keys }, text, audience);
   } catch {
     status("chat-status", t("compose.failed"));
     return;
   }
-  // Written is as good as sent: the outbox sends it again after a reconnect.
-  input.value = "";
-  if (outbox.up) status("chat-status", "");
-  else showDown();
-  try {
-    await sent;
-    status("chat-status", "");
-  } catch {
-    status("chat-status", t("compose.failed"));
-    if (!input.value) input.value = text;
-  }
+  await sendWritten(outbox, envelope, input, text, showDown);
 }
 
 // --- who is here, and the police banner ---------------------------------------------------------
 
 /** @param {Json} event */
 function onParticipant(event) {
-  const p = event.participant;
-  if (!p) return;
+  if (!session || !event.participant) return;
+  const { conv } = session;
+  conv.applyParticipant(event);
   if (event.event === "joined") {
-    conv.participants.set(p.device_id, p);
     // The officer's coming and going is told by the bridge.state notices.
-    if (p.role === "counsellor") notice(t("chat.counsellorJoined"));
-    for (const item of [...pending.values()]) onMessage(item);
-  } else {
-    // Keep the key to verify earlier messages; mark the participant as gone.
-    conv.participants.set(p.device_id, { ...conv.participants.get(p.device_id), ...p, gone: true });
+    if (event.participant.role === "counsellor") notice(t("chat.counsellorJoined"));
+    for (const item of [...conv.pending.values()]) onMessage(item);
   }
   renderPresence();
 }
 
-function present(/** @type {string} */ role) {
-  return [...conv.participants.values()].filter((p) => p.role === role && !p.gone);
-}
-
 function renderPresence() {
+  if (!session) return;
+  const { conv } = session;
   const names = [t("who.victim")];
-  if (present("counsellor").length) names.push(t("who.counsellor"));
-  if (present("officer").length) names.push(t("who.officer"));
+  if (conv.present("counsellor").length) names.push(t("who.counsellor"));
+  if (conv.present("officer").length) names.push(t("who.officer"));
   $("who").textContent = t("who.label", { names: names.join(t("who.and")) });
-  if (conv.state === "waiting" && !present("counsellor").length) {
+  if (conv.state === "waiting" && !conv.present("counsellor").length) {
     status("chat-status", t("chat.waiting"));
   }
   const banner = $("police-banner");
-  const state = bridge?.state;
+  const state = conv.bridge?.state;
   const active = state === "joined" || state === "paused";
   banner.hidden = !active;
   if (!active) return;
-  const officer = present("officer")[0];
+  const officer = conv.present("officer")[0];
   banner.classList.toggle("paused", state === "paused");
   $("police-banner-text").textContent =
     state === "paused" ? t("banner.paused") : t("banner.present", { time: clock(officer?.since ?? "") });
   $("police-pause").hidden = state !== "joined";
-  $("police-resume").hidden = !(state === "paused" && bridge?.reason !== "counsellor_away");
+  $("police-resume").hidden = !(state === "paused" && conv.bridge?.reason !== "counsellor_away");
 }
 
 /** @param {string} event */
 async function steer(event) {
   if (!session) return;
   try {
-    await call(event, { conversation_id: session.conversationId });
+    await call(event, { conversation_id: session.conv.id });
   } catch {
     status("chat-status", t("banner.failed"));
   }
@@ -338,20 +262,17 @@ async function steer(event) {
 
 /** @param {Json} event */
 function onBridgeState(event) {
-  const { conversation_id: _id, notice: text, ...state } = event;
-  if (bridge?.request_id === state.request_id && bridge?.epoch && !state.epoch) {
-    state.epoch = bridge.epoch;
-  }
-  bridge = state;
-  if (prompt && (prompt.request_id !== state.request_id || state.state !== "proposed")) {
+  if (!session) return;
+  session.conv.applyBridgeState(event);
+  if (prompt && (prompt.request_id !== event.request_id || event.state !== "proposed")) {
     closePrompt();
   }
-  if (typeof text === "string") notice(text);
+  if (typeof event.notice === "string") notice(event.notice);
   renderPresence();
 }
 
 function onClosed() {
-  conv.state = "closed";
+  if (session) session.conv.state = "closed";
   notice(t("chat.closed"));
   closePrompt();
   $("compose").hidden = true;
@@ -362,64 +283,9 @@ function onClosed() {
 
 // --- the question about the police --------------------------------------------------------------
 
-/**
- * The consent text's Markdown as elements: headings, lists (- or 1.) and paragraphs, as text only.
- * @param {string} body
- */
-function renderMarkdown(body) {
-  /** @type {HTMLElement[]} */
-  const nodes = [];
-  /** @type {HTMLElement | null} */
-  let list = null;
-  /** @type {string[]} */
-  let para = [];
-  const flush = () => {
-    if (para.length) {
-      const p = document.createElement("p");
-      p.textContent = para.join(" ");
-      nodes.push(p);
-      para = [];
-    }
-  };
-  for (const raw of body.split("\n")) {
-    const line = raw.trim();
-    const heading = /^(#{1,6})\s+(.*)$/.exec(line);
-    const bullet = /^[-*]\s+(.*)$/.exec(line);
-    const numbered = /^\d+[.)]\s+(.*)$/.exec(line);
-    if (heading) {
-      flush();
-      list = null;
-      // The page has its own h1: the text's headings start one level down.
-      const h = document.createElement(`h${Math.min(6, heading[1].length + 1)}`);
-      h.textContent = heading[2];
-      nodes.push(h);
-    } else if (bullet || numbered) {
-      flush();
-      const tag = bullet ? "UL" : "OL";
-      if (!list || list.tagName !== tag) {
-        list = document.createElement(tag.toLowerCase());
-        nodes.push(list);
-      }
-      const li = document.createElement("li");
-      li.textContent = (bullet ?? numbered)?.[1] ?? "";
-      list.append(li);
-    } else if (!line || line.startsWith("<!--")) {
-      flush();
-      list = null;
-    } else if (list && /^\s{2,}/.test(raw) && list.lastElementChild) {
-      list.lastElementChild.append(` ${line}`); // a list item continued on the next line
-    } else {
-      list = null;
-      para.push(line);
-    }
-  }
-  flush();
-  return nodes;
-}
-
 /** @param {Json} event */
 function onPrompt(event) {
-  if (!session || event.conversation_id !== session.conversationId) return;
+  if (!session || event.conversation_id !== session.conv.id) return;
   prompt = event;
   const who = $("consent-who");
   const items = [t("consent.whoOfficer"), t("consent.whoCounsellor")];
@@ -427,13 +293,7 @@ function onPrompt(event) {
   if (prefs.officer_gender === "female") items.push(t("consent.prefFemale"));
   if (prefs.officer_gender === "male") items.push(t("consent.prefMale"));
   if (prefs.same_officer) items.push(t("consent.prefSame"));
-  who.replaceChildren(
-    ...items.map((text) => {
-      const li = document.createElement("li");
-      li.textContent = text;
-      return li;
-    }),
-  );
+  who.replaceChildren(...items.map((text) => el("li", "", text)));
   const article = $("consent-text");
   article.lang = String(event.text?.lang ?? language());
   article.replaceChildren(...renderMarkdown(String(event.text?.body ?? "")));
@@ -491,7 +351,9 @@ async function grant() {
       }),
     );
     const ack = await call("consent.grant", payload);
-    bridge = { ...(bridge ?? {}), epoch: { epoch_id: ack.epoch_id, public: scope.public } };
+    const { conv } = session;
+    conv.epoch = { epoch_id: ack.epoch_id, public: scope.public };
+    conv.bridge = { ...(conv.bridge ?? {}), epoch: conv.epoch };
     closePrompt();
   } catch {
     status("consent-status", t("consent.failed"));
@@ -526,12 +388,7 @@ async function start() {
       device: { ed25519: keys.ed25519, x25519: keys.x25519 },
       care_scope: care.asPayload(fier.x25519),
     });
-    session = {
-      conversationId: created.conversation_id,
-      token: created.victim_token,
-      deviceId: created.device_id,
-      keys,
-    };
+    session = chat(created.conversation_id, created.victim_token, created.device_id, keys);
     save();
     status("start-status", "");
     openChat();
@@ -557,8 +414,8 @@ function askEnd(open) {
 async function endChat() {
   if (!session) return;
   try {
-    await call("conversation.close", { conversation_id: session.conversationId });
-    if (conv.state !== "closed") onClosed();
+    await call("conversation.close", { conversation_id: session.conv.id });
+    if (session.conv.state !== "closed") onClosed();
   } catch {
     status("chat-status", t("end.failed"));
   }
