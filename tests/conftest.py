@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Bridge, staffed
+from harness import Bridge, running
 
 
 @pytest.fixture
@@ -20,11 +20,7 @@ async def bridge(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
     """
     policy = request.node.get_closest_marker("policy")
     settings = request.node.get_closest_marker("settings")
-    server = await staffed(
+    async with running(
         tmp_path / "data", policy.args[0] if policy else None, settings.kwargs if settings else None
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        await server.close_clients()
-        await server.stop()

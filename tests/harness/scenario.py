@@ -6,7 +6,8 @@ events each party has received are compared before and after the call. The staff
 ``history.fetch`` is logged (``transcript.read``), so histories are fetched *before* the database
 is read and *after* it is read again: the comparison is exact, with no exclusions.
 
-The worlds (:func:`chatting`, :func:`proposed`, :func:`granted_world`, :func:`joined`) are built
+The worlds (:func:`chatting`, :func:`closed`, :func:`proposed`, :func:`granted_world`,
+:func:`joined`) are built
 with the real Python client against the bridge of :mod:`harness.server`, over a real socket.
 """
 
@@ -29,6 +30,10 @@ BOTH = ["care", "investigation"]
 CARE = ["care"]
 LIMIT = 16 * 1024  # PROTOCOL.md: the envelope limit, on its compact JSON encoding
 T = TypeVar("T")
+
+# For tests that use a world shared by their module (tests/integration/errors/conftest.py): they
+# run on the module's event loop, where that world lives.
+ON_SHARED_WORLD = pytest.mark.asyncio(loop_scope="module")
 
 
 # --- the world a refusal is tried in ------------------------------------------------------------
@@ -118,6 +123,14 @@ async def proposed(bridge: Bridge) -> World:
     world = await chatting(bridge)
     await world.counsellor.propose(world.cid)
     await world.victim.next_event("consent.prompt")
+    return world
+
+
+async def closed(bridge: Bridge) -> World:
+    """A conversation the victim closed, after a message from each side."""
+    world = await chatting(bridge)
+    await world.victim.close()
+    await world.counsellor.next_event("conversation.closed")
     return world
 
 

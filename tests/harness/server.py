@@ -13,7 +13,7 @@ import secrets
 import socket
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -190,6 +190,19 @@ async def staffed(
     await bridge.add_user("officer2", "officer", "avim", region="Limburg", gender="male")
     await bridge.add_user("auditor", "auditor", "audit")
     return bridge
+
+
+@contextlib.asynccontextmanager
+async def running(
+    data_dir: Path, policy: str | None = None, overrides: dict[str, Any] | None = None
+) -> AsyncIterator[Bridge]:
+    """A :func:`staffed` bridge whose clients and server are closed on the way out."""
+    bridge = await staffed(data_dir, policy, overrides)
+    try:
+        yield bridge
+    finally:
+        await bridge.close_clients()
+        await bridge.stop()
 
 
 async def picked_up(bridge: Bridge, lang: str = "nl") -> tuple[VictimClient, CounsellorClient]:

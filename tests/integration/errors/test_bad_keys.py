@@ -12,8 +12,8 @@ from harness import (
     BOTH,
     CARE,
     JSON,
-    Bridge,
-    joined,
+    ON_SHARED_WORLD,
+    World,
     resigned,
     with_keys,
 )
@@ -41,11 +41,12 @@ BAD_KEYS: dict[str, tuple[list[str], Callable[[JSON], JSON]]] = {
 }
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("case", list(BAD_KEYS))
 async def test_keys_not_exactly_those_of_the_audience_are_bad_keys_and_change_nothing(
-    bridge: Bridge, case: str
+    joined_world: World, case: str
 ) -> None:
-    world = await joined(bridge)
+    world = joined_world
     audience, change = BAD_KEYS[case]
     envelope = world.victim.build("x", audience=audience)
     envelope = resigned(world.victim, envelope, keys=change(envelope))

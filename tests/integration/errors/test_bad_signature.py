@@ -14,13 +14,14 @@ from bridge.client import BridgeClient, CounsellorClient
 from harness import (
     BOTH,
     JSON,
+    ON_SHARED_WORLD,
     Bridge,
+    World,
     chatting,
     flip_ciphertext_byte,
     grant_payload,
     joined,
     policy_text,
-    proposed,
     unregistered,
 )
 
@@ -42,29 +43,32 @@ SIGNATURES: dict[str, Callable[[BridgeClient, JSON], JSON]] = {
 }
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("case", list(SIGNATURES))
 @pytest.mark.parametrize("sender", ["victim", "counsellor", "officer"])
 async def test_envelope_with_a_bad_signature_is_bad_signature_and_changes_nothing(
-    bridge: Bridge, case: str, sender: str
+    joined_world: World, case: str, sender: str
 ) -> None:
-    world = await joined(bridge)
+    world = joined_world
     client: BridgeClient = getattr(world, sender)
     envelope = SIGNATURES[case](client, client.build("x", audience=BOTH, conversation_id=world.cid))
     assert await world.refused_send(client, envelope) == "bad_signature"
 
 
+@ON_SHARED_WORLD
 async def test_grant_signed_by_another_key_is_bad_signature_and_changes_nothing(
-    bridge: Bridge,
+    proposed_world: World,
 ) -> None:
-    world = await proposed(bridge)
+    world = proposed_world
     payload = await grant_payload(world.victim, signing_key=SigningKey.generate())
     assert await world.refused(world.victim, "consent.grant", payload) == "bad_signature"
 
 
+@ON_SHARED_WORLD
 async def test_grant_whose_choices_differ_from_the_signed_ones_is_bad_signature_and_changes_nothing(
-    bridge: Bridge,
+    proposed_world: World,
 ) -> None:
-    world = await proposed(bridge)
+    world = proposed_world
     payload = await grant_payload(world.victim)
     payload["choices"] = {**payload["choices"], "retain_for_case_file": True}
     assert await world.refused(world.victim, "consent.grant", payload) == "bad_signature"

@@ -16,6 +16,7 @@ from harness import (
     BOTH,
     CARE,
     JSON,
+    ON_SHARED_WORLD,
     Bridge,
     World,
     chatting,
@@ -42,21 +43,23 @@ WRONG_ROLE: list[tuple[str, str, JSON]] = [
 ]
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize(("who", "event", "payload"), WRONG_ROLE)
 async def test_event_of_another_role_is_forbidden_and_changes_nothing(
-    bridge: Bridge, who: str, event: str, payload: JSON
+    joined_world: World, who: str, event: str, payload: JSON
 ) -> None:
-    world = await joined(bridge)
+    world = joined_world
     client: BridgeClient = getattr(world, who)
     if event not in ("queue.list", "invite.list", "consent.decline"):
         payload = {"conversation_id": world.cid, **payload}
     assert await world.refused(client, event, payload) == "forbidden"
 
 
+@ON_SHARED_WORLD
 async def test_device_register_by_the_victim_is_forbidden_and_changes_nothing(
-    bridge: Bridge,
+    chatting_world: World,
 ) -> None:
-    world = await chatting(bridge)
+    world = chatting_world
     registration = world.victim.keys.registration()
     assert await world.refused(world.victim, "device.register", registration) == "forbidden"
 
@@ -152,11 +155,12 @@ SENDERS: dict[str, Callable[[World], tuple[BridgeClient, JSON]]] = {
 }
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("case", list(SENDERS))
 async def test_envelope_from_another_device_than_the_socket_is_forbidden_and_changes_nothing(
-    bridge: Bridge, case: str
+    joined_world: World, case: str
 ) -> None:
-    world = await joined(bridge)
+    world = joined_world
     client, envelope = SENDERS[case](world)
     assert await world.refused_send(client, envelope) == "forbidden"
 
@@ -179,47 +183,54 @@ async def test_needs_note_from_the_victim_is_forbidden_and_changes_nothing(bridg
     assert await world.counsellor.send(world.cid, "Rustig praten.", kind="needs_note") > 0
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("sender", ["victim", "officer"])
 async def test_needs_note_from_anyone_but_the_counsellor_is_forbidden_while_joined(
-    bridge: Bridge, sender: str
+    joined_world: World, sender: str
 ) -> None:
-    world = await joined(bridge)
+    world = joined_world
     client: BridgeClient = getattr(world, sender)
     envelope = client.build("x", audience=BOTH, conversation_id=world.cid, kind="needs_note")
     assert await world.refused_send(client, envelope) == "forbidden"
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("org", ["fier", "avim"])
 async def test_victim_token_on_the_staff_only_sealed_key_route_is_403_and_changes_nothing(
-    bridge: Bridge, org: str
+    chatting_world: World, org: str
 ) -> None:
-    world = await chatting(bridge)
+    world = chatting_world
+    bridge = world.bridge
     path = f"/api/v1/orgs/{org}/sealed-key"
     answer = await world.unchanged(lambda: http(bridge, "GET", path, token=world.victim.token))
     http_error(answer, 403, "forbidden")
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize(
     ("user", "org"),
     [("counsellor", "avim"), ("officer", "fier"), ("auditor", "fier"), ("auditor", "avim")],
 )
 async def test_staff_of_another_org_on_the_sealed_key_route_is_403_and_changes_nothing(
-    bridge: Bridge, user: str, org: str
+    chatting_world: World, user: str, org: str
 ) -> None:
-    world = await chatting(bridge)
+    world = chatting_world
+    bridge = world.bridge
     token = await bridge.token(user)
     path = f"/api/v1/orgs/{org}/sealed-key"
     answer = await world.unchanged(lambda: http(bridge, "GET", path, token=token))
     http_error(answer, 403, "forbidden")
 
 
+@ON_SHARED_WORLD
 async def test_history_share_under_the_default_policy_is_forbidden_and_changes_nothing(
-    bridge: Bridge,
+    joined_world: World,
 ) -> None:
-    world = await joined(bridge)
+    world = joined_world
     assert await world.refused_by_client(lambda: world.victim.share_history([1])) == "forbidden"
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize(
     ("event", "payload"),
     [
@@ -230,9 +241,10 @@ async def test_history_share_under_the_default_policy_is_forbidden_and_changes_n
     ],
 )
 async def test_auditor_in_a_conversation_is_forbidden_and_changes_nothing(
-    bridge: Bridge, event: str, payload: JSON | None
+    chatting_world: World, event: str, payload: JSON | None
 ) -> None:
-    world = await chatting(bridge)
+    world = chatting_world
+    bridge = world.bridge
     auditor = await StaffClient.login(bridge.url, "auditor", bridge.passwords["auditor"])
     bridge.clients.append(auditor)
     await auditor.connect()

@@ -21,6 +21,7 @@ from harness import (
     BOTH,
     CARE,
     JSON,
+    ON_SHARED_WORLD,
     Bridge,
     World,
     chatting,
@@ -28,8 +29,6 @@ from harness import (
     grant_payload,
     http,
     http_error,
-    joined,
-    proposed,
     resigned,
 )
 
@@ -75,9 +74,12 @@ PAYLOADS: dict[str, Callable[[World], tuple[BridgeClient, str, tuple[object, ...
 }
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("case", list(PAYLOADS))
-async def test_malformed_event_is_invalid_and_changes_nothing(bridge: Bridge, case: str) -> None:
-    world = await chatting(bridge)
+async def test_malformed_event_is_invalid_and_changes_nothing(
+    chatting_world: World, case: str
+) -> None:
+    world = chatting_world
     client, event, args = PAYLOADS[case](world)
     assert await world.refused(client, event, *args) == "invalid"
 
@@ -148,13 +150,17 @@ ENVELOPES: dict[str, Callable[[World], tuple[BridgeClient, JSON]]] = {
 }
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("case", list(ENVELOPES))
-async def test_malformed_envelope_is_invalid_and_changes_nothing(bridge: Bridge, case: str) -> None:
-    world = await joined(bridge)
+async def test_malformed_envelope_is_invalid_and_changes_nothing(
+    joined_world: World, case: str
+) -> None:
+    world = joined_world
     client, envelope = ENVELOPES[case](world)
     assert await world.refused(client, "message.send", {"envelope": envelope}) == "invalid"
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize(
     "text",
     [
@@ -165,13 +171,14 @@ async def test_malformed_envelope_is_invalid_and_changes_nothing(bridge: Bridge,
     ids=["old version", "version of another purpose", "other hash"],
 )
 async def test_grant_quoting_a_text_that_is_not_current_is_invalid_and_changes_nothing(
-    bridge: Bridge, text: JSON
+    proposed_world: World, text: JSON
 ) -> None:
-    world = await proposed(bridge)
+    world = proposed_world
     payload = await grant_payload(world.victim, text=text)  # signed over what it quotes
     assert await world.refused(world.victim, "consent.grant", payload) == "invalid"
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize(
     ("path", "data"),
     [
@@ -185,9 +192,10 @@ async def test_grant_quoting_a_text_that_is_not_current_is_invalid_and_changes_n
     ids=["not json", "array", "empty", "missing fields", "login not json", "login int password"],
 )
 async def test_malformed_http_body_is_400_invalid_and_changes_nothing(
-    bridge: Bridge, path: str, data: bytes
+    chatting_world: World, path: str, data: bytes
 ) -> None:
-    world = await chatting(bridge)
+    world = chatting_world
+    bridge = world.bridge
     http_error(await world.unchanged(lambda: http(bridge, "POST", path, data=data)), 400, "invalid")
 
 
@@ -211,10 +219,12 @@ async def test_conversation_with_unknown_field_is_400_invalid_and_changes_nothin
     assert status == 201
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("lang", ["de", "NL", ""])
 async def test_consent_text_in_an_unknown_language_is_400_invalid_and_changes_nothing(
-    bridge: Bridge, lang: str
+    chatting_world: World, lang: str
 ) -> None:
-    world = await chatting(bridge)
+    world = chatting_world
+    bridge = world.bridge
     path = f"/api/v1/consent-texts/informational?lang={lang}"
     http_error(await world.unchanged(lambda: http(bridge, "GET", path)), 400, "invalid")

@@ -8,20 +8,20 @@ import pytest
 
 from harness import (
     CARE,
+    ON_SHARED_WORLD,
     Bridge,
-    chatting,
+    World,
     grant_payload,
     granted_world,
     http,
     http_error,
-    joined,
-    proposed,
     resigned,
 )
 
 
-async def test_unknown_conversation_is_not_found_and_changes_nothing(bridge: Bridge) -> None:
-    world = await joined(bridge)
+@ON_SHARED_WORLD
+async def test_unknown_conversation_is_not_found_and_changes_nothing(joined_world: World) -> None:
+    world = joined_world
     assert world.officer is not None
     nowhere = {"conversation_id": str(uuid.uuid4())}
     c = world.counsellor
@@ -34,8 +34,9 @@ async def test_unknown_conversation_is_not_found_and_changes_nothing(bridge: Bri
     assert await world.refused_send(c, envelope) == "not_found"
 
 
-async def test_unknown_request_is_not_found_and_changes_nothing(bridge: Bridge) -> None:
-    world = await proposed(bridge)
+@ON_SHARED_WORLD
+async def test_unknown_request_is_not_found_and_changes_nothing(proposed_world: World) -> None:
+    world = proposed_world
     nothing = str(uuid.uuid4())
     assert await world.refused(world.victim, "consent.decline", {"request_id": nothing}) == (
         "not_found"
@@ -53,6 +54,7 @@ async def test_unknown_invite_is_not_found_and_changes_nothing(bridge: Bridge) -
     assert await world.refused(officer, "invite.accept", nothing) == "not_found"
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize(
     "path",
     [
@@ -63,7 +65,8 @@ async def test_unknown_invite_is_not_found_and_changes_nothing(bridge: Bridge) -
     ],
 )
 async def test_unknown_http_resource_is_404_not_found_and_changes_nothing(
-    bridge: Bridge, path: str
+    chatting_world: World, path: str
 ) -> None:
-    world = await chatting(bridge)
+    world = chatting_world
+    bridge = world.bridge
     http_error(await world.unchanged(lambda: http(bridge, "GET", path)), 404, "not_found")

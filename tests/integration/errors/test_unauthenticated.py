@@ -12,22 +12,24 @@ import pytest
 
 from bridge.client import Refused, VictimClient
 from harness import (
-    Bridge,
-    chatting,
+    ON_SHARED_WORLD,
+    World,
     http,
     http_error,
 )
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize(
     "token",
     [None, "", "not-a-token", secrets.token_urlsafe(32)],
     ids=["none", "empty", "garbage", "unknown"],
 )
 async def test_socket_connect_without_a_valid_token_is_unauthenticated_and_changes_nothing(
-    bridge: Bridge, token: str | None
+    chatting_world: World, token: str | None
 ) -> None:
-    world = await chatting(bridge)
+    world = chatting_world
+    bridge = world.bridge
     stranger = VictimClient(bridge.url)
     bridge.clients.append(stranger)
     stranger.token = token
@@ -40,19 +42,23 @@ async def test_socket_connect_without_a_valid_token_is_unauthenticated_and_chang
     assert await world.unchanged(connect) == "unauthenticated"
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("token", [None, "", "not-a-token"], ids=["none", "empty", "garbage"])
 @pytest.mark.parametrize("org", ["fier", "avim"])
 async def test_sealed_key_without_a_valid_token_is_401_and_changes_nothing(
-    bridge: Bridge, org: str, token: str | None
+    chatting_world: World, org: str, token: str | None
 ) -> None:
-    world = await chatting(bridge)
+    world = chatting_world
+    bridge = world.bridge
     path = f"/api/v1/orgs/{org}/sealed-key"
     answer = await world.unchanged(lambda: http(bridge, "GET", path, token=token))
     http_error(answer, 401, "unauthenticated")
 
 
-async def test_login_failures_look_the_same_and_change_nothing(bridge: Bridge) -> None:
-    world = await chatting(bridge)
+@ON_SHARED_WORLD
+async def test_login_failures_look_the_same_and_change_nothing(chatting_world: World) -> None:
+    world = chatting_world
+    bridge = world.bridge
     unknown = await world.unchanged(
         lambda: http(
             bridge, "POST", "/api/v1/session", body={"username": "nobody", "password": "x" * 12}

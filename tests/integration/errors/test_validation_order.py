@@ -9,7 +9,9 @@ from harness import (
     BOTH,
     CARE,
     LIMIT,
+    ON_SHARED_WORLD,
     Bridge,
+    World,
     chatting,
     flip_ciphertext_byte,
     joined,
@@ -20,13 +22,15 @@ from harness import (
 )
 
 
-async def test_invalid_comes_before_forbidden(bridge: Bridge) -> None:
-    world = await chatting(bridge)
+@ON_SHARED_WORLD
+async def test_invalid_comes_before_forbidden(chatting_world: World) -> None:
+    world = chatting_world
     assert await world.refused(world.victim, "queue.list", {"all": True}) == "invalid"
 
 
-async def test_too_large_comes_before_not_found(bridge: Bridge) -> None:
-    world = await chatting(bridge)
+@ON_SHARED_WORLD
+async def test_too_large_comes_before_not_found(chatting_world: World) -> None:
+    world = chatting_world
     envelope = sized(world.victim, world.cid, LIMIT + 1)
     envelope = resigned(world.victim, envelope, conversation_id=str(uuid.uuid4()))
     assert await world.refused_send(world.victim, envelope) == "too_large"

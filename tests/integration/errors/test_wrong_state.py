@@ -19,6 +19,7 @@ from harness import (
     BOTH,
     CARE,
     JSON,
+    ON_SHARED_WORLD,
     Bridge,
     World,
     chatting,
@@ -161,12 +162,10 @@ CLOSED: dict[str, Callable[[World], tuple[BridgeClient, str, JSON]]] = {
 }
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("case", list(CLOSED))
 async def test_event_on_a_closed_conversation_is_wrong_state_and_changes_nothing(
-    bridge: Bridge, case: str
+    closed_world: World, case: str
 ) -> None:
-    world = await chatting(bridge)
-    await world.victim.close()
-    await world.counsellor.next_event("conversation.closed")
-    client, event, payload = CLOSED[case](world)
-    assert await world.refused(client, event, payload) == "wrong_state"
+    client, event, payload = CLOSED[case](closed_world)
+    assert await closed_world.refused(client, event, payload) == "wrong_state"
