@@ -8,6 +8,7 @@ into a frozen ``msgspec.Struct``; anything else raises :class:`bridge.errors.Inv
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
@@ -16,8 +17,11 @@ from bridge.errors import Invalid, TooLarge
 
 __all__ = [
     "CLIENT_EVENTS",
+    "EVENTS",
+    "EVENTS_BY_NAME",
     "MAX_ENVELOPE_BYTES",
     "BridgePropose",
+    "ClientEvent",
     "ConsentGrant",
     "ConversationCreate",
     "ConversationRef",
@@ -33,6 +37,7 @@ __all__ = [
     "SessionCreate",
     "decode_body",
     "decode_event",
+    "decode_payload",
 ]
 
 MAX_ENVELOPE_BYTES: Final = 16 * 1024
@@ -56,8 +61,10 @@ Uuid = Annotated[
     msgspec.Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z"),
 ]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-SeqAfter = Annotated[int, msgspec.Meta(ge=0)]
-Seq = Annotated[int, msgspec.Meta(ge=1)]
+# Sequence numbers are stored as 64-bit integers: a larger one is no seq (and no database takes it).
+MAX_SEQ: Final = 2**63 - 1
+SeqAfter = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
 Lang = Literal["nl", "en"]
 Purpose = Literal["informational", "report"]
 Role = Literal["victim", "counsellor", "officer"]
@@ -189,24 +196,47 @@ class ConversationCreate(_Strict):
     care_scope: ScopePayload
 
 
-CLIENT_EVENTS: Final[dict[str, type[_Strict]]] = {
-    "device.register": DeviceRegister,
-    "queue.list": Empty,
-    "conversation.join": ConversationRef,
-    "message.send": MessageSend,
-    "history.fetch": HistoryFetch,
-    "bridge.propose": BridgePropose,
-    "consent.grant": ConsentGrant,
-    "consent.decline": RequestRef,
-    "consent.withdraw": ConversationRef,
-    "history.share": HistoryShare,
-    "bridge.pause": ConversationRef,
-    "bridge.resume": ConversationRef,
-    "invite.list": Empty,
-    "invite.accept": InviteRef,
-    "bridge.end": ConversationRef,
-    "conversation.close": ConversationRef,
-}
+@dataclass(frozen=True)
+class ClientEvent:
+    """One client->server event of PROTOCOL.md, "Socket.IO events": its name, its payload's
+    schema, who may send it and whether a staff socket must have registered its device first."""
+
+    name: str
+    schema: type[_Strict]
+    roles: frozenset[str]
+    needs_device: bool = True
+
+
+_STAFF_IN_CHAT = frozenset({"counsellor", "officer"})
+_PARTICIPANTS = frozenset({"victim", "counsellor", "officer"})
+_VICTIM = frozenset({"victim"})
+_COUNSELLOR = frozenset({"counsellor"})
+_OFFICER = frozenset({"officer"})
+_VICTIM_OR_COUNSELLOR = frozenset({"victim", "counsellor"})
+
+# The one list of client events; the Socket.IO edge binds a handler to each. Officers may also
+# re-join the conversation of their own epoch after a reconnect (docs/protocol.md).
+EVENTS: Final[tuple[ClientEvent, ...]] = (
+    ClientEvent("device.register", DeviceRegister, _STAFF_IN_CHAT, needs_device=False),
+    ClientEvent("queue.list", Empty, _COUNSELLOR),
+    ClientEvent("conversation.join", ConversationRef, _PARTICIPANTS),
+    ClientEvent("message.send", MessageSend, _PARTICIPANTS),
+    ClientEvent("history.fetch", HistoryFetch, _PARTICIPANTS),
+    ClientEvent("bridge.propose", BridgePropose, _COUNSELLOR),
+    ClientEvent("consent.grant", ConsentGrant, _VICTIM),
+    ClientEvent("consent.decline", RequestRef, _VICTIM),
+    ClientEvent("consent.withdraw", ConversationRef, _VICTIM),
+    ClientEvent("history.share", HistoryShare, _VICTIM),
+    ClientEvent("bridge.pause", ConversationRef, _VICTIM_OR_COUNSELLOR),
+    ClientEvent("bridge.resume", ConversationRef, _VICTIM_OR_COUNSELLOR),
+    ClientEvent("invite.list", Empty, _OFFICER),
+    ClientEvent("invite.accept", InviteRef, _OFFICER),
+    ClientEvent("bridge.end", ConversationRef, _STAFF_IN_CHAT),
+    ClientEvent("conversation.close", ConversationRef, _VICTIM_OR_COUNSELLOR),
+)
+EVENTS_BY_NAME: Final[dict[str, ClientEvent]] = {event.name: event for event in EVENTS}
+# Each event's schema, by name (read from EVENTS).
+CLIENT_EVENTS: Final[dict[str, type[_Strict]]] = {event.name: event.schema for event in EVENTS}
 
 T = TypeVar("T", bound=_Strict)
 
@@ -255,10 +285,15 @@ def _check_audience(envelope: Envelope) -> None:
 
 
 def decode_event(event: str, args: tuple[Any, ...]) -> _Strict:
-    """Validate one client event; exactly one JSON object payload is accepted."""
-    schema = CLIENT_EVENTS.get(event)
-    if schema is None:
-        raise Invalid(f"unknown event {event!r}")
+    """Validate one client event by its name; exactly one JSON object payload is accepted."""
+    known = EVENTS_BY_NAME.get(event)
+    if known is None:
+        raise Invalid(f"unknown event {event[:64]!r}")
+    return decode_payload(known.schema, args)
+
+
+def decode_payload(schema: type[T], args: tuple[Any, ...]) -> T:
+    """Validate the payloads of one event against ``schema``: exactly one JSON object."""
     if len(args) != 1:
         raise Invalid("an event carries exactly one payload")
     raw = args[0]

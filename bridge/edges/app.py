@@ -29,7 +29,7 @@ from bridge.domain.transcripts import Transcripts
 from bridge.edges.audit_api import AuditApi
 from bridge.edges.http_api import HttpApi, error_middleware
 from bridge.edges.pages import install_pages
-from bridge.edges.socket import Connections, SocketEdge
+from bridge.edges.socket import Connections, Domain, SocketEdge
 from bridge.log.writer import open_log, run_checkpoints
 from bridge.policy import Policy, load_policy
 from bridge.store.db import Database, upgrade
@@ -64,9 +64,8 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     transcripts = Transcripts(core)
     # Every effect reaches the sockets through the fan-out, in-process for one node.
     fanout = LocalFanout()
-    edge = SocketEdge(
-        core, conversations, bridges, invites, transcripts, registry, connections, settings, fanout
-    )
+    domain = Domain(core, conversations, bridges, invites, transcripts)
+    edge = SocketEdge(domain, registry, connections, settings, fanout)
     expiry = ExpiryLoop(Expiry(core), fanout.deliver, clock)
     edge.wake_expiry = expiry.wake
     edge.server.attach(app)

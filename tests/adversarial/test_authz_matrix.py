@@ -3,10 +3,10 @@
 The expected answer of each cell is *derived* below from the contract and the data the bridge is
 configured with, not from the server's own decisions:
 
-* who may send an event at all: PROTOCOL.md's table of client events (``WHO``);
+* who may send an event at all: the event table, PROTOCOL.md's table of client events (``WHO``);
 * which audience a role may address in which state, and who may send a ``needs_note`` when: the
   policy file (``bridge/policy/default.toml``, read with ``load_policy``);
-* which consent moves a state allows: the state table of ``bridge/domain/consent/machine.py``;
+* which consent moves a state allows: the state table of ``bridge/domain/machine.py``;
 * who lifts which pause, and what the officer re-join is: docs/protocol.md;
 * which code wins where several apply: PROTOCOL.md's validation order.
 
@@ -31,8 +31,9 @@ from adversary import TALLY
 
 from bridge import crypto
 from bridge.client import BridgeClient, CounsellorClient, OfficerClient, VictimClient
-from bridge.domain.consent.machine import TRANSITIONS, Event, State
+from bridge.domain.machine import TRANSITIONS, Event, State
 from bridge.policy.loader import BRIDGE_STATES, load_policy
+from bridge.protocol import EVENTS
 from harness import Bridge, db_rows, policy_text
 
 JSON = dict[str, Any]
@@ -43,26 +44,9 @@ BOTH = ("care", "investigation")
 
 # --- the axes -------------------------------------------------------------------------------------
 
-# PROTOCOL.md, "Client -> server": who may send each event (docs/protocol.md adds the officer's
-# re-join of its own conversation).
-WHO: dict[str, tuple[str, ...]] = {
-    "device.register": ("counsellor", "officer"),
-    "queue.list": ("counsellor",),
-    "conversation.join": ("victim", "counsellor", "officer"),
-    "message.send": ("victim", "counsellor", "officer"),
-    "history.fetch": ("victim", "counsellor", "officer"),
-    "bridge.propose": ("counsellor",),
-    "consent.grant": ("victim",),
-    "consent.decline": ("victim",),
-    "consent.withdraw": ("victim",),
-    "history.share": ("victim",),
-    "bridge.pause": ("victim", "counsellor"),
-    "bridge.resume": ("victim", "counsellor"),
-    "invite.list": ("officer",),
-    "invite.accept": ("officer",),
-    "bridge.end": ("counsellor", "officer"),
-    "conversation.close": ("victim", "counsellor"),
-}
+# Who may send each event: the one event table (bridge/protocol.py), which holds PROTOCOL.md's
+# "Client -> server" table (docs/protocol.md adds the officer's re-join of its own conversation).
+WHO: dict[str, frozenset[str]] = {event.name: event.roles for event in EVENTS}
 # message.send is tried once per audience and kind.
 SENDS = {
     "message.send care": ("message", CARE),

@@ -72,15 +72,24 @@ class RawSocket:
         await self.ws.send_str(f"42{self.ids}" + json.dumps([event, payload]))
         return self.ids
 
-    async def call(self, event: str, payload: object) -> dict[str, Any]:
-        """Emit with an ack and return the ack; server events on the way are dropped."""
-        ack_id = await self.emit(event, payload)
+    async def send(self, text: str, *attachments: bytes) -> None:
+        """One packet exactly as written, then binary frames (its attachments, or not)."""
+        await self.ws.send_str(text)
+        for attachment in attachments:
+            await self.ws.send_bytes(attachment)
+
+    async def ack(self, ack_id: int) -> dict[str, Any]:
+        """The ack with this id; server events and other acks on the way are dropped."""
         prefix = f"43{ack_id}["
         while True:
             packet = await self.packet()
             if packet.startswith(prefix):
                 ack: dict[str, Any] = json.loads(packet[len(prefix) - 1 :])[0]
                 return ack
+
+    async def call(self, event: str, payload: object) -> dict[str, Any]:
+        """Emit with an ack and return the ack; server events on the way are dropped."""
+        return await self.ack(await self.emit(event, payload))
 
     async def ended(self) -> bool:
         """Read until the connection ends (a server disconnect, a close or a reset)."""

@@ -1,0 +1,208 @@
+"""The open sockets of this process: who each speaks for, how many each owner holds, which
+sessions are over, and the presence the domain reads (``Presence``).
+
+Kept in memory only: a victim's connection leaves no trace once it is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from bridge.config import Settings
+from bridge.domain.access import Caller
+from bridge.domain.auth import Credential, Principal, valid_tokens
+from bridge.domain.delivery import OnDutyOfficer
+from bridge.errors import RateLimited
+from bridge.limits import TokenBucket
+from bridge.store.db import Database
+
+__all__ = ["Connections", "Sessions", "SocketState"]
+
+_log = structlog.get_logger("bridge.socket")
+
+
+@dataclass
+class SocketState:
+    principal: Principal
+    device_id: str | None
+    messages: TokenBucket
+    # The token the socket connected with: its hash (to find it again) and its expiry.
+    token_hash: str
+    expires_at: datetime
+    # Events of one socket are handled one at a time, in arrival order.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    conversations: set[str] = field(default_factory=set)
+    # Set once its token is expired or revoked or its account disabled: it is being disconnected.
+    ended: bool = False
+
+    @property
+    def owner(self) -> str:
+        """What its open sockets are counted against: the staff account, or the victim's token."""
+        account = self.principal.account_id
+        return f"account:{account}" if account is not None else f"token:{self.token_hash}"
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(self.principal, self.device_id)
+
+
+@dataclass
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holders: int = 0
+
+
+class Connections:
+    """Presence: which roles have a socket in which conversation, and the officers on duty."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, SocketState] = {}
+        self._turns: dict[str, _Turn] = {}
+
+    @contextlib.asynccontextmanager
+    async def settling(self, conversation_id: str) -> AsyncIterator[None]:
+        """Joins and departures of one conversation, one at a time.
+
+        A departure reads presence and then commits a pause; a join commits and then counts as
+        present. Interleaved, a victim or counsellor coming back on a new socket while the old
+        one is still being let go would find the bridge paused for their absence.
+        """
+        turn = self._turns.setdefault(conversation_id, _Turn())
+        turn.holders += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.holders -= 1
+            if turn.holders == 0:
+                del self._turns[conversation_id]
+
+    def _present(self, role: str, conversation_id: str) -> bool:
+        return any(
+            s.principal.role == role and conversation_id in s.conversations
+            for s in self.sockets.values()
+        )
+
+    def counsellor_present(self, conversation_id: str) -> bool:
+        return self._present("counsellor", conversation_id)
+
+    def victim_present(self, conversation_id: str) -> bool:
+        return self._present("victim", conversation_id)
+
+    def officers_on_duty(self) -> list[OnDutyOfficer]:
+        """Officers with a connected socket on which a device is registered."""
+        seen: dict[str, OnDutyOfficer] = {}
+        for s in self.sockets.values():
+            p = s.principal
+            if (
+                p.role == "officer"
+                and s.device_id is not None
+                and p.account_id is not None
+                and not s.ended
+            ):
+                seen[p.account_id] = OnDutyOfficer(p.account_id, p.region, p.gender)
+        return list(seen.values())
+
+
+class Sessions:
+    """Opening and closing sockets against their owners' limits, and ending those whose token
+    expired or was revoked or whose account was disabled."""
+
+    def __init__(
+        self,
+        connections: Connections,
+        db: Database,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        disconnect: Callable[[str], Coroutine[object, object, None]],
+    ) -> None:
+        self.connections = connections
+        self.sockets = connections.sockets
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.disconnect = disconnect
+        # Open sockets per staff account and per victim token (SocketState.owner).
+        self.owners: Counter[str] = Counter()
+        self.ending: set[asyncio.Task[None]] = set()
+
+    def open(self, sid: str, credential: Credential) -> SocketState:
+        """Count a new socket against its owner; ``RateLimited`` past the owner's limit."""
+        principal = credential.principal
+        bucket = TokenBucket(self.settings.message_rate, self.settings.message_burst)
+        state = SocketState(
+            principal,
+            principal.victim_device_id,
+            bucket,
+            credential.token_hash,
+            credential.expires_at,
+        )
+        limit = (
+            self.settings.sockets_per_victim
+            if principal.is_victim
+            else self.settings.sockets_per_account
+        )
+        if self.owners[state.owner] >= limit:
+            _log.info("socket.refused_too_many", role=principal.role)
+            raise RateLimited("too many open sockets")
+        self.owners[state.owner] += 1
+        self.sockets[sid] = state
+        return state
+
+    def close(self, sid: str) -> SocketState | None:
+        """Forget a socket that went; its state, if it was open."""
+        state = self.sockets.pop(sid, None)
+        if state is not None:
+            self.owners[state.owner] -= 1
+            if self.owners[state.owner] <= 0:
+                del self.owners[state.owner]
+        return state
+
+    def over(self, state: SocketState) -> bool:
+        """Whether the socket's session has ended: an expired token is seen here from memory,
+        a revoked one once it is checked."""
+        return state.ended or state.expires_at <= self.clock()
+
+    def end(self, sid: str, state: SocketState) -> None:
+        """Disconnect a socket whose session is over, after what it is being sent now (an ack)."""
+        if state.ended:
+            return
+        state.ended = True
+        _log.info("socket.session_ended", role=state.principal.role)
+        task = asyncio.create_task(self.disconnect(sid))
+        self.ending.add(task)
+        task.add_done_callback(self.ending.discard)
+
+    def end_token(self, token_hash: str) -> None:
+        """A token was revoked in this process (a logout): its sockets go at once."""
+        for sid, state in list(self.sockets.items()):
+            if state.token_hash == token_hash:
+                self.end(sid, state)
+
+    async def check(self) -> None:
+        """Disconnect every socket whose token expired or was revoked or whose account was
+        disabled, with one query for all of them (the CLI disables accounts from another
+        process, so the database is where that shows)."""
+        hashes = {state.token_hash for state in self.sockets.values() if not state.ended}
+        if not hashes:
+            return
+        async with self.db.session() as session:
+            valid = await valid_tokens(session, hashes, self.clock())
+        for sid, state in list(self.sockets.items()):
+            if state.token_hash in hashes and state.token_hash not in valid:
+                self.end(sid, state)
+
+    async def run_checks(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.session_check_seconds)
+            try:
+                await self.check()
+            except Exception:
+                _log.exception("sessions.check_failed")

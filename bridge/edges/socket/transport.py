@@ -1,0 +1,244 @@
+"""engine.io and python-socketio as the bridge runs them: websocket only, no compression, a
+bounded queue per socket, and every packet a client sends read before the library acts on it.
+
+A packet that cannot be read is answered ``invalid`` where its ack id is known, and otherwise
+ends the connection with a logged reason (never its content). Nothing a client sends raises
+inside the library, and no packet is dropped without an answer or a close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import engineio  # type: ignore[import-untyped]
+import socketio  # type: ignore[import-untyped]
+import structlog
+from aiohttp.web import WebSocketResponse
+from engineio import packet as engineio_packet
+from engineio.async_drivers import aiohttp as engineio_aiohttp  # type: ignore[import-untyped]
+from socketio import packet
+
+from bridge.edges.socket.packets import Malformed, Packet, binary_values
+from bridge.errors import BridgeError, Forbidden, Invalid
+
+__all__ = ["Server"]
+
+_log = structlog.get_logger("bridge.socket")
+
+
+class _EngineIO(engineio.AsyncServer):  # type: ignore[misc]
+    """engine.io's server, knowing the TCP transport of each websocket (to cut off a slow one)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.tcp: dict[str, asyncio.BaseTransport] = {}
+
+
+class _PlainWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
+    """engine.io's aiohttp websocket without permessage-deflate, and with its TCP transport
+    known to the server while it is open (so that a reader too slow can be cut off).
+
+    Frames are ciphertext, which does not compress, and each deflate context costs about four
+    times an idle socket's memory.
+    """
+
+    async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+        request = environ["aiohttp.request"]
+        self._sock = WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False
+        )
+        await self._sock.prepare(request)
+        self.environ = environ
+        # The handler is the engine.io socket's bound method: its sid names this connection.
+        sid = self.handler.__self__.sid
+        if request.transport is not None:
+            self.server.tcp[sid] = request.transport
+        try:
+            await self.handler(self)
+        finally:
+            self.server.tcp.pop(sid, None)
+        return self._sock
+
+    async def wait(self) -> str | bytes | None:
+        """The next frame, or None (the client left) for a text frame engine.io cannot parse.
+
+        engine.io parses frames outside its error handling: such a frame would escape as an
+        exception, skip the socket's clean-up and leave a stale presence until the ping timeout.
+        """
+        data: str | bytes = await super().wait()
+        if isinstance(data, str):
+            try:
+                engineio_packet.Packet(encoded_packet=data)
+            except ValueError:
+                # No closing handshake with a client that sends garbage: cut the connection.
+                transport = self.server.tcp.get(self.handler.__self__.sid)
+                if transport is not None:
+                    transport.abort()
+                return None
+        return data
+
+
+class Server(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server, reading every client packet itself (``packets.Packet``),
+    refusing client-sent ``connect``/``disconnect`` events, and bounding what waits to be
+    written to each socket.
+
+    python-socketio would otherwise hand a client's ``connect`` event to the connect handler,
+    letting a connected socket re-authenticate as someone else.
+    """
+
+    def __init__(self, *, queue_limit: int, max_frame_bytes: int) -> None:
+        # Websocket only (as every client connects): one transport whose writer is bounded.
+        super().__init__(
+            async_mode="aiohttp",
+            cors_allowed_origins=[],
+            logger=False,
+            engineio_logger=False,
+            transports=["websocket"],
+            max_http_buffer_size=max_frame_bytes,
+            serializer=Packet,
+        )
+        self.eio._async = {**self.eio._async, "websocket": _PlainWebSocket}
+        self.queue_limit = queue_limit
+
+    def _engineio_server_class(self) -> type[_EngineIO]:
+        return _EngineIO
+
+    # -- outgoing ----------------------------------------------------------------------------
+
+    def _too_slow(self, eio_sid: str) -> bool:
+        """Whether this client's outgoing queue is full; if so its connection is cut.
+
+        engine.io queues packets for a websocket's writer without bound; a writer blocked on a
+        full TCP buffer (a reader that does not keep up) makes the queue grow. Past
+        ``queue_limit`` the TCP connection is aborted: the writer fails, engine.io closes the
+        socket and the disconnect handler runs as for a lost connection. The client catches up
+        from history when it comes back.
+        """
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.queue.qsize() < self.queue_limit:
+            return False
+        transport = self.eio.tcp.pop(eio_sid, None)
+        if transport is not None:
+            _log.warning("socket.too_slow", queued=socket.queue.qsize())
+            transport.abort()
+        return True
+
+    # Every packet for one client passes through one of these two: emits to rooms (encoded
+    # once for all recipients) through the second, acks and disconnects through the first.
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        if not self._too_slow(eio_sid):
+            await super()._send_packet(eio_sid, pkt)
+
+    async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        if not self._too_slow(eio_sid):
+            await super()._send_eio_packet(eio_sid, eio_pkt)
+
+    # -- incoming ----------------------------------------------------------------------------
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        """One engine.io message: a Socket.IO packet (text) or a binary attachment (bytes).
+
+        Runs without an ``await`` until the pending binary packet is settled, so the messages
+        of one socket, each handled in a task of its own, see it in arrival order.
+        """
+        pending = self._binary_packet.pop(eio_sid, None)
+        if isinstance(data, bytes):
+            if pending is None:
+                await self._cut(eio_sid, "a binary attachment that no packet announced")
+                return
+            pending.received += 1
+            if pending.received < pending.attachment_count:
+                self._binary_packet[eio_sid] = pending
+                return
+            await self._dispatch(eio_sid, pending)
+            return
+        if pending is not None:
+            # A packet while attachments are due: the binary packet before it lost some. It is
+            # answered first, then this one is read as what it is.
+            missing = Invalid("a binary attachment is missing")
+            if not await self._refuse(eio_sid, pending.namespace, pending.id, missing):
+                return
+        try:
+            pkt = self.packet_class(encoded_packet=data)
+        except (ValueError, TypeError):
+            # The header itself (type, attachment count, namespace or ack id) is unreadable.
+            await self._cut(eio_sid, "a packet that is not Socket.IO")
+            return
+        await self._route(eio_sid, pkt)
+
+    async def _route(self, eio_sid: str, pkt: Any) -> None:
+        kind = pkt.packet_type
+        if kind == packet.CONNECT:
+            if self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or "/") is not None:
+                await self._cut(eio_sid, "a second connect on one connection")
+                return
+            await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+        elif kind == packet.DISCONNECT:
+            await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
+        elif kind in (packet.EVENT, packet.ACK):
+            await self._dispatch(eio_sid, pkt)
+        elif kind in (packet.BINARY_EVENT, packet.BINARY_ACK):
+            pkt.received = 0
+            if pkt.attachment_count == 0:
+                await self._dispatch(eio_sid, pkt)
+            else:
+                self._binary_packet[eio_sid] = pkt
+        else:
+            await self._cut(eio_sid, "a packet type a client does not send")
+
+    async def _dispatch(self, eio_sid: str, pkt: Any) -> None:
+        data = pkt.data
+        if pkt.packet_type in (packet.BINARY_EVENT, packet.BINARY_ACK):
+            data = binary_values(data, pkt.attachment_count)
+        if pkt.packet_type in (packet.ACK, packet.BINARY_ACK):
+            # The server asks for no acks: python-socketio ignores one it did not ask for.
+            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, data)
+        else:
+            await self._handle_event(eio_sid, pkt.namespace, pkt.id, data)
+
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+    ) -> None:
+        namespace = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if not self.manager.is_connected(sid, namespace):
+            await self._refuse(eio_sid, namespace, id, Forbidden("not connected"))
+            return
+        if (
+            not isinstance(data, list)
+            or not data
+            or not isinstance(data[0], str)
+            or data[0] in self.reserved_events
+        ):
+            await self._refuse(eio_sid, namespace, id, Invalid("not an event a client may send"))
+            return
+        if id is None and any(isinstance(arg, Malformed) for arg in data):
+            # The event table would answer it, but without an ack id nothing can be.
+            await self._cut(eio_sid, "an unreadable payload without an ack id")
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+    async def _refuse(
+        self, eio_sid: str, namespace: str | None, id: int | None, error: BridgeError
+    ) -> bool:
+        """Answer a packet that reaches no handler; without an ack id, end the connection.
+        Returns whether the connection stays."""
+        if id is None:
+            await self._cut(eio_sid, error.message)
+            return False
+        body = {"ok": False, "error": error.as_body()}
+        ack = self.packet_class(packet.ACK, namespace=namespace or "/", id=id, data=[body])
+        await self._send_packet(eio_sid, ack)
+        return True
+
+    async def _cut(self, eio_sid: str, reason: str) -> None:
+        """End a connection that sent what cannot be answered: a Socket.IO disconnect (the
+        disconnect handler lets its presence go), then engine.io's close."""
+        _log.warning("socket.closed_for_packet", reason=reason)
+        self._binary_packet.pop(eio_sid, None)
+        sid = self.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is not None and self.manager.is_connected(sid, "/"):
+            await self.disconnect(sid)
+        await self.eio.disconnect(eio_sid)
