@@ -17,8 +17,11 @@ from bridge.edges.app import EDGE
 from harness import Bridge, audit_entries, driegesprek, picked_up
 
 
-async def drop(bridge: Bridge, client: BridgeClient) -> int:
-    """The server closes ``client``'s socket; returns the client's resume count before it."""
+async def drop(bridge: Bridge, client: BridgeClient, *, away: bool = False) -> int:
+    """The server closes ``client``'s socket; returns the client's resume count before it. An
+    ``away`` client does not reconnect by itself: it is away until the test brings it back."""
+    if away:
+        client.auto_reconnect = False
     resumes = client.resumes
     await bridge.app[EDGE].server.disconnect(client.sid)
     return resumes
@@ -121,8 +124,7 @@ async def test_victim_back_after_a_long_drop_finds_the_same_conversation(bridge:
     victim, counsellor, officer = await driegesprek(bridge)
     cid = victim.conversation_id
     bridge_before = dict(victim.bridge or {})
-    victim.auto_reconnect = False  # away until the test brings her back
-    await drop(bridge, victim)
+    await drop(bridge, victim, away=True)
     await counsellor.next_event("participant", where=lambda e: e["event"] == "left")
     away = await officer.next_event("bridge.state", where=lambda e: e["state"] == "paused")
     assert away["reason"] == "victim_away"
@@ -193,8 +195,7 @@ async def test_victim_back_while_the_counsellor_is_away_waits_for_the_counsellor
 ) -> None:
     victim, counsellor, officer = await driegesprek(bridge)
     cid = victim.conversation_id
-    victim.auto_reconnect = False
-    await drop(bridge, victim)
+    await drop(bridge, victim, away=True)
     await officer.next_event("bridge.state", where=lambda e: e.get("reason") == "victim_away")
     await counsellor.disconnect()
     await victim.reconnect()
@@ -214,8 +215,7 @@ async def test_an_officer_removed_while_away_resumes_without_its_conversation(
 ) -> None:
     victim, counsellor, officer = await driegesprek(bridge)
     cid = victim.conversation_id
-    officer.auto_reconnect = False
-    await drop(bridge, officer)
+    await drop(bridge, officer, away=True)
     await victim.withdraw()
     await counsellor.next_event("participant", where=lambda e: e["event"] == "removed")
     await officer.reconnect()  # the re-join is refused (no_consent); the rest of resuming goes on

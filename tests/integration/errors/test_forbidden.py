@@ -65,35 +65,20 @@ async def test_device_register_by_the_victim_is_forbidden_and_changes_nothing(
 
 
 OUTSIDERS: list[tuple[str, str, JSON]] = [
-    *(
-        ("victim", event, payload)
-        for event, payload in [
-            ("conversation.join", {}),
-            ("history.fetch", {"after_seq": 0}),
-            ("bridge.pause", {}),
-            ("consent.withdraw", {}),
-            ("conversation.close", {}),
-        ]
-    ),
-    *(
-        ("counsellor", event, payload)
-        for event, payload in [
-            ("conversation.join", {}),
-            ("history.fetch", {"after_seq": 0}),
-            ("bridge.propose", {"purpose": "report"}),
-            ("bridge.pause", {}),
-            ("bridge.end", {}),
-            ("conversation.close", {}),
-        ]
-    ),
-    *(
-        ("officer", event, payload)
-        for event, payload in [
-            ("conversation.join", {}),
-            ("history.fetch", {"after_seq": 0}),
-            ("bridge.end", {}),
-        ]
-    ),
+    ("victim", "conversation.join", {}),
+    ("victim", "history.fetch", {"after_seq": 0}),
+    ("victim", "bridge.pause", {}),
+    ("victim", "consent.withdraw", {}),
+    ("victim", "conversation.close", {}),
+    ("counsellor", "conversation.join", {}),
+    ("counsellor", "history.fetch", {"after_seq": 0}),
+    ("counsellor", "bridge.propose", {"purpose": "report"}),
+    ("counsellor", "bridge.pause", {}),
+    ("counsellor", "bridge.end", {}),
+    ("counsellor", "conversation.close", {}),
+    ("officer", "conversation.join", {}),
+    ("officer", "history.fetch", {"after_seq": 0}),
+    ("officer", "bridge.end", {}),
 ]
 
 
