@@ -27,7 +27,6 @@ from harness.scenario import (
     proposed,
     resigned,
     sized,
-    state_is,
     unregistered,
     with_keys,
 )
@@ -51,6 +50,7 @@ from harness.server import (
     query,
     running,
     staffed,
+    state_is,
     wait_healthy,
 )
 

@@ -23,7 +23,15 @@ from nacl.signing import SigningKey
 
 from bridge import crypto
 from bridge.client import BridgeClient, CounsellorClient, OfficerClient, Refused, VictimClient
-from harness.server import Bridge, db_rows, driegesprek, error_code, granted, picked_up
+from harness.server import (
+    Bridge,
+    db_rows,
+    driegesprek,
+    error_code,
+    granted,
+    picked_up,
+    state_is,
+)
 
 JSON = dict[str, Any]
 BOTH = ["care", "investigation"]
@@ -103,11 +111,6 @@ class World:
             return refusal.value.code
 
         return await self.unchanged(attempt)
-
-
-def state_is(state: str, reason: str | None = None) -> Callable[[JSON], bool]:
-    """A ``bridge.state`` event filter: that state (and, if given, that reason)."""
-    return lambda e: e["state"] == state and (reason is None or e.get("reason") == reason)
 
 
 async def chatting(bridge: Bridge) -> World:

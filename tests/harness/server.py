@@ -13,7 +13,7 @@ import secrets
 import socket
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -205,6 +205,11 @@ async def running(
         await bridge.stop()
 
 
+def state_is(state: str, reason: str | None = None) -> Callable[[dict[str, Any]], bool]:
+    """A ``bridge.state`` event filter: that state (and, if given, that reason)."""
+    return lambda e: e["state"] == state and (reason is None or e.get("reason") == reason)
+
+
 async def picked_up(bridge: Bridge, lang: str = "nl") -> tuple[VictimClient, CounsellorClient]:
     """A victim whose conversation a counsellor has joined."""
     victim = await bridge.victim(lang)
@@ -221,7 +226,7 @@ async def granted(
     request_id = await counsellor.propose(victim.conversation_id, purpose, prefs or None)
     await victim.next_event("consent.prompt")
     await victim.grant(share_needs_note=share_needs_note)
-    await victim.next_event("bridge.state", where=lambda e: e["state"] == "granted")
+    await victim.next_event("bridge.state", where=state_is("granted"))
     return victim, counsellor, request_id
 
 
@@ -232,7 +237,7 @@ async def driegesprek(bridge: Bridge) -> tuple[VictimClient, CounsellorClient, O
     invite = await officer.next_event("invite")
     await officer.accept(invite["invite_id"])
     for party in (victim, counsellor):
-        await party.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+        await party.next_event("bridge.state", where=state_is("joined"))
     return victim, counsellor, officer
 
 

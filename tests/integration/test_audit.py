@@ -10,7 +10,7 @@ import pytest
 from bridge import crypto
 from bridge.client import BridgeClient, Refused
 from bridge.log import merkle
-from harness import Bridge, audit_entries, driegesprek, picked_up, query
+from harness import Bridge, audit_entries, driegesprek, picked_up, query, state_is
 
 
 async def auditor(bridge: Bridge) -> tuple[BridgeClient, str]:
@@ -170,7 +170,7 @@ async def test_reads_exports_and_key_fetches_are_access_records(bridge: Bridge) 
     await victim.grant(retain_for_case_file=True)
     invite = await officer.next_event("invite")
     await officer.accept(invite["invite_id"])
-    await victim.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    await victim.next_event("bridge.state", where=state_is("joined"))
     seq = await victim.send("Voor het dossier.")
     await officer.history(cid)
     exported = await officer.request(

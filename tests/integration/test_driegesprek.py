@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import Bridge, driegesprek, picked_up
+from harness import Bridge, driegesprek, picked_up, state_is
 
 
 async def test_happy_path_messages_reach_exactly_their_readers(bridge: Bridge) -> None:
@@ -43,6 +43,6 @@ async def test_decline_keeps_the_officer_out(bridge: Bridge) -> None:
     assert prompt["purpose"] == "report"
     assert "aangifte" in prompt["text"]["body"]
     await victim.decline()
-    state = await counsellor.next_event("bridge.state", where=lambda e: e["state"] == "declined")
+    state = await counsellor.next_event("bridge.state", where=state_is("declined"))
     assert state["notice"]
     assert await officer.invites() == []

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bridge.client import Refused
-from harness import Bridge, policy_text, query
+from harness import Bridge, policy_text, query, state_is
 
 
 async def join_after(bridge: Bridge, victim, counsellor, officer) -> None:  # type: ignore[no-untyped-def]
@@ -17,7 +17,7 @@ async def join_after(bridge: Bridge, victim, counsellor, officer) -> None:  # ty
     await victim.grant()
     invite = await officer.next_event("invite")
     await officer.accept(invite["invite_id"])
-    await victim.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    await victim.next_event("bridge.state", where=state_is("joined"))
 
 
 @pytest.mark.policy(policy_text(victim_may_share=True))

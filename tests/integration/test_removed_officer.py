@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bridge.client import CounsellorClient, OfficerClient, VictimClient
 from bridge.edges.app import DB
 from bridge.store.models import LogEntry, Message
-from harness import Bridge, driegesprek
+from harness import Bridge, driegesprek, state_is
 
 Remove = Callable[[VictimClient, CounsellorClient, OfficerClient], Awaitable[Any]]
 
@@ -54,8 +54,8 @@ async def test_a_removed_officer_cannot_come_back_through_its_open_socket(
     unsent = officer.build("Nog een vraag.", audience=["care", "investigation"])
 
     await REMOVALS[how](victim, counsellor, officer)
-    await officer.next_event("bridge.state", where=lambda e: e["state"] == "ended")
-    await counsellor.next_event("bridge.state", where=lambda e: e["state"] == "ended")
+    await officer.next_event("bridge.state", where=state_is("ended"))
+    await counsellor.next_event("bridge.state", where=state_is("ended"))
     before = await _counts(bridge)
 
     ref = {"conversation_id": cid}

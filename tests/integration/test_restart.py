@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import Bridge, driegesprek, granted, picked_up, policy_text
+from harness import Bridge, driegesprek, granted, picked_up, policy_text, state_is
 
 
 @pytest.mark.policy(policy_text(invite_expiry_seconds=5))
@@ -30,16 +30,14 @@ async def test_everything_survives_a_restart_and_behaves(bridge: Bridge) -> None
     assert again["request_id"] == asked["request_id"]
     assert again["text"]["sha256"] == asked["text"]["sha256"]
     await waiting_victim.grant()
-    await waiting_victim.next_event("bridge.state", where=lambda e: e["state"] == "granted")
+    await waiting_victim.next_event("bridge.state", where=state_is("granted"))
 
     # The open invite still expires on time.
     await late_victim.reconnect()
     state = late_victim.conversation.bridge
     assert state is not None
     if state["state"] != "expired":
-        state = await late_victim.next_event(
-            "bridge.state", timeout=10, where=lambda e: e["state"] == "expired"
-        )
+        state = await late_victim.next_event("bridge.state", timeout=10, where=state_is("expired"))
     assert state["reason"] == "no_officer"
 
     # The driegesprek waits for its counsellor, then goes on where it was.
@@ -52,7 +50,7 @@ async def test_everything_survives_a_restart_and_behaves(bridge: Bridge) -> None
     assert rejoined["conversation"]["last_seq"] == care_only
     await counsellor.reconnect()
     await counsellor.join(cid)
-    await officer.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    await officer.next_event("bridge.state", where=state_is("joined"))
     after = await officer.send(cid, "Na de herstart.")
     assert after == care_only + 1
     await victim.next_event("message", where=lambda e: e["seq"] == after)

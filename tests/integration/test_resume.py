@@ -14,7 +14,7 @@ import socketio  # type: ignore[import-untyped]
 
 from bridge.client import BridgeClient, ConnectionLost, Refused
 from bridge.edges.app import EDGE
-from harness import Bridge, audit_entries, driegesprek, picked_up
+from harness import Bridge, audit_entries, driegesprek, picked_up, state_is
 
 
 async def drop(bridge: Bridge, client: BridgeClient, *, away: bool = False) -> int:
@@ -102,7 +102,7 @@ async def test_victim_counsellor_and_officer_resume_after_a_restart(bridge: Brid
     assert (counsellor.device_id, officer.device_id) == devices
 
     # Back where it was: the counsellor's return lifts the pause the restart made.
-    joined = await officer.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    joined = await officer.next_event("bridge.state", where=state_is("joined"))
     assert joined["epoch"]["epoch_id"] == officer.conversations[cid].epoch["epoch_id"]
     await victim.next_event("message", where=lambda e: e["seq"] == care_seq)
     from_officer = await officer.send(cid, "Ik ben er weer.")
@@ -126,7 +126,7 @@ async def test_victim_back_after_a_long_drop_finds_the_same_conversation(bridge:
     bridge_before = dict(victim.bridge or {})
     await drop(bridge, victim, away=True)
     await counsellor.next_event("participant", where=lambda e: e["event"] == "left")
-    away = await officer.next_event("bridge.state", where=lambda e: e["state"] == "paused")
+    away = await officer.next_event("bridge.state", where=state_is("paused"))
     assert away["reason"] == "victim_away"
     missed = await counsellor.send(cid, "We wachten op je.")
     with pytest.raises(Refused) as refused:
@@ -145,7 +145,7 @@ async def test_victim_back_after_a_long_drop_finds_the_same_conversation(bridge:
     assert victim.messages[missed].text == "We wachten op je."
     back = await counsellor.next_event("participant", where=lambda e: e["event"] == "joined")
     assert back["participant"]["role"] == "victim"
-    await officer.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    await officer.next_event("bridge.state", where=state_is("joined"))
     seq = await victim.send("Ik ben er weer.")
     message = await officer.next_event("message", where=lambda e: e["seq"] == seq)
     assert message["text"] == "Ik ben er weer."
@@ -202,7 +202,7 @@ async def test_victim_back_while_the_counsellor_is_away_waits_for_the_counsellor
     assert victim.bridge is not None
     assert (victim.bridge["state"], victim.bridge["reason"]) == ("paused", "counsellor_away")
     await counsellor.reconnect()
-    await officer.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    await officer.next_event("bridge.state", where=state_is("joined"))
     assert (await bridge_log(bridge, cid))[-3:] == [
         ("bridge.resumed", "victim_back", "system"),
         ("bridge.paused", "counsellor_away", "system"),

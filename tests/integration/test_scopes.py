@@ -8,7 +8,7 @@ import pytest
 from nacl.public import PrivateKey
 
 from bridge import crypto
-from harness import Bridge, picked_up, query
+from harness import Bridge, picked_up, query, state_is
 
 
 def stored_envelope(bridge: Bridge, conversation_id: str, seq: int) -> dict[str, object]:
@@ -36,8 +36,8 @@ async def test_officer_never_receives_pre_join_or_care_only_messages(bridge: Bri
     await victim.grant()
     invite = await officer.next_event("invite")
     await officer.accept(invite["invite_id"])
-    await counsellor.next_event("bridge.state", where=lambda e: e["state"] == "joined")
-    await victim.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    await counsellor.next_event("bridge.state", where=state_is("joined"))
+    await victim.next_event("bridge.state", where=state_is("joined"))
     care_only = [
         await victim.send("Alleen voor jou.", care_only=True),
         await counsellor.send(cid, "Alleen voor jou terug.", care_only=True),
@@ -63,7 +63,7 @@ async def test_avim_keys_cannot_open_pre_join_or_care_only_envelopes(bridge: Bri
     await victim.grant()
     invite = await officer.next_event("invite")
     accepted = await officer.accept(invite["invite_id"])
-    await victim.next_event("bridge.state", where=lambda e: e["state"] == "joined")
+    await victim.next_event("bridge.state", where=state_is("joined"))
     care_only = await victim.send("Alleen voor mijn hulpverlener.", care_only=True)
 
     assert officer.org_key is not None
