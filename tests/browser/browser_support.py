@@ -1,12 +1,23 @@
-"""Helpers shared by the browser tests."""
+"""Helpers shared by the browser tests: pages in their own browser contexts, and the vector runs."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from playwright.async_api import Browser, ConsoleMessage
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Route,
+    ViewportSize,
+)
+
+# What a request that would leave the origin gets instead: nothing leaves the machine.
+STAND_IN = "<p>elders</p>"
 
 
 @dataclass
@@ -22,6 +33,73 @@ class PageLog:
 
     def on_page_error(self, error: Exception) -> None:
         self.page_errors.append(str(error))
+
+
+@dataclass
+class BrowserPage:
+    """A page in a browser context of its own, its log, and the off-origin URLs it asked for."""
+
+    context: BrowserContext
+    page: Page
+    log: PageLog
+    elsewhere: list[str] = field(default_factory=list)
+
+    def message(self, text: str) -> Locator:
+        return self.page.locator("#messages li.message", has_text=text)
+
+    def assert_clean(self) -> None:
+        """No console error, no uncaught exception, no request off the origin."""
+        assert self.log.console_errors == []
+        assert self.log.page_errors == []
+        assert self.elsewhere == []
+
+
+P = TypeVar("P", bound=BrowserPage)
+
+
+class Pages:
+    """Opens pages, each in a fresh browser context, and closes them all in ``close``."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.opened: list[BrowserPage] = []
+
+    async def open(
+        self,
+        kind: type[P],
+        *,
+        viewport: ViewportSize | None = None,
+        origin: str | None = None,
+    ) -> P:
+        """A blank page logging from the start. With ``origin``, a request for anywhere else is
+        answered in the browser with a stand-in page and recorded in ``elsewhere``."""
+        if viewport is None:
+            context = await self.browser.new_context()
+        else:
+            context = await self.browser.new_context(viewport=viewport)
+        page = await context.new_page()
+        log = PageLog()
+        page.on("console", log.on_console)
+        page.on("pageerror", log.on_page_error)
+        opened = kind(context, page, log)
+        self.opened.append(opened)
+        if origin is not None:
+
+            async def off_origin(route: Route) -> None:
+                url = route.request.url
+                if url.startswith(origin + "/"):
+                    await route.continue_()
+                else:
+                    opened.elsewhere.append(url)
+                    await route.fulfill(status=200, content_type="text/html", body=STAND_IN)
+
+            await context.route("**/*", off_origin)
+        return opened
+
+    async def close(self) -> None:
+        for opened in self.opened:
+            await opened.context.close()
+        self.opened.clear()
 
 
 @dataclass
@@ -49,14 +127,11 @@ def assert_group_passed(run: PageRun, group: str) -> None:
 
 async def run_page(browser: Browser, url: str, timeout_ms: float = 120_000) -> PageRun:
     """Open ``url`` in a fresh context, logging from the start, and wait for it to finish."""
-    context = await browser.new_context()
+    pages = Pages(browser)
     try:
-        page = await context.new_page()
-        log = PageLog()
-        page.on("console", log.on_console)
-        page.on("pageerror", log.on_page_error)
-        await page.goto(url)
-        await page.wait_for_selector("body[data-done]", state="attached", timeout=timeout_ms)
-        return PageRun(await page.evaluate("window.__results"), log)
+        opened = await pages.open(BrowserPage)
+        await opened.page.goto(url)
+        await opened.page.wait_for_selector("body[data-done]", state="attached", timeout=timeout_ms)
+        return PageRun(await opened.page.evaluate("window.__results"), opened.log)
     finally:
-        await context.close()
+        await pages.close()

@@ -18,7 +18,7 @@ from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
 from bridge.edges.pages import CSP
-from browser_support import PageRun, VectorSuite, run_page
+from browser_support import PageRun, Pages, VectorSuite, run_page
 from harness import Bridge
 
 ROOT = Path(__file__).parents[2]
@@ -178,6 +178,16 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pages(browser: Browser) -> AsyncIterator[Pages]:
+    """Opens each test's pages in browser contexts of their own; closes them after the test."""
+    opened = Pages(browser)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

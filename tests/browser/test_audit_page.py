@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import pytest_asyncio
 from nacl.signing import SigningKey
-from playwright.async_api import Browser, Page, Route, expect
+from playwright.async_api import expect
 
-from browser_support import PageLog
+from browser_support import BrowserPage, Pages
 from harness import Bridge, driegesprek
 
 ROOT = Path(__file__).parents[2]
@@ -49,111 +49,94 @@ def b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-async def test_audit_page(browser: Browser, bridge: Bridge) -> None:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page: Page = await context.new_page()
-    log = PageLog()
-    page.on("console", log.on_console)
-    page.on("pageerror", log.on_page_error)
-    elsewhere: list[str] = []
+async def test_audit_page(pages: Pages, bridge: Bridge) -> None:
+    auditor = await pages.open(
+        BrowserPage, viewport={"width": 1280, "height": 900}, origin=bridge.url
+    )
+    page = auditor.page
+    await page.goto(bridge.url + "/audit")
+    await page.wait_for_selector("body[data-ready]", state="attached")
+    await expect(page.locator("#login-title")).to_have_text("Inloggen")
 
-    async def off_origin(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(bridge.url + "/"):
-            await route.continue_()
-        else:
-            elsewhere.append(url)
-            await route.abort()
+    await page.locator("#login-username").fill("auditor")
+    await page.locator("#login-password").fill(bridge.passwords["auditor"])
+    await page.locator("#login-submit").click()
+    await expect(page.locator("#view-audit")).to_be_visible()
 
-    await context.route("**/*", off_origin)
-    try:
-        await page.goto(bridge.url + "/audit")
-        await page.wait_for_selector("body[data-ready]", state="attached")
-        await expect(page.locator("#login-title")).to_have_text("Inloggen")
+    # The log key is shown for comparison with the one got out of band.
+    key = await audit_api(bridge, "/api/v1/audit/log-key")
+    await expect(page.locator("#key-ed25519")).to_have_text(key["ed25519"])
+    await expect(page.locator("#key-id")).to_have_text(key["key_id"])
 
-        await page.locator("#login-username").fill("auditor")
-        await page.locator("#login-password").fill(bridge.passwords["auditor"])
-        await page.locator("#login-submit").click()
-        await expect(page.locator("#view-audit")).to_be_visible()
+    # Intact, with the server's size and root (no entries were added since the driegesprek).
+    verdict = page.locator("#verdict-box")
+    await expect(verdict).to_have_attribute("data-intact", "true", timeout=30_000)
+    await expect(page.locator("#verdict")).to_contain_text("Intact")
+    checkpoint = await audit_api(bridge, "/api/v1/audit/checkpoint")
+    await expect(page.locator("#cp-size")).to_have_text(str(checkpoint["size"]))
+    await expect(page.locator("#cp-root")).to_have_text(checkpoint["root"])
+    await expect(page.locator("#own-root")).to_have_text(checkpoint["root"])
+    await expect(page.locator("#verdict-reasons li")).to_have_count(0)
 
-        # The log key is shown for comparison with the one got out of band.
-        key = await audit_api(bridge, "/api/v1/audit/log-key")
-        await expect(page.locator("#key-ed25519")).to_have_text(key["ed25519"])
-        await expect(page.locator("#key-id")).to_have_text(key["key_id"])
+    # Every entry is listed; filtering by kind shows exactly the grants.
+    size = checkpoint["size"]
+    listed = await audit_api(bridge, f"/api/v1/audit/entries?start=0&count={size}")
+    await expect(page.locator("#entries-body tr")).to_have_count(size)
+    grants = [e["index"] for e in listed["entries"] if e["entry"]["kind"] == "consent.granted"]
+    assert grants
+    await page.locator("#filter-kind").select_option("consent.granted")
+    rows = page.locator("#entries-body tr")
+    await expect(rows).to_have_count(len(grants))
+    assert [int(i) for i in await rows.evaluate_all("rs => rs.map(r => r.dataset.index)")] == (
+        grants
+    )
+    await expect(rows.first.locator("td.kind")).to_have_text("consent.granted")
 
-        # Intact, with the server's size and root (no entries were added since the driegesprek).
-        verdict = page.locator("#verdict-box")
-        await expect(verdict).to_have_attribute("data-intact", "true", timeout=30_000)
-        await expect(page.locator("#verdict")).to_contain_text("Intact")
-        checkpoint = await audit_api(bridge, "/api/v1/audit/checkpoint")
-        await expect(page.locator("#cp-size")).to_have_text(str(checkpoint["size"]))
-        await expect(page.locator("#cp-root")).to_have_text(checkpoint["root"])
-        await expect(page.locator("#own-root")).to_have_text(checkpoint["root"])
-        await expect(page.locator("#verdict-reasons li")).to_have_count(0)
+    # Filtering by conversation as well.
+    conversation = listed["entries"][grants[0]]["entry"]["conversation"]
+    in_conversation = [
+        e["index"] for e in listed["entries"] if e["entry"].get("conversation") == conversation
+    ]
+    await page.locator("#filter-kind").select_option("")
+    await page.locator("#filter-conversation").fill(conversation)
+    await expect(rows).to_have_count(len(in_conversation))
+    await page.locator("#filter-kind").select_option("consent.granted")
+    await expect(rows).to_have_count(len(grants))
 
-        # Every entry is listed; filtering by kind shows exactly the grants.
-        size = checkpoint["size"]
-        listed = await audit_api(bridge, f"/api/v1/audit/entries?start=0&count={size}")
-        await expect(page.locator("#entries-body tr")).to_have_count(size)
-        grants = [e["index"] for e in listed["entries"] if e["entry"]["kind"] == "consent.granted"]
-        assert grants
-        await page.locator("#filter-kind").select_option("consent.granted")
-        rows = page.locator("#entries-body tr")
-        await expect(rows).to_have_count(len(grants))
-        assert [int(i) for i in await rows.evaluate_all("rs => rs.map(r => r.dataset.index)")] == (
-            grants
-        )
-        await expect(rows.first.locator("td.kind")).to_have_text("consent.granted")
+    # The grant's inclusion proof verifies against the verified checkpoint.
+    result = rows.first.locator(".inclusion-result")
+    await rows.first.locator("button").click()
+    await expect(result).to_have_attribute("data-ok", "true", timeout=15_000)
+    await expect(result).to_have_text("Opgenomen onder het controlepunt.")
 
-        # Filtering by conversation as well.
-        conversation = listed["entries"][grants[0]]["entry"]["conversation"]
-        in_conversation = [
-            e["index"] for e in listed["entries"] if e["entry"].get("conversation") == conversation
-        ]
-        await page.locator("#filter-kind").select_option("")
-        await page.locator("#filter-conversation").fill(conversation)
-        await expect(rows).to_have_count(len(in_conversation))
-        await page.locator("#filter-kind").select_option("consent.granted")
-        await expect(rows).to_have_count(len(grants))
+    # Every entry's inclusion proof verifies (proofs of every shape the log has).
+    await page.locator("#filter-conversation").fill("")
+    await page.locator("#filter-kind").select_option("")
+    await expect(rows).to_have_count(size)
+    for button in await rows.locator("button").all():
+        await button.click()
+    await expect(page.locator('.inclusion-result[data-ok="true"]')).to_have_count(
+        size, timeout=30_000
+    )
 
-        # The grant's inclusion proof verifies against the verified checkpoint.
-        result = rows.first.locator(".inclusion-result")
-        await rows.first.locator("button").click()
-        await expect(result).to_have_attribute("data-ok", "true", timeout=15_000)
-        await expect(result).to_have_text("Opgenomen onder het controlepunt.")
+    # A trusted key other than the log's: the checkpoint does not verify.
+    wrong = b64u(bytes(SigningKey.generate().verify_key))
+    await page.locator("#trusted-key").fill(wrong)
+    await page.locator("#verify-log").click()
+    await expect(verdict).to_have_attribute("data-intact", "false", timeout=30_000)
+    await expect(page.locator("#verdict")).to_contain_text("Niet intact")
+    await expect(page.locator("#verdict-reasons")).to_contain_text(
+        "De handtekening van het controlepunt klopt niet met de sleutel."
+    )
+    await expect(page.locator("#key-used")).to_have_text("uw vertrouwde sleutel")
+    # And inclusion is then not shown against an unverified checkpoint.
+    first = page.locator("#entries-body tr").first
+    await first.locator("button").click()
+    await expect(first.locator(".inclusion-result")).to_have_attribute("data-ok", "false")
 
-        # Every entry's inclusion proof verifies (proofs of every shape the log has).
-        await page.locator("#filter-conversation").fill("")
-        await page.locator("#filter-kind").select_option("")
-        await expect(rows).to_have_count(size)
-        for button in await rows.locator("button").all():
-            await button.click()
-        await expect(page.locator('.inclusion-result[data-ok="true"]')).to_have_count(
-            size, timeout=30_000
-        )
+    # The right key pasted: intact again.
+    await page.locator("#trusted-key").fill(key["ed25519"])
+    await page.locator("#verify-log").click()
+    await expect(verdict).to_have_attribute("data-intact", "true", timeout=30_000)
 
-        # A trusted key other than the log's: the checkpoint does not verify.
-        wrong = b64u(bytes(SigningKey.generate().verify_key))
-        await page.locator("#trusted-key").fill(wrong)
-        await page.locator("#verify-log").click()
-        await expect(verdict).to_have_attribute("data-intact", "false", timeout=30_000)
-        await expect(page.locator("#verdict")).to_contain_text("Niet intact")
-        await expect(page.locator("#verdict-reasons")).to_contain_text(
-            "De handtekening van het controlepunt klopt niet met de sleutel."
-        )
-        await expect(page.locator("#key-used")).to_have_text("uw vertrouwde sleutel")
-        # And inclusion is then not shown against an unverified checkpoint.
-        first = page.locator("#entries-body tr").first
-        await first.locator("button").click()
-        await expect(first.locator(".inclusion-result")).to_have_attribute("data-ok", "false")
-
-        # The right key pasted: intact again.
-        await page.locator("#trusted-key").fill(key["ed25519"])
-        await page.locator("#verify-log").click()
-        await expect(verdict).to_have_attribute("data-intact", "true", timeout=30_000)
-
-        assert log.console_errors == []
-        assert log.page_errors == []
-        assert elsewhere == []
-    finally:
-        await context.close()
+    auditor.assert_clean()

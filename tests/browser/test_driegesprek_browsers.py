@@ -14,11 +14,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, Route, expect
-from test_staff_pages import StaffPage, log_in, new_staff_page, unlock
+from playwright.async_api import Page, expect
+from test_staff_pages import (
+    care_only_passes_the_officer_by,
+    log_in,
+    new_staff_page,
+    unlock,
+    victim_writes_to_both,
+)
 from test_victim_page import AXE, Victim
 
-from browser_support import PageLog
+from browser_support import Pages
 from harness import Bridge
 
 ROOT = Path(__file__).parents[2]
@@ -30,26 +36,11 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-async def new_victim(browser: Browser, bridge: Bridge) -> Victim:
+async def new_victim(pages: Pages, bridge: Bridge) -> Victim:
     """A phone-sized victim context on the bridge's page; off-origin requests are answered here."""
-    context = await browser.new_context(viewport=PHONE)
-    page = await context.new_page()
-    log = PageLog()
-    page.on("console", log.on_console)
-    page.on("pageerror", log.on_page_error)
-    victim = Victim(context, page, log)
-
-    async def off_origin(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(bridge.url + "/"):
-            await route.continue_()
-        else:
-            victim.elsewhere.append(url)
-            await route.fulfill(status=200, content_type="text/html", body="<p>elders</p>")
-
-    await context.route("**/*", off_origin)
-    await page.goto(bridge.url + "/")
-    await expect(page.locator("#view-language")).to_be_visible()
+    victim = await pages.open(Victim, viewport=PHONE, origin=bridge.url)
+    await victim.page.goto(bridge.url + "/")
+    await expect(victim.page.locator("#view-language")).to_be_visible()
     return victim
 
 
@@ -106,223 +97,192 @@ def assert_pngs(names: list[str]) -> None:
         assert len(data) > len(PNG_MAGIC) and data.startswith(PNG_MAGIC), name
 
 
-def assert_clean(*parties: Victim | StaffPage | PageLog) -> None:
-    for party in parties:
-        log = party if isinstance(party, PageLog) else party.log
-        assert log.console_errors == []
-        assert log.page_errors == []
-        if not isinstance(party, PageLog):
-            assert party.elsewhere == []
+async def accessible_and_shot(page: Page, view: str, name: str) -> None:
+    """The page as it is now: accessible (``view`` names it), and photographed as ``name``."""
+    await assert_accessible(page, view)
+    await shoot(page, name)
 
 
-async def test_driegesprek_in_three_browsers(browser: Browser, bridge: Bridge) -> None:
-    victim = await new_victim(browser, bridge)
-    counsellor = await new_staff_page(browser, bridge, "/counsellor")
-    officer = await new_staff_page(browser, bridge, "/officer")
-    auditor = await new_staff_page(browser, bridge, "/audit")
+async def test_driegesprek_in_three_browsers(pages: Pages, bridge: Bridge) -> None:
+    victim = await new_victim(pages, bridge)
+    counsellor = await new_staff_page(pages, bridge, "/counsellor")
+    officer = await new_staff_page(pages, bridge, "/officer")
+    auditor = await new_staff_page(pages, bridge, "/audit")
     v, c, o, a = victim.page, counsellor.page, officer.page, auditor.page
-    try:
-        for staff in (counsellor, officer, auditor):
-            await staff.page.set_viewport_size(DESKTOP)
+    for staff in (counsellor, officer, auditor):
+        await staff.page.set_viewport_size(DESKTOP)
 
-        # The victim chooses Dutch and starts a chat.
-        await assert_accessible(v, "victim language")
-        await v.get_by_role("button", name="Nederlands").click()
-        await expect(v.get_by_role("button", name="Begin een chat")).to_be_visible()
-        await assert_accessible(v, "victim start")
-        await v.get_by_role("button", name="Begin een chat").click()
-        await expect(v.locator("#compose")).to_be_visible()
-        await assert_accessible(v, "victim chat")
-        conversation_id = await victim.conversation_id()
+    # The victim chooses Dutch and starts a chat.
+    await assert_accessible(v, "victim language")
+    await v.get_by_role("button", name="Nederlands").click()
+    await expect(v.get_by_role("button", name="Begin een chat")).to_be_visible()
+    await assert_accessible(v, "victim start")
+    await v.get_by_role("button", name="Begin een chat").click()
+    await expect(v.locator("#compose")).to_be_visible()
+    await assert_accessible(v, "victim chat")
+    conversation_id = await victim.conversation_id()
 
-        # The staff log in and unlock, in the browser.
-        logins = ((counsellor, "counsellor", "fier"), (officer, "officer", "avim"))
-        for staff, username, org in logins:
-            page = staff.page
-            await assert_accessible(page, f"{username} login")
-            await log_in(page, username, bridge.passwords[username])
-            await expect(page.locator("#view-unlock")).to_be_visible()
-            await assert_accessible(page, f"{username} unlock")
-            await unlock(page, bridge.passphrases[org])
-            await expect(page.locator("#conn-status")).to_have_text("Verbonden.", timeout=15_000)
-            await assert_accessible(page, f"{username} console")
+    # The staff log in and unlock, in the browser.
+    logins = ((counsellor, "counsellor", "fier"), (officer, "officer", "avim"))
+    for staff, username, org in logins:
+        page = staff.page
+        await assert_accessible(page, f"{username} login")
+        await log_in(page, username, bridge.passwords[username])
+        await expect(page.locator("#view-unlock")).to_be_visible()
+        await assert_accessible(page, f"{username} unlock")
+        await unlock(page, bridge.passphrases[org])
+        await expect(page.locator("#conn-status")).to_have_text("Verbonden.", timeout=15_000)
+        await assert_accessible(page, f"{username} console")
 
-        # The counsellor picks the chat up and writes; the victim's page decrypts it.
-        item = c.locator(f'#queue li[data-conversation="{conversation_id}"]')
-        await item.get_by_role("button", name="Open gesprek").click(timeout=10_000)
-        await expect(c.locator("#conv")).to_be_visible()
-        await counsellor.send("Fijn dat je er bent.")
-        await expect(victim.message("Fijn dat je er bent.")).to_have_count(1)
-        await expect(v.locator("#who")).to_contain_text("je hulpverlener")
-        await victim.send("Hallo, ik wil aangifte doen.")
-        await expect(counsellor.message("Hallo, ik wil aangifte doen.")).to_be_visible()
-        await assert_accessible(c, "counsellor conversation")
+    # The counsellor picks the chat up and writes; the victim's page decrypts it.
+    item = c.locator(f'#queue li[data-conversation="{conversation_id}"]')
+    await item.get_by_role("button", name="Open gesprek").click(timeout=10_000)
+    await expect(c.locator("#conv")).to_be_visible()
+    await counsellor.send("Fijn dat je er bent.")
+    await expect(victim.message("Fijn dat je er bent.")).to_have_count(1)
+    await expect(v.locator("#who")).to_contain_text("je hulpverlener")
+    await victim.send("Hallo, ik wil aangifte doen.")
+    await expect(counsellor.message("Hallo, ik wil aangifte doen.")).to_be_visible()
+    await assert_accessible(c, "counsellor conversation")
 
-        # The counsellor proposes; the victim consents on the consent screen.
-        await c.locator("#purpose-report").check()
-        await c.locator("#propose-gender").select_option("female")
-        await c.locator("#propose-region").fill(REGION)
-        await c.locator("#propose-submit").click()
-        consent = v.locator("#view-consent")
-        await expect(consent).to_be_visible()
-        await expect(consent.locator("#consent-text li").first).to_be_visible()
-        await expect(c.locator("#bridge-state")).to_contain_text("wacht op antwoord")
-        await assert_accessible(v, "victim consent")
-        await shoot(v, "victim-consent-nl")
-        await v.get_by_role("button", name="Ja", exact=True).click()
-        await expect(consent).to_be_hidden()
-        await expect(c.locator("#bridge-state")).to_contain_text("toestemming gegeven")
+    # The counsellor proposes; the victim consents on the consent screen.
+    await c.locator("#purpose-report").check()
+    await c.locator("#propose-gender").select_option("female")
+    await c.locator("#propose-region").fill(REGION)
+    await c.locator("#propose-submit").click()
+    consent = v.locator("#view-consent")
+    await expect(consent).to_be_visible()
+    await expect(consent.locator("#consent-text li").first).to_be_visible()
+    await expect(c.locator("#bridge-state")).to_contain_text("wacht op antwoord")
+    await accessible_and_shot(v, "victim consent", "victim-consent-nl")
+    await v.get_by_role("button", name="Ja", exact=True).click()
+    await expect(consent).to_be_hidden()
+    await expect(c.locator("#bridge-state")).to_contain_text("toestemming gegeven")
 
-        # The officer sees the invite, without content, and accepts it.
-        invite = o.locator("#invites li.invite")
-        await expect(invite).to_have_count(1, timeout=10_000)
-        await expect(invite).to_contain_text("Doel: Aangifte")
-        assert "Fijn dat je er bent" not in await o.locator("body").inner_text()
-        await assert_accessible(o, "officer invites")
-        await invite.get_by_role("button", name="Accepteer").click()
-        await expect(o.locator("#view-chat")).to_be_visible()
-        await expect(o.locator("#scope-since")).to_contain_text("U ziet berichten vanaf")
-        banner = v.locator("#police-banner")
-        await expect(banner).to_be_visible()
-        await expect(banner).to_contain_text("Politie (AVIM) leest mee sinds")
-        await expect(c.locator("#police-indicator")).to_contain_text("Politie leest mee vanaf")
-        assert await officer.message("Fijn dat je er bent.").count() == 0
+    # The officer sees the invite, without content, and accepts it.
+    invite = o.locator("#invites li.invite")
+    await expect(invite).to_have_count(1, timeout=10_000)
+    await expect(invite).to_contain_text("Doel: Aangifte")
+    assert "Fijn dat je er bent" not in await o.locator("body").inner_text()
+    await assert_accessible(o, "officer invites")
+    await invite.get_by_role("button", name="Accepteer").click()
+    await expect(o.locator("#view-chat")).to_be_visible()
+    await expect(o.locator("#scope-since")).to_contain_text("U ziet berichten vanaf")
+    banner = v.locator("#police-banner")
+    await expect(banner).to_be_visible()
+    await expect(banner).to_contain_text("Politie (AVIM) leest mee sinds")
+    await expect(c.locator("#police-indicator")).to_contain_text("Politie leest mee vanaf")
 
-        # Messages every way; each decrypts on the other two pages.
-        await victim.send("Hallo allebei.")
-        await expect(counsellor.message("Hallo allebei.")).to_contain_text("Ook voor de politie")
-        await expect(officer.message("Hallo allebei.")).to_be_visible()
-        await counsellor.send("Welkom, de agent leest nu mee.")
-        await expect(victim.message("Welkom, de agent leest nu mee.")).to_have_count(1)
-        await expect(officer.message("Welkom, de agent leest nu mee.")).to_be_visible()
-        await officer.send("Goedemiddag, ik ben van AVIM.")
-        from_officer = victim.message("Goedemiddag, ik ben van AVIM.")
-        await expect(from_officer).to_have_count(1)
-        await expect(from_officer).to_have_attribute("data-sender", "officer")
-        await expect(counsellor.message("Goedemiddag, ik ben van AVIM.")).to_be_visible()
-        await expect(officer.message("Goedemiddag, ik ben van AVIM.")).to_have_class(
-            re.compile(r"\bown\b")
-        )
+    # Messages every way; each decrypts on the other two pages.
+    await victim_writes_to_both(victim, counsellor, officer)
+    await counsellor.send("Welkom, de agent leest nu mee.")
+    await expect(victim.message("Welkom, de agent leest nu mee.")).to_have_count(1)
+    await expect(officer.message("Welkom, de agent leest nu mee.")).to_be_visible()
+    await officer.send("Goedemiddag, ik ben van AVIM.")
+    from_officer = victim.message("Goedemiddag, ik ben van AVIM.")
+    await expect(from_officer).to_have_count(1)
+    await expect(from_officer).to_have_attribute("data-sender", "officer")
+    await expect(counsellor.message("Goedemiddag, ik ben van AVIM.")).to_be_visible()
+    await expect(officer.message("Goedemiddag, ik ben van AVIM.")).to_have_class(
+        re.compile(r"\bown\b")
+    )
 
-        # Care-only: marked on the counsellor's page, never on the officer's.
-        await victim.send("Dit is alleen voor jou.", care_only=True)
-        shown = victim.message("Dit is alleen voor jou.")
-        await expect(shown).to_have_attribute("data-audience", "care")
-        mark = counsellor.message("Dit is alleen voor jou.").locator(".message-mark")
-        await expect(mark).to_have_text("Alleen hulpverlening: de politie ziet dit niet")
-        await victim.send("En dit mag de agent ook lezen.")
-        await expect(officer.message("En dit mag de agent ook lezen.")).to_be_visible()
-        await expect(counsellor.message("En dit mag de agent ook lezen.")).to_be_visible()
-        assert await officer.message("Dit is alleen voor jou.").count() == 0
-        assert "Dit is alleen voor jou." not in await o.locator("body").inner_text()
+    # Care-only: marked on the counsellor's page, never on the officer's.
+    await care_only_passes_the_officer_by(victim, counsellor, officer)
+    shown = victim.message("Dit is alleen voor jou.")
+    await expect(shown).to_have_attribute("data-audience", "care")
 
-        # Each page mid-conversation: accessible, and photographed.
-        await assert_accessible(v, "victim chat with police")
-        await assert_accessible(c, "counsellor chat with police")
-        await assert_accessible(o, "officer chat")
-        await shoot(v, "victim-chat-nl")
-        await shoot(c, "counsellor-chat-nl")
-        await shoot(o, "officer-chat-nl")
+    # Each page mid-conversation: accessible, and photographed.
+    await accessible_and_shot(v, "victim chat with police", "victim-chat-nl")
+    await accessible_and_shot(c, "counsellor chat with police", "counsellor-chat-nl")
+    await accessible_and_shot(o, "officer chat", "officer-chat-nl")
 
-        # The staff pages in English: checked and photographed, then back to Dutch.
-        await switch_language(c, "en")
-        await expect(c.locator("#bridge-state")).to_contain_text("officer in the conversation")
-        await expect(
-            counsellor.message("Dit is alleen voor jou.").locator(".message-mark")
-        ).to_have_text(re.compile(r"^Care only"))
-        await switch_language(o, "en")
-        await expect(o.locator("#scope-since")).to_contain_text("You see messages from")
-        await assert_accessible(c, "counsellor chat with police (en)")
-        await assert_accessible(o, "officer chat (en)")
-        await shoot(c, "counsellor-chat-en")
-        await shoot(o, "officer-chat-en")
-        await switch_language(c, "nl")
-        await switch_language(o, "nl")
-        await expect(c.locator("#bridge-state")).to_contain_text("agent is in het gesprek")
+    # The staff pages in English: checked and photographed, then back to Dutch.
+    await switch_language(c, "en")
+    await expect(c.locator("#bridge-state")).to_contain_text("officer in the conversation")
+    await expect(
+        counsellor.message("Dit is alleen voor jou.").locator(".message-mark")
+    ).to_have_text(re.compile(r"^Care only"))
+    await switch_language(o, "en")
+    await expect(o.locator("#scope-since")).to_contain_text("You see messages from")
+    await accessible_and_shot(c, "counsellor chat with police (en)", "counsellor-chat-en")
+    await accessible_and_shot(o, "officer chat (en)", "officer-chat-en")
+    await switch_language(c, "nl")
+    await switch_language(o, "nl")
+    await expect(c.locator("#bridge-state")).to_contain_text("agent is in het gesprek")
 
-        # The victim taps stop: the officer's page shows the removal within a second.
-        await v.get_by_role("button", name="Stop met de politie").click()
-        state = o.locator("#officer-state")
-        await expect(state).to_be_visible(timeout=1000)
-        await expect(state).to_contain_text("De cliënt heeft de toestemming ingetrokken")
-        await expect(o.locator("#compose")).to_be_hidden()
-        await expect(banner).to_be_hidden()
-        await expect(c.locator("#police-indicator")).to_have_text("Geen politie in dit gesprek.")
-        await assert_accessible(o, "officer removed")
-        await assert_accessible(v, "victim after stop")
+    # The victim taps stop: the officer's page shows the removal within a second.
+    await v.get_by_role("button", name="Stop met de politie").click()
+    state = o.locator("#officer-state")
+    await expect(state).to_be_visible(timeout=1000)
+    await expect(state).to_contain_text("De cliënt heeft de toestemming ingetrokken")
+    await expect(o.locator("#compose")).to_be_hidden()
+    await expect(banner).to_be_hidden()
+    await expect(c.locator("#police-indicator")).to_have_text("Geen politie in dit gesprek.")
+    await assert_accessible(o, "officer removed")
+    await assert_accessible(v, "victim after stop")
 
-        # The auditor's page reads the log this flow wrote.
-        await assert_accessible(a, "audit login")
-        await a.locator("#login-username").fill("auditor")
-        await a.locator("#login-password").fill(bridge.passwords["auditor"])
-        await a.locator("#login-submit").click()
-        await expect(a.locator("#view-audit")).to_be_visible()
-        await expect(a.locator("#verdict-box")).to_have_attribute(
-            "data-intact", "true", timeout=30_000
-        )
-        await assert_accessible(a, "audit verdict")
-        await shoot(a, "audit-nl")
-        await switch_language(a, "en")
-        await expect(a.locator("#audit-title")).to_have_text("Log audit")
-        await expect(a.locator("#verdict")).to_have_text(
-            re.compile(r"^Intact: the log"), timeout=30_000
-        )
-        await expect(a.locator("#verdict-box")).to_have_attribute("data-intact", "true")
-        await assert_accessible(a, "audit verdict (en)")
-        await shoot(a, "audit-en")
+    # The auditor's page reads the log this flow wrote.
+    await assert_accessible(a, "audit login")
+    await a.locator("#login-username").fill("auditor")
+    await a.locator("#login-password").fill(bridge.passwords["auditor"])
+    await a.locator("#login-submit").click()
+    await expect(a.locator("#view-audit")).to_be_visible()
+    await expect(a.locator("#verdict-box")).to_have_attribute("data-intact", "true", timeout=30_000)
+    await accessible_and_shot(a, "audit verdict", "audit-nl")
+    await switch_language(a, "en")
+    await expect(a.locator("#audit-title")).to_have_text("Log audit")
+    await expect(a.locator("#verdict")).to_have_text(
+        re.compile(r"^Intact: the log"), timeout=30_000
+    )
+    await expect(a.locator("#verdict-box")).to_have_attribute("data-intact", "true")
+    await accessible_and_shot(a, "audit verdict (en)", "audit-en")
 
-        assert_pngs(
-            [
-                f"{name}-nl-{size}.png"
-                for name in ("victim-consent", "victim-chat", "counsellor-chat", "officer-chat")
-                for size in ("phone", "desktop")
-            ]
-            + [
-                f"{name}-en-{size}.png"
-                for name in ("counsellor-chat", "officer-chat", "audit")
-                for size in ("phone", "desktop")
-            ]
-            + ["audit-nl-phone.png", "audit-nl-desktop.png"]
-        )
-        assert_clean(victim, counsellor, officer, auditor)
-    finally:
-        for party in (victim, counsellor, officer, auditor):
-            await party.context.close()
+    assert_pngs(
+        [
+            f"{name}-nl-{size}.png"
+            for name in ("victim-consent", "victim-chat", "counsellor-chat", "officer-chat")
+            for size in ("phone", "desktop")
+        ]
+        + [
+            f"{name}-en-{size}.png"
+            for name in ("counsellor-chat", "officer-chat", "audit")
+            for size in ("phone", "desktop")
+        ]
+        + ["audit-nl-phone.png", "audit-nl-desktop.png"]
+    )
+    for party in (victim, counsellor, officer, auditor):
+        party.assert_clean()
 
 
-async def test_victim_page_in_english(browser: Browser, bridge: Bridge) -> None:
-    victim = await new_victim(browser, bridge)
+async def test_victim_page_in_english(pages: Pages, bridge: Bridge) -> None:
+    victim = await new_victim(pages, bridge)
     v = victim.page
-    try:
-        await v.get_by_role("button", name="English").click()
-        await expect(v.get_by_role("button", name="Start a chat")).to_be_visible()
-        assert await v.evaluate("document.documentElement.lang") == "en"
-        await assert_accessible(v, "victim start (en)")
-        await v.get_by_role("button", name="Start a chat").click()
-        await expect(v.locator("#compose")).to_be_visible()
-        await assert_accessible(v, "victim chat (en)")
+    await v.get_by_role("button", name="English").click()
+    await expect(v.get_by_role("button", name="Start a chat")).to_be_visible()
+    assert await v.evaluate("document.documentElement.lang") == "en"
+    await assert_accessible(v, "victim start (en)")
+    await v.get_by_role("button", name="Start a chat").click()
+    await expect(v.locator("#compose")).to_be_visible()
+    await assert_accessible(v, "victim chat (en)")
 
-        counsellor = await bridge.counsellor()
-        conversation_id = await victim.conversation_id()
-        await counsellor.join(conversation_id)
-        await counsellor.propose(conversation_id, "report")
-        await expect(v.locator("#view-consent")).to_be_visible()
-        await expect(v.locator("#consent-text li").first).to_be_visible()
-        await assert_accessible(v, "victim consent (en)")
-        await shoot(v, "victim-consent-en")
-        await v.get_by_role("button", name="Yes", exact=True).click()
-        await expect(v.locator("#view-consent")).to_be_hidden()
-        await expect(v.locator("#compose")).to_be_visible()
-        await assert_accessible(v, "victim chat after consent (en)")
-        await shoot(v, "victim-chat-en")
+    counsellor = await bridge.counsellor()
+    conversation_id = await victim.conversation_id()
+    await counsellor.join(conversation_id)
+    await counsellor.propose(conversation_id, "report")
+    await expect(v.locator("#view-consent")).to_be_visible()
+    await expect(v.locator("#consent-text li").first).to_be_visible()
+    await accessible_and_shot(v, "victim consent (en)", "victim-consent-en")
+    await v.get_by_role("button", name="Yes", exact=True).click()
+    await expect(v.locator("#view-consent")).to_be_hidden()
+    await expect(v.locator("#compose")).to_be_visible()
+    await accessible_and_shot(v, "victim chat after consent (en)", "victim-chat-en")
 
-        assert_pngs(
-            [
-                f"victim-{view}-en-{size}.png"
-                for view in ("consent", "chat")
-                for size in ("phone", "desktop")
-            ]
-        )
-        assert_clean(victim)
-    finally:
-        await victim.context.close()
+    assert_pngs(
+        [
+            f"victim-{view}-en-{size}.png"
+            for view in ("consent", "chat")
+            for size in ("phone", "desktop")
+        ]
+    )
+    victim.assert_clean()

@@ -6,28 +6,19 @@ the same client_msg_id, and show every message exactly once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Page, expect
 from test_staff_pages import StaffPage, open_staff_page
 
 from bridge.client import BridgeClient
-from browser_support import PageLog
+from browser_support import BrowserPage, Pages
 from harness import Bridge
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def victim_page(browser: Browser, bridge: Bridge) -> AsyncIterator[tuple[Page, PageLog]]:
-    context = await browser.new_context(viewport={"width": 360, "height": 740})
-    page = await context.new_page()
-    log = PageLog()
-    page.on("console", log.on_console)
-    page.on("pageerror", log.on_page_error)
-    try:
-        yield page, log
-    finally:
-        await context.close()
+async def victim_page(pages: Pages) -> BrowserPage:
+    return await pages.open(BrowserPage, viewport={"width": 360, "height": 740})
 
 
 def received_once(client: BridgeClient, seq: int) -> bool:
@@ -52,9 +43,9 @@ async def restart_while(bridge: Bridge, meanwhile: asyncio.Future[None] | None =
 
 
 async def test_victim_page_resumes_with_the_same_police_part_and_each_message_once(
-    victim_page: tuple[Page, PageLog], bridge: Bridge
+    victim_page: BrowserPage, bridge: Bridge
 ) -> None:
-    page, log = victim_page
+    page, log = victim_page.page, victim_page.log
     await page.goto(bridge.url + "/")
     await page.get_by_role("button", name="Nederlands").click()
     await page.get_by_role("button", name="Begin een chat").click()
@@ -106,42 +97,39 @@ async def test_victim_page_resumes_with_the_same_police_part_and_each_message_on
     assert log.page_errors == []
 
 
-async def test_counsellor_page_resumes_after_a_restart(browser: Browser, bridge: Bridge) -> None:
+async def test_counsellor_page_resumes_after_a_restart(pages: Pages, bridge: Bridge) -> None:
     victim = await bridge.victim()
-    staff: StaffPage = await open_staff_page(browser, bridge, "/counsellor", "counsellor", "fier")
-    try:
-        c = staff.page
-        item = c.locator(f'#queue li[data-conversation="{victim.conversation_id}"]')
-        await item.get_by_role("button", name="Open gesprek").click()
-        await expect(c.locator("#conv")).to_be_visible()
-        before = await victim.send("Hallo?")
-        await expect(staff.message("Hallo?")).to_have_count(1)
+    staff: StaffPage = await open_staff_page(pages, bridge, "/counsellor", "counsellor", "fier")
+    c = staff.page
+    item = c.locator(f'#queue li[data-conversation="{victim.conversation_id}"]')
+    await item.get_by_role("button", name="Open gesprek").click()
+    await expect(c.locator("#conv")).to_be_visible()
+    before = await victim.send("Hallo?")
+    await expect(staff.message("Hallo?")).to_have_count(1)
 
-        resumes = victim.resumes
-        await bridge.stop()
-        await expect(c.locator("#conn-status")).to_have_text(
-            "Verbinding even weg, we proberen het opnieuw…"
-        )
-        await c.locator("#compose-text").fill("Ik ben er nog.")
-        await c.locator("#send").click()
-        await expect(c.locator("#chat-status")).to_have_text(
-            "Je bericht gaat weg zodra de verbinding terug is."
-        )
-        missed = asyncio.create_task(victim.send("Ben je er nog?"))
-        await bridge.start()
-        await victim.resumed(resumes + 1)
-        during = await missed
-        await expect(c.locator("#conn-status")).to_have_text("Verbonden.", timeout=15_000)
+    resumes = victim.resumes
+    await bridge.stop()
+    await expect(c.locator("#conn-status")).to_have_text(
+        "Verbinding even weg, we proberen het opnieuw…"
+    )
+    await c.locator("#compose-text").fill("Ik ben er nog.")
+    await c.locator("#send").click()
+    await expect(c.locator("#chat-status")).to_have_text(
+        "Je bericht gaat weg zodra de verbinding terug is."
+    )
+    missed = asyncio.create_task(victim.send("Ben je er nog?"))
+    await bridge.start()
+    await victim.resumed(resumes + 1)
+    during = await missed
+    await expect(c.locator("#conn-status")).to_have_text("Verbonden.", timeout=15_000)
 
-        written = await victim.next_event(
-            "message", timeout=15, where=lambda e: e["text"] == "Ik ben er nog."
-        )
-        after = await victim.send("Gelukkig.")
-        await shown_once(c, [before, during, written["seq"], after])
-        assert received_once(victim, written["seq"])
-        await expect(c.locator("#chat-status")).to_have_text("")
-        # The browser logs each refused attempt while the bridge is down; nothing else.
-        assert all("ERR_CONNECTION_REFUSED" in error for error in staff.log.console_errors)
-        assert staff.log.page_errors == [] and staff.elsewhere == []
-    finally:
-        await staff.context.close()
+    written = await victim.next_event(
+        "message", timeout=15, where=lambda e: e["text"] == "Ik ben er nog."
+    )
+    after = await victim.send("Gelukkig.")
+    await shown_once(c, [before, during, written["seq"], after])
+    assert received_once(victim, written["seq"])
+    await expect(c.locator("#chat-status")).to_have_text("")
+    # The browser logs each refused attempt while the bridge is down; nothing else.
+    assert all("ERR_CONNECTION_REFUSED" in error for error in staff.log.console_errors)
+    assert staff.log.page_errors == [] and staff.elsewhere == []

@@ -8,17 +8,15 @@ happen except the quick exit's navigation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, Route, expect
+from playwright.async_api import Page, expect
 
 from bridge.edges.pages import CSP, PAGES
-from browser_support import PageLog
+from browser_support import BrowserPage, Pages
 from harness import Bridge
 
 WEB = Path(__file__).parents[2] / "bridge" / "web"
@@ -32,13 +30,7 @@ HEADERS = {
 }
 
 
-@dataclass
-class Victim:
-    context: BrowserContext
-    page: Page
-    log: PageLog
-    elsewhere: list[str] = field(default_factory=list)
-
+class Victim(BrowserPage):
     async def storage(self) -> dict[str, object]:
         return dict(
             await self.page.evaluate(
@@ -63,32 +55,10 @@ class Victim:
         await self.page.get_by_role("button", name="Verstuur").click()
         await expect(self.page.get_by_label("Je bericht")).to_have_value("")
 
-    def message(self, text: str) -> object:
-        return self.page.locator("#messages li.message", has_text=text)
-
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def victim(browser: Browser, bridge: Bridge) -> AsyncIterator[Victim]:
-    context = await browser.new_context(viewport={"width": 360, "height": 740})
-    page = await context.new_page()
-    log = PageLog()
-    page.on("console", log.on_console)
-    page.on("pageerror", log.on_page_error)
-    result = Victim(context, page, log)
-
-    async def off_origin(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(bridge.url + "/"):
-            await route.continue_()
-        else:  # answered here: nothing leaves the machine
-            result.elsewhere.append(url)
-            await route.fulfill(status=200, content_type="text/html", body="<p>elders</p>")
-
-    await context.route("**/*", off_origin)
-    try:
-        yield result
-    finally:
-        await context.close()
+async def victim(pages: Pages, bridge: Bridge) -> Victim:
+    return await pages.open(Victim, viewport={"width": 360, "height": 740}, origin=bridge.url)
 
 
 async def start_chat(victim: Victim, url: str) -> None:
@@ -204,9 +174,7 @@ async def test_victim_counsellor_and_officer_talk_across_browser_and_python(
 
     storage = await victim.storage()
     assert storage == {"session": ["chat"], "local": [], "cookie": "", "idb": []}
-    assert victim.log.console_errors == []
-    assert victim.log.page_errors == []
-    assert victim.elsewhere == []
+    victim.assert_clean()
 
 
 @pytest.mark.parametrize("how", ["button", "escape"])
