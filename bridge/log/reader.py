@@ -1,6 +1,6 @@
 """The log read back for auditors: pages of entries and checkpoints, and RFC 9162 proofs.
 
-Leaf hashes are kept in memory with complete subtrees cached (``merkle.Tree``), brought up to
+Leaf hashes are kept in memory with complete subtrees cached (``Tree``), brought up to
 the log's size on each proof, so a proof needs no pass over the log.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from bridge.clock import Clock
 from bridge.crypto import b64u_decode, b64u_encode
 from bridge.errors import Invalid
-from bridge.log import merkle
 from bridge.log.logkey import SignedCheckpoint
 from bridge.log.signed_note import note_body, sign_note
+from bridge.log.tree import Tree
 from bridge.log.writer import Log, checkpoint_view
 from bridge.store import log as stored
 from bridge.store.db import Database
@@ -35,7 +35,7 @@ class LogReader:
         self.db = db
         self.log = log
         self.clock = clock
-        self.tree = merkle.Tree()
+        self.tree = Tree()
 
     async def _size(self) -> int:
         """The log's size now, with the in-memory tree brought up to it."""

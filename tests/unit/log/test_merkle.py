@@ -30,7 +30,6 @@ from bridge.log import merkle
 from bridge.log.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
-    Tree,
     VerificationError,
     frontier_append,
     frontier_root,
@@ -41,6 +40,7 @@ from bridge.log.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from bridge.log.tree import Tree
 
 VECTORS = Path(__file__).parents[2] / "vectors"
 RFC6962 = VECTORS / "rfc6962"

@@ -727,9 +727,14 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", ["verify", "signed_note"])
+@pytest.mark.parametrize("module", ["verify", "export_format", "signed_note"])
 def test_verifier_imports_nothing_of_the_server(module: str) -> None:
-    allowed = {"bridge.crypto", "bridge.log.merkle", "bridge.log.signed_note"}
+    allowed = {
+        "bridge.crypto",
+        "bridge.log.merkle",
+        "bridge.log.signed_note",
+        "bridge.log.export_format",
+    }
     for name in _imports(ROOT / "bridge" / "log" / f"{module}.py"):
         top = name.split(".")[0]
         assert name in allowed or top in sys.stdlib_module_names or top in {"nacl", "msgspec"}, name
@@ -744,10 +749,14 @@ def test_importing_the_verifier_loads_no_server_module() -> None:
     loaded = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.split()
+    crypto = [f"bridge.crypto.{name}" for name in ("encoding", "envelope", "errors", "grants")]
     assert loaded == [
         "bridge",
         "bridge.crypto",
+        *crypto,
+        "bridge.crypto.keys",
         "bridge.log",
+        "bridge.log.export_format",
         "bridge.log.merkle",
         "bridge.log.signed_note",
         "bridge.log.verify",
