@@ -31,6 +31,7 @@ from harness import (
     BOTH,
     CLI,
     Bridge,
+    bridge_cli,
     cli_env,
     driegesprek,
     free_port,
@@ -176,21 +177,9 @@ def log_kinds(data_dir: Path, conversation_id: str) -> list[str]:
 
 async def audit_verify(bridge: Bridge, url: str) -> tuple[int, str]:
     token = await bridge.token("auditor")
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        "audit",
-        "verify",
-        "--url",
-        url,
-        "--token",
-        token,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=cli_env(bridge.data_dir),
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode()
+    args = ("audit", "verify", "--url", url, "--token", token)
+    status, out, err = await bridge_cli(bridge.data_dir, *args)
+    return status, out + err
 
 
 @pytest.mark.heavy

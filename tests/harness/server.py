@@ -344,11 +344,30 @@ def error_code(ack: Any) -> str:
 CLI = (sys.executable, "-m", "bridge.edges.cli")
 
 
-def cli_env(data_dir: Path) -> dict[str, str]:
-    """This process's environment without any ``BRIDGE_*`` setting, with ``data_dir``."""
+def cli_env(data_dir: Path | None) -> dict[str, str]:
+    """This process's environment without any ``BRIDGE_*`` setting, with ``data_dir`` if given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    env["BRIDGE_DATA_DIR"] = str(data_dir)
+    if data_dir is not None:
+        env["BRIDGE_DATA_DIR"] = str(data_dir)
     return env
+
+
+async def bridge_cli(
+    data_dir: Path | None, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """Run ``bridge ARGS`` to the end in :func:`cli_env` (with ``env`` added), ``stdin`` as its
+    input; return its exit status, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**cli_env(data_dir), **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 def free_port() -> int:

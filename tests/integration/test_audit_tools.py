@@ -3,10 +3,7 @@ driegesprek: intact exports verify, and every tampering with one is caught."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -16,20 +13,15 @@ from nacl.signing import SigningKey
 from bridge.client import BridgeClient
 from bridge.log import signed_note as notes
 from bridge.log.verify import verify_export
-from harness import Bridge, driegesprek
-
-CLI = (sys.executable, "-m", "bridge.edges.cli")
+from harness import Bridge, bridge_cli, driegesprek
 
 
 async def run(*args: str, env_token: str | None = None) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    if env_token is not None:
-        env["BRIDGE_AUDIT_TOKEN"] = env_token
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
-    )
-    out, _ = await proc.communicate()
-    return int(proc.returncode or 0), out.decode()
+    """``bridge ARGS`` with no data directory: its exit status and its output (stdout, then
+    stderr)."""
+    env = {"BRIDGE_AUDIT_TOKEN": env_token} if env_token is not None else None
+    status, out, err = await bridge_cli(None, *args, env=env)
+    return status, out + err
 
 
 async def scripted_log(bridge: Bridge) -> tuple[BridgeClient, str, str]:
@@ -197,19 +189,9 @@ async def test_witness_cosignatures_are_checked(
 
 async def test_keys_init_log_makes_the_key_once(tmp_path: Path) -> None:
     env_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    env["BRIDGE_DATA_DIR"] = str(env_dir)
     for expected in (0, 1):
-        proc = await asyncio.create_subprocess_exec(
-            *CLI,
-            "keys",
-            "init-log",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-        )
-        out, _ = await proc.communicate()
-        assert proc.returncode == expected, out
+        status, out, err = await bridge_cli(env_dir, "keys", "init-log")
+        assert status == expected, out + err
     key_file = env_dir / "log-key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert len(key_file.read_bytes()) == 32

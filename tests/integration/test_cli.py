@@ -17,7 +17,7 @@ import pytest
 
 from bridge import crypto
 from bridge.client import CounsellorClient, OfficerClient, Refused
-from harness import CLI, Bridge, cli_env, free_port, wait_healthy
+from harness import CLI, Bridge, bridge_cli, cli_env, free_port, wait_healthy
 
 
 def _db(data_dir: Path) -> tuple[Path, str]:
@@ -29,21 +29,6 @@ def _db(data_dir: Path) -> tuple[Path, str]:
 def _rows(db_file: Path, sql: str) -> list[tuple[object, ...]]:
     with sqlite3.connect(db_file) as conn:
         return conn.execute(sql).fetchall()
-
-
-async def bridge_cli(data_dir: Path, *args: str, stdin: str = "") -> tuple[int, str, str]:
-    """Run ``bridge ARGS`` to the end; return its exit status, stdout and stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=cli_env(data_dir),
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bridge.client import Refused
 from bridge.edges.app import DB, EDGE
 from bridge.store.models import LogEntry
-from harness import CLI, Bridge, cli_env, http
+from harness import Bridge, bridge_cli, http
 
 
 async def _status(
@@ -86,18 +86,7 @@ async def test_an_idle_socket_whose_token_expired_is_disconnected(bridge: Bridge
 
 
 async def _bridge_cli(bridge: Bridge, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        *args,
-        "--db",
-        bridge.settings.db_url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=cli_env(bridge.data_dir),
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await bridge_cli(bridge.data_dir, *args, "--db", bridge.settings.db_url)
 
 
 async def _log_kinds(bridge: Bridge) -> list[str]:
