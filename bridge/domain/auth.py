@@ -20,10 +20,10 @@ from typing import Final
 
 from nacl import pwhash
 from nacl.exceptions import InvalidkeyError
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.errors import Conflict, Invalid, NotFound, Unauthenticated
+from bridge.store import accounts
 from bridge.store.db import Database
 from bridge.store.models import Account, Conversation, Token
 
@@ -116,8 +116,7 @@ async def create_account(
         raise Invalid("gender must be female, male or other")
     if len(password) < 8:
         raise Invalid("a password has at least 8 characters")
-    existing = await session.scalar(select(Account.id).where(Account.username == username))
-    if existing is not None:
+    if await accounts.by_username(session, username) is not None:
         raise Conflict(f"the user {username!r} exists already")
     account = Account(
         id=str(uuid.uuid4()),
@@ -145,7 +144,7 @@ async def check_password(
     session: AsyncSession, username: str, password: str, *, opslimit: int, memlimit: int
 ) -> Account:
     """The account, or ``Unauthenticated`` with one message for every kind of failure."""
-    account = await session.scalar(select(Account).where(Account.username == username))
+    account = await accounts.by_username(session, username)
     if account is None:
         # Spend the same Argon2id work on a throwaway hash of the same cost: the response time
         # does not tell whether the user exists.
@@ -227,24 +226,18 @@ async def authenticate(session: AsyncSession, token: object, now: datetime) -> P
 async def revoke_token(session: AsyncSession, token: object, now: datetime) -> Credential:
     """Revoke a valid token (a logout); ``Unauthenticated`` if it is not one."""
     credential = await authenticate_token(session, token, now)
-    await session.execute(
-        update(Token).where(Token.token_hash == credential.token_hash).values(revoked=True)
-    )
+    await accounts.revoke(session, credential.token_hash)
     return credential
 
 
 async def set_disabled(session: AsyncSession, username: str, disabled: bool) -> Account:
     """Disable (revoking every token of the account) or enable a staff account."""
-    account = await session.scalar(select(Account).where(Account.username == username))
+    account = await accounts.by_username(session, username)
     if account is None:
         raise NotFound(f"no user {username!r}")
     account.disabled = disabled
     if disabled:
-        await session.execute(
-            update(Token)
-            .where(Token.account_id == account.id, Token.revoked.is_(False))
-            .values(revoked=True)
-        )
+        await accounts.revoke_all_of(session, account.id)
     return account
 
 
@@ -252,17 +245,7 @@ async def valid_tokens(
     session: AsyncSession, token_hashes: Iterable[str], now: datetime
 ) -> set[str]:
     """Those of ``token_hashes`` that are still valid: one query for every open socket."""
-    rows = await session.scalars(
-        select(Token.token_hash)
-        .outerjoin(Account, Account.id == Token.account_id)
-        .where(
-            Token.token_hash.in_(list(token_hashes)),
-            Token.revoked.is_(False),
-            Token.expires_at > now,
-            (Token.account_id.is_(None)) | (Account.disabled.is_(False)),
-        )
-    )
-    return set(rows)
+    return await accounts.valid_token_hashes(session, token_hashes, now)
 
 
 async def authenticate_bearer(db: Database, header: str, now: datetime) -> Principal:
