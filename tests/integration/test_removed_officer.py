@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bridge.client import CounsellorClient, OfficerClient, VictimClient
 from bridge.edges.app import DB
 from bridge.store.models import LogEntry, Message
-from harness import Bridge, driegesprek, state_is
+from harness import Bridge, driegesprek, error_code, state_is
 
 Remove = Callable[[VictimClient, CounsellorClient, OfficerClient], Awaitable[Any]]
 
@@ -35,11 +35,6 @@ async def _counts(bridge: Bridge) -> tuple[int, int]:
         messages = await session.scalar(select(func.count()).select_from(Message))
         entries = await session.scalar(select(func.count()).select_from(LogEntry))
     return int(messages or 0), int(entries or 0)
-
-
-def _code(ack: Any) -> str:
-    assert isinstance(ack, dict) and ack.get("ok") is False, ack
-    return str(ack["error"]["code"])
 
 
 @pytest.mark.parametrize("how", list(REMOVALS))
@@ -59,13 +54,18 @@ async def test_a_removed_officer_cannot_come_back_through_its_open_socket(
     before = await _counts(bridge)
 
     ref = {"conversation_id": cid}
-    assert _code(await officer.call_raw("message.send", {"envelope": earlier})) == "no_consent"
-    assert _code(await officer.call_raw("message.send", {"envelope": unsent})) == "no_consent"
-    assert _code(await officer.call_raw("history.fetch", {**ref, "after_seq": 0})) == "no_consent"
-    assert _code(await officer.call_raw("conversation.join", ref)) == "no_consent"
+    assert error_code(await officer.call_raw("message.send", {"envelope": earlier})) == "no_consent"
+    assert error_code(await officer.call_raw("message.send", {"envelope": unsent})) == "no_consent"
+    assert (
+        error_code(await officer.call_raw("history.fetch", {**ref, "after_seq": 0})) == "no_consent"
+    )
+    assert error_code(await officer.call_raw("conversation.join", ref)) == "no_consent"
     # The invite was used once; the bridge it was for is over.
-    assert _code(await officer.call_raw("invite.accept", {"invite_id": invite_id})) == "wrong_state"
-    assert _code(await officer.call_raw("bridge.end", ref)) == "no_consent"
+    assert (
+        error_code(await officer.call_raw("invite.accept", {"invite_id": invite_id}))
+        == "wrong_state"
+    )
+    assert error_code(await officer.call_raw("bridge.end", ref)) == "no_consent"
     assert await _counts(bridge) == before
 
     # Victim and counsellor go on; nothing of theirs reaches the officer any more.
