@@ -1,9 +1,8 @@
 // The victim's page: choose a language, start a chat, talk with the counsellor, answer the
 // question about the police, and steer the police part (pause, resume, stop).
 //
-// Keys are made here and never leave the browser. Only this conversation's keys and token are
-// kept, in sessionStorage, so a reload in the same tab resumes and closing the tab forgets.
-// Server data is only ever put into the page as text nodes.
+// Keys are made here and never leave the browser; what the page keeps, and the quick exit, are
+// ../victim/tab.js. Server data is only ever put into the page as text nodes.
 
 import { apiCall } from "../api.js";
 import * as crypto from "../crypto.js";
@@ -22,15 +21,15 @@ import {
   useStrings,
 } from "../page.js";
 import { Conversation } from "../conversation.js";
-import { renderMarkdown } from "../markdown.js";
 import { Connection, sendWritten } from "../socket.js";
+import { grantPayload, showQuestion } from "../victim/consent.js";
+import { forget, keep, kept, quickExit } from "../victim/tab.js";
 import "./victim.css";
 import en from "../i18n/victim.en.json";
 import nl from "../i18n/victim.nl.json";
 
 /** @typedef {Record<string, any>} Json */
-
-const STORE_KEY = "chat";
+/** @typedef {import("../victim/tab.js").Kept} Kept */
 
 /**
  * This chat: its token, this device and its keys, and what is known of the conversation.
@@ -44,63 +43,11 @@ const { outbox } = connection;
 /** @type {Json | null} */
 let prompt = null;
 
-/**
- * @param {string} conversationId @param {string} token @param {string} deviceId
- * @param {crypto.DeviceKeys} keys
- * @returns {Chat}
- */
-function chat(conversationId, token, deviceId, keys) {
+/** @param {Kept} kept @returns {Chat} */
+function chat({ conversationId, token, deviceId, keys }) {
   const conv = new Conversation(conversationId);
   conv.scopeKeys.set("victim", keys.boxPrivate); // the victim opens with its own device key
   return { token, deviceId, keys, conv };
-}
-
-// --- quick exit ---------------------------------------------------------------------------------
-
-/** Leave at once for a neutral page; Back does not return. Answers no question. */
-function quickExit() {
-  try {
-    sessionStorage.clear();
-  } catch {
-    // storage may be unavailable; leaving matters more
-  }
-  const meta = /** @type {HTMLMetaElement | null} */ (
-    document.querySelector('meta[name="quick-exit"]')
-  );
-  const target = meta?.content || "about:blank";
-  document.body.replaceChildren(); // nothing left on screen while the next page loads
-  location.replace(target);
-}
-
-// --- storage ------------------------------------------------------------------------------------
-
-function save() {
-  if (!session) return;
-  const { ed25519Seed, x25519Private } = session.keys.exportPrivate();
-  const stored = {
-    conversation_id: session.conv.id,
-    token: session.token,
-    device_id: session.deviceId,
-    ed25519_seed: crypto.b64uEncode(ed25519Seed),
-    x25519_private: crypto.b64uEncode(x25519Private),
-  };
-  sessionStorage.setItem(STORE_KEY, JSON.stringify(stored));
-}
-
-function load() {
-  const raw = sessionStorage.getItem(STORE_KEY);
-  if (!raw) return null;
-  try {
-    const stored = JSON.parse(raw);
-    const keys = crypto.DeviceKeys.fromPrivate(
-      crypto.b64uDecode(stored.ed25519_seed, 32),
-      crypto.b64uDecode(stored.x25519_private, 32),
-    );
-    return chat(String(stored.conversation_id), String(stored.token), String(stored.device_id), keys);
-  } catch {
-    sessionStorage.removeItem(STORE_KEY);
-    return null;
-  }
 }
 
 // --- HTTP and Socket.IO -------------------------------------------------------------------------
@@ -287,21 +234,7 @@ function onClosed() {
 function onPrompt(event) {
   if (!session || event.conversation_id !== session.conv.id) return;
   prompt = event;
-  const who = $("consent-who");
-  const items = [t("consent.whoOfficer"), t("consent.whoCounsellor")];
-  const prefs = event.preferences ?? {};
-  if (prefs.officer_gender === "female") items.push(t("consent.prefFemale"));
-  if (prefs.officer_gender === "male") items.push(t("consent.prefMale"));
-  if (prefs.same_officer) items.push(t("consent.prefSame"));
-  who.replaceChildren(...items.map((text) => el("li", "", text)));
-  const article = $("consent-text");
-  article.lang = String(event.text?.lang ?? language());
-  article.replaceChildren(...renderMarkdown(String(event.text?.body ?? "")));
-  /** @type {HTMLInputElement} */ ($("choice-needs-note")).checked = false;
-  /** @type {HTMLInputElement} */ ($("choice-case-file")).checked = false;
-  $("consent-expires").textContent = event.expires_at
-    ? t("consent.expires", { time: clock(event.expires_at) })
-    : "";
+  showQuestion(event);
   status("consent-status", "");
   setConsentBusy(false);
   show("consent");
@@ -324,32 +257,12 @@ async function grant() {
   const current = prompt;
   setConsentBusy(true);
   try {
-    const text = {
-      version: current.text.version,
-      lang: current.text.lang,
-      sha256: current.text.sha256,
-    };
     const choices = {
       retain_for_case_file: /** @type {HTMLInputElement} */ ($("choice-case-file")).checked,
       share_needs_note: /** @type {HTMLInputElement} */ ($("choice-needs-note")).checked,
     };
     const avim = await api("/api/v1/orgs/avim/key");
-    const scope = crypto.ScopeKey.generate();
-    /** @type {Json} */
-    const payload = {
-      request_id: current.request_id,
-      text,
-      choices,
-      investigation_scope: scope.asPayload(avim.x25519),
-    };
-    payload.sig = session.keys.sign(
-      crypto.signedGrant({
-        requestId: current.request_id,
-        text,
-        choices,
-        investigationPublic: scope.public,
-      }),
-    );
+    const { payload, scope } = grantPayload(current, choices, avim.x25519, session.keys);
     const ack = await call("consent.grant", payload);
     const { conv } = session;
     conv.epoch = { epoch_id: ack.epoch_id, public: scope.public };
@@ -388,8 +301,14 @@ async function start() {
       device: { ed25519: keys.ed25519, x25519: keys.x25519 },
       care_scope: care.asPayload(fier.x25519),
     });
-    session = chat(created.conversation_id, created.victim_token, created.device_id, keys);
-    save();
+    const started = {
+      conversationId: created.conversation_id,
+      token: created.victim_token,
+      deviceId: created.device_id,
+      keys,
+    };
+    keep(started);
+    session = chat(started);
     status("start-status", "");
     openChat();
   } catch {
@@ -424,7 +343,7 @@ async function endChat() {
 function newChat() {
   connection.close();
   session = null;
-  sessionStorage.removeItem(STORE_KEY);
+  forget();
   location.reload();
 }
 
@@ -453,7 +372,8 @@ async function main() {
   $("end-no").addEventListener("click", () => askEnd(false));
   $("end-yes").addEventListener("click", endChat);
   await crypto.ready();
-  session = load();
+  const before = kept();
+  session = before && chat(before);
   if (session) {
     openChat(false);
   } else {
