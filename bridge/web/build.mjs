@@ -79,7 +79,12 @@ async function renderPage(file) {
     out += text.slice(at, match.index) + lines.map((l) => (l ? indent + l : l)).join("\n");
     at = /** @type {number} */ (match.index) + line.length;
   }
-  return out + text.slice(at);
+  out += text.slice(at);
+  // What is left is malformed, or an include inside a partial: neither is filled in.
+  if (out.includes("<!-- include")) {
+    throw new Error(`${basename(file)}: an include was not filled in`);
+  }
+  return out;
 }
 
 async function buildDist() {
