@@ -19,8 +19,6 @@ listed in one assertion message.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from bridge.client import BridgeClient, CounsellorClient, OfficerClient, VictimC
 from bridge.domain.machine import TRANSITIONS, Event, State
 from bridge.policy.loader import BRIDGE_STATES, load_policy
 from bridge.protocol import EVENTS
-from harness import Bridge, db_rows, policy_text
+from harness import Bridge, db_rows, grant_payload, policy_text, query
 
 JSON = dict[str, Any]
 OK = "ok"
@@ -291,27 +289,6 @@ def envelope(case: Case, client: BridgeClient, kind: str, audience: tuple[str, .
     )
 
 
-async def grant_payload(case: Case) -> JSON:
-    """A correctly signed grant of the case's request (or of a made-up one), quoting the current
-    consent text."""
-    victim = case.victim
-    text = await victim.consent_text("informational")
-    quoted = {k: text[k] for k in ("version", "lang", "sha256")}
-    choices = {"retain_for_case_file": False, "share_needs_note": True}
-    scope = crypto.ScopeKey.generate()
-    request_id = case.request_id or str(uuid.uuid4())
-    signed = crypto.signed_grant(
-        request_id=request_id, text=quoted, choices=choices, investigation_public=scope.public
-    )
-    return {
-        "request_id": request_id,
-        "text": quoted,
-        "choices": choices,
-        "investigation_scope": scope.as_payload(await victim.org_public_key("avim")),
-        "sig": victim.keys.sign(signed),
-    }
-
-
 async def payload(case: Case, client: BridgeClient, event: str) -> tuple[str, JSON]:
     """The event name and a valid payload for it in this case."""
     ref = {"conversation_id": case.cid}
@@ -327,7 +304,7 @@ async def payload(case: Case, client: BridgeClient, event: str) -> tuple[str, JS
     if event == "bridge.propose":
         return event, {**ref, "purpose": "informational", "preferences": PREFERENCES}
     if event == "consent.grant":
-        return event, await grant_payload(case)
+        return event, await grant_payload(case.victim, request_id=case.request_id)
     if event == "consent.decline":
         return event, {"request_id": case.request_id or str(uuid.uuid4())}
     if event == "invite.accept":
@@ -351,21 +328,13 @@ async def payload(case: Case, client: BridgeClient, event: str) -> tuple[str, JS
 def moved_on(bridge: Bridge, cid: str) -> Callable[[], tuple[Any, ...]]:
     """What says which state a conversation is in: its own state, its requests, invites and
     participants (messages and reads may come and go)."""
-
-    def fingerprint() -> tuple[Any, ...]:
-        uri = (bridge.data_dir / "bridge.db").resolve().as_uri() + "?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-            return tuple(
-                db.execute(sql, (cid,)).fetchall()
-                for sql in (
-                    "SELECT state, closed_at FROM conversations WHERE id = ?",
-                    "SELECT id, state, reason FROM bridge_requests WHERE conversation_id = ?",
-                    "SELECT id, state FROM invites WHERE conversation_id = ?",
-                    "SELECT id, ended_at FROM participants WHERE conversation_id = ?",
-                )
-            )
-
-    return fingerprint
+    sqls = (
+        "SELECT state, closed_at FROM conversations WHERE id = ?",
+        "SELECT id, state, reason FROM bridge_requests WHERE conversation_id = ?",
+        "SELECT id, state FROM invites WHERE conversation_id = ?",
+        "SELECT id, ended_at FROM participants WHERE conversation_id = ?",
+    )
+    return lambda: tuple(query(bridge.data_dir, sql, cid) for sql in sqls)
 
 
 def code_of(ack: Any) -> str:

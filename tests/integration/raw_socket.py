@@ -4,10 +4,13 @@ reading, send what no library would, or watch exactly when the server ends the c
 from __future__ import annotations
 
 import json
+import logging
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bridge.client import Refused
 
@@ -104,3 +107,26 @@ class RawSocket:
     async def close(self) -> None:
         await self.ws.close()
         await self.http.close()
+
+
+@dataclass
+class Output:
+    """What the in-process server wrote (structlog's lines and python logging's records), to
+    check that nothing a client sent raised inside it."""
+
+    capsys: pytest.CaptureFixture[str]
+    caplog: pytest.LogCaptureFixture
+
+    def text(self) -> str:
+        out, err = self.capsys.readouterr()
+        records = "\n".join(
+            f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in self.caplog.records
+        )
+        return out + err + records
+
+    def assert_clean(self) -> str:
+        text = self.text()
+        assert "Traceback" not in text, text
+        assert not [r for r in self.caplog.records if r.exc_info], text
+        assert not [r for r in self.caplog.records if r.levelno >= logging.ERROR], text
+        return text

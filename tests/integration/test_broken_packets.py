@@ -17,33 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from raw_socket import RawSocket
+from raw_socket import Output, RawSocket
 
 from harness import Bridge, error_code, picked_up
 
 PLACEHOLDER = {"_placeholder": True, "num": 0}
-
-
-@dataclass
-class Output:
-    """What the in-process server wrote: structlog lines and python logging records."""
-
-    capsys: pytest.CaptureFixture[str]
-    caplog: pytest.LogCaptureFixture
-
-    def text(self) -> str:
-        out, err = self.capsys.readouterr()
-        records = "\n".join(
-            f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in self.caplog.records
-        )
-        return out + err + records
-
-    def assert_clean(self) -> str:
-        text = self.text()
-        assert "Traceback" not in text, text
-        assert not [r for r in self.caplog.records if r.exc_info], text
-        assert not [r for r in self.caplog.records if r.levelno >= logging.ERROR], text
-        return text
 
 
 @pytest.fixture
