@@ -211,3 +211,25 @@ async def test_a_second_connect_on_one_connection_closes_it(
     await victim.raw.send("40" + json.dumps({"token": other.token}))
     assert await victim.raw.ended()
     assert "socket.closed_for_packet" in output.assert_clean()
+
+
+async def test_an_event_on_a_namespace_never_connected_is_forbidden(
+    victim: Victim, output: Output
+) -> None:
+    await victim.raw.send('42/elsewhere,7["queue.list",{}]')
+    packet = await victim.raw.packet()
+    assert packet.startswith("43/elsewhere,7["), packet
+    assert error_code(json.loads(packet[len("43/elsewhere,7") :])[0]) == "forbidden"
+    await victim.next_event_answered()
+    await victim.raw.send('42/elsewhere,["queue.list",{}]')  # and without an ack id
+    assert await victim.raw.ended()
+    assert "socket.closed_for_packet" in output.assert_clean()
+
+
+@pytest.mark.parametrize("text", ['42["connect",{"token":"x"}]', '42["disconnect"]', "42[]", "42"])
+async def test_what_is_no_event_without_an_ack_id_closes_the_connection(
+    victim: Victim, output: Output, text: str
+) -> None:
+    await victim.raw.send(text)
+    assert await victim.raw.ended()
+    assert "socket.closed_for_packet" in output.assert_clean()

@@ -87,9 +87,6 @@ class SocketEdge:
     async def close_room(self, room: str) -> None:
         await self.server.close_room(room)
 
-    async def deliver(self, effects: Iterable[Effect]) -> None:
-        await self.fanout.deliver(effects)
-
     async def _enter(self, sid: str, rooms: Iterable[str]) -> None:
         for room in rooms:
             await self.server.enter_room(sid, room)
