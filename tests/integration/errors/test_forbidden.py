@@ -64,34 +64,54 @@ async def test_device_register_by_the_victim_is_forbidden_and_changes_nothing(
     assert await world.refused(world.victim, "device.register", registration) == "forbidden"
 
 
-OUTSIDERS: list[tuple[str, str, JSON]] = [
-    ("victim", "conversation.join", {}),
-    ("victim", "history.fetch", {"after_seq": 0}),
-    ("victim", "bridge.pause", {}),
-    ("victim", "consent.withdraw", {}),
-    ("victim", "conversation.close", {}),
-    ("counsellor", "conversation.join", {}),
-    ("counsellor", "history.fetch", {"after_seq": 0}),
-    ("counsellor", "bridge.propose", {"purpose": "report"}),
-    ("counsellor", "bridge.pause", {}),
-    ("counsellor", "bridge.end", {}),
-    ("counsellor", "conversation.close", {}),
-    ("officer", "conversation.join", {}),
-    ("officer", "history.fetch", {"after_seq": 0}),
-    ("officer", "bridge.end", {}),
-]
-
-
-@pytest.mark.parametrize(("role", "event", "payload"), OUTSIDERS)
-async def test_event_about_a_conversation_that_is_not_theirs_is_forbidden_and_changes_nothing(
-    bridge: Bridge, role: str, event: str, payload: JSON
-) -> None:
-    """Another victim, the second counsellor while the first holds the conversation, an officer
-    that never joined it: each is refused the driegesprek's conversation."""
+async def refused_to_outsider(bridge: Bridge, role: str, event: str, payload: JSON) -> str:
+    """``event`` about the driegesprek's conversation, sent by an ``outsider`` of ``role``."""
     world = await joined(bridge)
     client = await outsider(world, role)
-    ref = {"conversation_id": world.cid, **payload}
-    assert await world.refused(client, event, ref) == "forbidden"
+    return await world.refused(client, event, {"conversation_id": world.cid, **payload})
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("conversation.join", {}),
+        ("history.fetch", {"after_seq": 0}),
+        ("bridge.pause", {}),
+        ("consent.withdraw", {}),
+        ("conversation.close", {}),
+    ],
+)
+async def test_victim_on_another_conversation_is_forbidden_and_changes_nothing(
+    bridge: Bridge, event: str, payload: JSON
+) -> None:
+    assert await refused_to_outsider(bridge, "victim", event, payload) == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("conversation.join", {}),
+        ("history.fetch", {"after_seq": 0}),
+        ("bridge.propose", {"purpose": "report"}),
+        ("bridge.pause", {}),
+        ("bridge.end", {}),
+        ("conversation.close", {}),
+    ],
+)
+async def test_second_counsellor_on_a_held_conversation_is_forbidden_and_changes_nothing(
+    bridge: Bridge, event: str, payload: JSON
+) -> None:
+    assert await refused_to_outsider(bridge, "counsellor", event, payload) == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [("conversation.join", {}), ("history.fetch", {"after_seq": 0}), ("bridge.end", {})],
+)
+async def test_officer_on_a_conversation_it_never_joined_is_forbidden_and_changes_nothing(
+    bridge: Bridge, event: str, payload: JSON
+) -> None:
+    assert await refused_to_outsider(bridge, "officer", event, payload) == "forbidden"
 
 
 @pytest.mark.parametrize(
