@@ -14,11 +14,12 @@ with the real Python client against the bridge of :mod:`harness.server`, over a 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
+import pytest_asyncio
 from nacl.signing import SigningKey
 
 from bridge import crypto
@@ -30,6 +31,7 @@ from harness.server import (
     error_code,
     granted,
     picked_up,
+    running,
     state_is,
 )
 
@@ -39,9 +41,28 @@ CARE = ["care"]
 LIMIT = 16 * 1024  # PROTOCOL.md: the envelope limit, on its compact JSON encoding
 T = TypeVar("T")
 
-# For tests that use a world shared by their module (tests/integration/errors/conftest.py): they
-# run on the module's event loop, where that world lives.
+# For tests that use a world shared by their module (:func:`shared_world`): they run on the
+# module's event loop, where that world lives.
 ON_SHARED_WORLD = pytest.mark.asyncio(loop_scope="module")
+
+
+def shared_world(build: Callable[[Bridge], Awaitable[T]]) -> Any:
+    """A module-scoped fixture: what ``build`` makes, on a staffed bridge of its own.
+
+    Sound for refusals only: a refused event changes nothing, and every test that uses such a
+    world asserts it (:meth:`World.unchanged`), so the next test finds the world as the first
+    did. A bridge of its own, because a second world on the same bridge would send the first
+    one's counsellor queue events in the middle of a comparison; no periodic checkpoint, which
+    would add a log entry mid-comparison. Tests that use it are marked ``ON_SHARED_WORLD``.
+    """
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="module")
+    async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[T]:
+        data_dir = tmp_path_factory.mktemp("world") / "data"
+        async with running(data_dir, overrides={"checkpoint_seconds": 86400.0}) as bridge:
+            yield await build(bridge)
+
+    return world
 
 
 # --- the world a refusal is tried in ------------------------------------------------------------

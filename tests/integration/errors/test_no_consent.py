@@ -14,12 +14,14 @@ from bridge.client import BridgeClient
 from harness import (
     BOTH,
     JSON,
+    ON_SHARED_WORLD,
     Bridge,
     World,
     chatting,
     forged,
     joined,
     proposed,
+    shared_world,
     state_is,
 )
 
@@ -50,6 +52,10 @@ async def withdrawn(bridge: Bridge) -> tuple[World, JSON]:
     return world, before
 
 
+after_withdrawal = shared_world(withdrawn)
+
+
+@ON_SHARED_WORLD
 @pytest.mark.parametrize(
     ("event", "payload"),
     [
@@ -59,19 +65,20 @@ async def withdrawn(bridge: Bridge) -> tuple[World, JSON]:
     ],
 )
 async def test_officer_event_after_withdrawal_is_no_consent_and_changes_nothing(
-    bridge: Bridge, event: str, payload: JSON
+    after_withdrawal: tuple[World, JSON], event: str, payload: JSON
 ) -> None:
-    world, _ = await withdrawn(bridge)
+    world, _ = after_withdrawal
     assert world.officer is not None
     ref = {"conversation_id": world.cid, **payload}
     assert await world.refused(world.officer, event, ref) == "no_consent"
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("built", ["before", "after"])
 async def test_officer_message_after_withdrawal_is_no_consent_and_changes_nothing(
-    bridge: Bridge, built: str
+    after_withdrawal: tuple[World, JSON], built: str
 ) -> None:
-    world, before = await withdrawn(bridge)
+    world, before = after_withdrawal
     officer = world.officer
     assert officer is not None
     envelope = (
@@ -84,11 +91,12 @@ async def test_officer_message_after_withdrawal_is_no_consent_and_changes_nothin
     assert await world.refused_send(officer, envelope) == "no_consent"
 
 
+@ON_SHARED_WORLD
 @pytest.mark.parametrize("sender", ["victim", "counsellor"])
 async def test_investigation_audience_after_withdrawal_is_no_consent_and_changes_nothing(
-    bridge: Bridge, sender: str
+    after_withdrawal: tuple[World, JSON], sender: str
 ) -> None:
-    world, before = await withdrawn(bridge)
+    world, before = after_withdrawal
     client: BridgeClient = getattr(world, sender)
     envelope = client.build(
         "x", audience=BOTH, conversation_id=world.cid, epoch_id=before["epoch_id"]

@@ -27,6 +27,7 @@ from harness import (
     granted_world,
     joined,
     proposed,
+    shared_world,
     state_is,
     unregistered,
 )
@@ -109,15 +110,25 @@ async def test_resume_during_a_counsellor_away_pause_is_wrong_state_and_changes_
     assert await away.refused(world.victim, "bridge.resume", ref) == "wrong_state"
 
 
-@pytest.mark.parametrize("sender", ["victim", "counsellor", "officer"])
-async def test_investigation_audience_while_paused_is_wrong_state_and_changes_nothing(
-    bridge: Bridge, sender: str
-) -> None:
+async def paused(bridge: Bridge) -> World:
+    """The driegesprek, paused by the victim; counsellor and officer have been told."""
     world = await joined(bridge)
     await world.victim.pause()
     assert world.officer is not None
     for party in (world.counsellor, world.officer):
         await party.next_event("bridge.state", where=state_is("paused"))
+    return world
+
+
+paused_world = shared_world(paused)
+
+
+@ON_SHARED_WORLD
+@pytest.mark.parametrize("sender", ["victim", "counsellor", "officer"])
+async def test_investigation_audience_while_paused_is_wrong_state_and_changes_nothing(
+    paused_world: World, sender: str
+) -> None:
+    world = paused_world
     client: BridgeClient = getattr(world, sender)
     envelope = client.build("x", audience=BOTH, conversation_id=world.cid, epoch_id=world.epoch_id)
     assert await world.refused_send(client, envelope) == "wrong_state"
