@@ -297,14 +297,18 @@ class _Report:
         sources = sorted({source for source, _ in TRIED})
         events = [*EVENT_NAMES, "(no client event)"]
         write = terminalreporter.write_line
+        width = max(len(source) for source in sources) + 2
+
+        def row(name: str, cells: list[object]) -> None:
+            write(f"  {name:22}" + "".join(f"{cell!s:>{width}}" for cell in cells))
+
         write("malformed payloads per event, each answered invalid or too_large:")
-        write(f"  {'event':22}" + "".join(f"{s:>16}" for s in sources))
+        row("event", list(sources))
         for event in events:
             counts = [TRIED[(source, event)] for source in sources]
             if any(counts):
-                write(f"  {event:22}" + "".join(f"{c:>16}" for c in counts))
-        totals = [sum(c for (s, _), c in TRIED.items() if s == source) for source in sources]
-        write(f"  {'total':22}" + "".join(f"{c:>16}" for c in totals))
+                row(event, list(counts))
+        row("total", [sum(c for (s, _), c in TRIED.items() if s == source) for source in sources])
 
 
 def report_at_the_end(config: pytest.Config) -> None:
