@@ -13,6 +13,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
 
+from bridge import crypto
 from bridge.errors import Invalid, TooLarge
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Preferences",
     "RequestRef",
     "SessionCreate",
+    "SignedEnvelope",
     "decode_body",
     "decode_event",
     "decode_payload",
@@ -183,6 +185,35 @@ class Envelope(_Strict):
 
 class MessageSend(_Strict):
     envelope: Envelope
+
+
+@dataclass(frozen=True, eq=False)
+class SignedEnvelope:
+    """An envelope as received, encoded once: its fields as the schema checked them, the object
+    as sent (relayed as it is), its canonical form (the JCS the bridge stores, hashes and serves
+    back) and that form's SHA-256, which makes a resend recognisable."""
+
+    fields: Envelope
+    sent: dict[str, Any]
+    canonical: bytes
+    digest: str
+
+    @classmethod
+    def received(cls, fields: Envelope, sent: dict[str, Any]) -> SignedEnvelope:
+        canonical = crypto.jcs(sent)
+        return cls(fields, sent, canonical, crypto.b64u_encode(crypto.sha256(canonical)))
+
+    @property
+    def signed(self) -> bytes:
+        """What the signature covers: the JCS of every field but ``sig`` (PROTOCOL.md).
+
+        JCS sorts the keys, so ``sig`` is the member before ``v``, the last one, and its value
+        is b64u (nothing to escape): cutting that member out of the canonical form gives the
+        signed form without encoding the envelope again.
+        """
+        member = b'"sig":"' + self.fields.sig.encode() + b'",'
+        cut = self.canonical.rfind(member)
+        return self.canonical[:cut] + self.canonical[cut + len(member) :]
 
 
 class SessionCreate(_Strict):

@@ -60,6 +60,7 @@ from bridge.crypto.keys import (
     unseal,
     verify_object,
     verify_registration,
+    verify_signed,
 )
 
 __all__ = [
@@ -95,4 +96,5 @@ __all__ = [
     "verify_envelope",
     "verify_object",
     "verify_registration",
+    "verify_signed",
 ]

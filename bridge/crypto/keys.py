@@ -64,6 +64,13 @@ def verify_object(obj: Mapping[str, object], sig: str, ed25519: str) -> None:
     _verify_detached(jcs(_without_sig(obj)), sig, _verify_key(ed25519))
 
 
+def verify_signed(message: bytes, sig: str, ed25519: str) -> None:
+    """Check ``sig`` over bytes the caller already holds in signed form (the JCS of an object
+    without its ``sig``, say); ``BadSignatureError`` if it does not verify, ``EncodingError``
+    for a malformed key."""
+    _verify_detached(message, sig, _verify_key(ed25519))
+
+
 def verify_registration(ed25519: str, x25519: str, sig: str) -> None:
     """Check a ``device.register`` payload: ``sig`` is Ed25519 over the raw 32-byte X25519 key.
 

@@ -7,13 +7,16 @@ from datetime import datetime
 
 from bridge import crypto
 from bridge.domain.auth import Principal
+from bridge.domain.consent.invites import Invites
+from bridge.domain.delivery import OnDutyOfficer, Outcome
+from bridge.domain.roles import Role
 from bridge.errors import BadSignature, Conflict
 from bridge.log.writer import Log
 from bridge.store import devices
 from bridge.store.db import Database
 from bridge.store.models import Device
 
-__all__ = ["new_device_id", "register_device"]
+__all__ = ["Devices", "new_device_id", "register_device"]
 
 
 def new_device_id() -> str:
@@ -55,3 +58,21 @@ async def register_device(
             x25519=x25519,
         )
         return device.id
+
+
+class Devices:
+    def __init__(self, invites: Invites) -> None:
+        self.invites = invites
+        self.db, self.log, self.clock = invites.db, invites.log, invites.clock
+
+    async def register(self, principal: Principal, ed25519: str, x25519: str, sig: str) -> Outcome:
+        """``device.register``: the device id, and for an officer, now on duty, the invites that
+        wait for it."""
+        device_id = await register_device(
+            self.db, self.log, principal, ed25519, x25519, sig, self.clock()
+        )
+        effects = []
+        if principal.role == Role.OFFICER and principal.account_id is not None:
+            on_duty = OnDutyOfficer(principal.account_id, principal.region, principal.gender)
+            effects = await self.invites.officer_on_duty(on_duty)
+        return Outcome({"device_id": device_id}, effects)

@@ -24,6 +24,8 @@ from bridge.domain.consent.invites import Invites
 from bridge.domain.consent.texts import ConsentTexts
 from bridge.domain.conversations import Conversations
 from bridge.domain.core import Core
+from bridge.domain.devices import Devices
+from bridge.domain.messages import Messages
 from bridge.domain.policy_record import record_policy
 from bridge.domain.transcripts import Transcripts
 from bridge.edges.audit_api import AuditApi
@@ -64,7 +66,15 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     transcripts = Transcripts(core)
     # Every effect reaches the sockets through the fan-out, in-process for one node.
     fanout = LocalFanout()
-    domain = Domain(core, conversations, bridges, invites, transcripts)
+    domain = Domain(
+        core=core,
+        devices=Devices(invites),
+        conversations=conversations,
+        messages=Messages(core),
+        bridges=bridges,
+        invites=invites,
+        transcripts=transcripts,
+    )
     edge = SocketEdge(domain, registry, connections, settings, fanout)
     expiry = ExpiryLoop(Expiry(core), fanout.deliver, clock)
     edge.wake_expiry = expiry.wake

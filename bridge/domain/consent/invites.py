@@ -69,10 +69,15 @@ def invite_emit(invite: Invite, account_id: str) -> Emit:
 class Invites(ConsentService):
     """Invites: what an officer on duty is shown, and its acceptance."""
 
-    async def _open_invites_for(self, session: AsyncSession, account_id: str) -> list[Invite]:
-        """Pending, unexpired invites this officer is among the recipients of, right now."""
+    async def _open_invites_for(
+        self, session: AsyncSession, account_id: str, arriving: OnDutyOfficer | None = None
+    ) -> list[Invite]:
+        """Pending, unexpired invites this officer is among the recipients of, right now, with
+        ``arriving`` counted on duty whether or not its socket shows it yet."""
         now = self.clock()
         on_duty = self.presence.officers_on_duty()
+        if arriving is not None and all(o.account_id != arriving.account_id for o in on_duty):
+            on_duty.append(arriving)
         found: list[Invite] = []
         for invite in await invites.open_at(session, now):
             previous = await requests.previous_officer(session, invite.conversation_id)
@@ -88,7 +93,7 @@ class Invites(ConsentService):
     async def officer_on_duty(self, officer: OnDutyOfficer) -> list[Effect]:
         """An officer came on duty: it is shown the invites that wait for it."""
         async with self.db.session() as session:
-            invites = await self._open_invites_for(session, officer.account_id)
+            invites = await self._open_invites_for(session, officer.account_id, officer)
         return [invite_emit(i, officer.account_id) for i in invites]
 
     async def accept_invite(self, caller: Caller, invite_id: str) -> Outcome:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from bridge.domain.consent.bridges import Bridges
 from bridge.domain.consent.invites import Invites
 from bridge.domain.conversations import Conversations
 from bridge.domain.core import Core
-from bridge.domain.delivery import OnDutyOfficer, Outcome
-from bridge.domain.devices import register_device
+from bridge.domain.delivery import Outcome
+from bridge.domain.devices import Devices
 from bridge.domain.fanout import Fanout
+from bridge.domain.messages import Messages
 from bridge.domain.transcripts import Transcripts
 from bridge.edges.socket.sessions import Connections
 from bridge.edges.socket.table import Ack, Call, Routes
@@ -32,6 +32,7 @@ from bridge.protocol import (
     InviteRef,
     MessageSend,
     RequestRef,
+    SignedEnvelope,
 )
 
 __all__ = ["ROUTES", "Domain", "Handlers"]
@@ -44,7 +45,9 @@ class Domain:
     """The domain services the events call."""
 
     core: Core
+    devices: Devices
     conversations: Conversations
+    messages: Messages
     bridges: Bridges
     invites: Invites
     transcripts: Transcripts
@@ -72,16 +75,11 @@ class Handlers:
 
     @ROUTES.on("device.register")
     async def device_register(self, call: Call, p: DeviceRegister) -> Ack:
-        core, principal = self.domain.core, call.state.principal
-        device_id = await register_device(
-            core.db, core.log, principal, p.ed25519, p.x25519, p.sig, core.clock()
-        )
-        call.state.device_id = device_id
-        if principal.role == "officer" and principal.account_id is not None:
-            # An officer on duty from now on is sent the invites that wait for it.
-            on_duty = OnDutyOfficer(principal.account_id, principal.region, principal.gender)
-            await self.fanout.deliver(await self.domain.invites.officer_on_duty(on_duty))
-        return {"device_id": device_id}
+        principal = call.state.principal
+        outcome = await self.domain.devices.register(principal, p.ed25519, p.x25519, p.sig)
+        # On duty from here (an officer): the socket counts once its device is known.
+        call.state.device_id = str(outcome.ack["device_id"])
+        return await self._delivered(outcome)
 
     @ROUTES.on("queue.list")
     async def queue_list(self, call: Call, p: Empty) -> Ack:
@@ -96,10 +94,9 @@ class Handlers:
 
     @ROUTES.on("message.send")
     async def message_send(self, call: Call, p: MessageSend) -> Ack:
-        raw: dict[str, Any] = call.raw
-        return await self._delivered(
-            await self.domain.conversations.send(call.state.caller, p.envelope, raw["envelope"])
-        )
+        # Encoded once here; the domain stores, hashes and verifies that one form.
+        signed = SignedEnvelope.received(p.envelope, call.raw["envelope"])
+        return await self._delivered(await self.domain.messages.send(call.state.caller, signed))
 
     @ROUTES.on("history.fetch")
     async def history_fetch(self, call: Call, p: HistoryFetch) -> Ack:
@@ -133,7 +130,7 @@ class Handlers:
 
     @ROUTES.on("history.share")
     async def history_share(self, call: Call, p: HistoryShare) -> Ack:
-        return await self.domain.conversations.share_history(call.state.caller, p, call.raw)
+        return await self.domain.messages.share_history(call.state.caller, p, call.raw)
 
     @ROUTES.on("bridge.pause")
     async def bridge_pause(self, call: Call, p: ConversationRef) -> Ack:
