@@ -22,6 +22,7 @@ from nacl import pwhash
 from nacl.exceptions import InvalidkeyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.domain.roles import Role
 from bridge.errors import Conflict, Invalid, NotFound, Unauthenticated
 from bridge.store import accounts
 from bridge.store.db import Database
@@ -43,14 +44,15 @@ __all__ = [
     "valid_tokens",
 ]
 
-STAFF_ROLES: Final = ("counsellor", "officer", "auditor", "admin", "supervisor")
+# Which organisation each staff role belongs to (DESIGN.md, "Roles and scopes").
 ORGS_BY_ROLE: Final[dict[str, tuple[str, ...]]] = {
-    "counsellor": ("fier",),
-    "supervisor": ("fier",),
-    "officer": ("avim",),
-    "auditor": ("audit",),
-    "admin": ("fier", "avim", "audit"),
+    Role.COUNSELLOR: ("fier",),
+    Role.SUPERVISOR: ("fier",),
+    Role.OFFICER: ("avim",),
+    Role.AUDITOR: ("audit",),
+    Role.ADMIN: ("fier", "avim", "audit"),
 }
+STAFF_ROLES: Final = tuple(ORGS_BY_ROLE)
 _LOGIN_FAILED: Final = "unknown user or wrong password"
 
 
@@ -68,7 +70,7 @@ class Principal:
 
     @property
     def is_victim(self) -> bool:
-        return self.role == "victim"
+        return self.role == Role.VICTIM
 
 
 def _token_hash(token: str) -> str:
@@ -110,7 +112,7 @@ async def create_account(
         raise Invalid(f"role must be one of {', '.join(STAFF_ROLES)}")
     if org not in ORGS_BY_ROLE[role]:
         raise Invalid(f"a {role} belongs to {' or '.join(ORGS_BY_ROLE[role])}")
-    if role != "officer" and (region is not None or gender is not None):
+    if role != Role.OFFICER and (region is not None or gender is not None):
         raise Invalid("region and gender are kept for officers only")
     if gender not in (None, "female", "male", "other"):
         raise Invalid("gender must be female, male or other")
@@ -200,7 +202,7 @@ async def authenticate_token(session: AsyncSession, token: object, now: datetime
         if conversation is None:
             raise Unauthenticated("a valid token is needed")
         principal = Principal(
-            role="victim",
+            role=Role.VICTIM.value,
             conversation_id=conversation.id,
             victim_device_id=conversation.victim_device_id,
         )

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bridge.clock import utc_now
 from bridge.config import Settings, load_settings
-from bridge.domain.auth import create_account
+from bridge.domain.auth import STAFF_ROLES, create_account
 from bridge.domain.orgkeys import init_org_key
 from bridge.domain.staff import Staff
 from bridge.edges.app import make_app
@@ -191,9 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="add a staff account")
     add.add_argument("name")
-    add.add_argument(
-        "--role", required=True, choices=["counsellor", "officer", "auditor", "admin", "supervisor"]
-    )
+    add.add_argument("--role", required=True, choices=list(STAFF_ROLES))
     add.add_argument("--org", required=True, choices=["fier", "avim", "audit"])
     add.add_argument("--region")
     add.add_argument("--gender", choices=["female", "male", "other"])

@@ -18,6 +18,7 @@ from bridge.config import Settings
 from bridge.domain.auth import authenticate_token
 from bridge.domain.delivery import COUNSELLORS, Effect, account_room
 from bridge.domain.fanout import Fanout
+from bridge.domain.roles import Role
 from bridge.edges.socket.handlers import ROUTES, Domain, Handlers
 from bridge.edges.socket.sessions import Connections, Sessions
 from bridge.edges.socket.table import Ack, EventTable
@@ -117,13 +118,17 @@ class SocketEdge:
         principal = state.principal
         if principal.account_id is not None:
             await self.server.enter_room(sid, account_room(principal.account_id))
-        if principal.role == "counsellor":
+        if principal.role == Role.COUNSELLOR:
             await self.server.enter_room(sid, COUNSELLORS)
         _log.info("socket.connected", role=principal.role)
 
     async def _disconnect(self, sid: str, *_reason: Any) -> None:
         state = self.sessions.close(sid)
-        if state is None or self.stopping or state.principal.role not in ("victim", "counsellor"):
+        if (
+            state is None
+            or self.stopping
+            or state.principal.role not in (Role.VICTIM, Role.COUNSELLOR)
+        ):
             return
         for conversation_id in state.conversations:
             try:
@@ -134,9 +139,9 @@ class SocketEdge:
                 _log.exception("presence.failed", role=state.principal.role)
 
     async def _away(self, role: str, conversation_id: str) -> list[Effect]:
-        if role == "victim" and not self.connections.victim_present(conversation_id):
+        if role == Role.VICTIM and not self.connections.victim_present(conversation_id):
             return await self.bridges.victim_away(conversation_id)
-        if role == "counsellor" and not self.connections.counsellor_present(conversation_id):
+        if role == Role.COUNSELLOR and not self.connections.counsellor_present(conversation_id):
             return await self.bridges.counsellor_away(conversation_id)
         return []
 

@@ -19,6 +19,7 @@ from bridge.config import Settings
 from bridge.domain.access import Caller
 from bridge.domain.auth import Credential, Principal, valid_tokens
 from bridge.domain.delivery import OnDutyOfficer
+from bridge.domain.roles import Role
 from bridge.errors import RateLimited
 from bridge.limits import TokenBucket
 from bridge.store.db import Database
@@ -91,10 +92,10 @@ class Connections:
         )
 
     def counsellor_present(self, conversation_id: str) -> bool:
-        return self._present("counsellor", conversation_id)
+        return self._present(Role.COUNSELLOR, conversation_id)
 
     def victim_present(self, conversation_id: str) -> bool:
-        return self._present("victim", conversation_id)
+        return self._present(Role.VICTIM, conversation_id)
 
     def officers_on_duty(self) -> list[OnDutyOfficer]:
         """Officers with a connected socket on which a device is registered."""
@@ -102,7 +103,7 @@ class Connections:
         for s in self.sockets.values():
             p = s.principal
             if (
-                p.role == "officer"
+                p.role == Role.OFFICER
                 and s.device_id is not None
                 and p.account_id is not None
                 and not s.ended

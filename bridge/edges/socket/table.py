@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from bridge.domain.roles import Role
 from bridge.edges.socket.packets import Malformed
 from bridge.edges.socket.sessions import Sessions, SocketState
 from bridge.errors import (
@@ -135,6 +136,6 @@ class EventTable:
         role = state.principal.role
         if role not in event.roles:
             raise Forbidden(f"a {role} may not send {event.name}")
-        if event.needs_device and role != "victim" and state.device_id is None:
+        if event.needs_device and role != Role.VICTIM and state.device_id is None:
             raise WrongState("register this device first (device.register)")
         return await row.handler(self.handlers, Call(sid, state, args[0]), payload)
