@@ -32,7 +32,7 @@ from bridge.client import BridgeClient, CounsellorClient, OfficerClient, VictimC
 from bridge.domain.machine import TRANSITIONS, Event, State
 from bridge.policy.loader import BRIDGE_STATES, load_policy
 from bridge.protocol import EVENTS
-from harness import Bridge, db_rows, grant_payload, policy_text, query
+from harness import Bridge, db_rows, forged, grant_payload, policy_text, query
 
 JSON = dict[str, Any]
 OK = "ok"
@@ -262,39 +262,13 @@ async def build(bridge: Bridge, staff: Staff, name: str) -> Case:
     return case
 
 
-def envelope(case: Case, client: BridgeClient, kind: str, audience: tuple[str, ...]) -> JSON:
-    """A well-formed envelope by ``client``'s device to the case's conversation, whatever
-    ``client`` knows of it: sealed to the victim's keys and the current (or a made-up) epoch."""
-    conv = case.victim.conversation
-    epoch = conv.epoch or {
-        "epoch_id": str(uuid.uuid4()),
-        "public": crypto.ScopeKey.generate().public,
-    }
-    publics = {
-        "victim": case.victim.keys.x25519,
-        "care": conv.care_public,
-        "investigation": epoch["public"],
-    }
-    return crypto.build_envelope(
-        conversation_id=case.cid,
-        client_msg_id=str(uuid.uuid4()),
-        sender_role=client.role,
-        device_id=str(client.device_id),
-        kind=kind,
-        audience=list(audience),
-        epoch_id=epoch["epoch_id"] if "investigation" in audience else None,
-        plaintext={"text": "matrix", "sent_at": "2026-01-01T00:00:00.000Z"},
-        recipients={name: str(publics[name]) for name in ("victim", *audience)},
-        signing_key=client.keys.signing,
-    )
-
-
 async def payload(case: Case, client: BridgeClient, event: str) -> tuple[str, JSON]:
     """The event name and a valid payload for it in this case."""
     ref = {"conversation_id": case.cid}
     if event in SENDS:
         kind, audience = SENDS[event]
-        return "message.send", {"envelope": envelope(case, client, kind, audience)}
+        sent = forged(client, case.victim, list(audience), kind=kind, text="matrix")
+        return "message.send", {"envelope": sent}
     if event == "device.register":
         return event, client.keys.registration()
     if event in ("queue.list", "invite.list"):

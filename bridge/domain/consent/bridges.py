@@ -264,16 +264,23 @@ class Bridges(Absences):
             )
         return Outcome({}, effects)
 
+    async def _in_force(
+        self, session: AsyncSession, caller: Caller, conversation_id: str, what: str
+    ) -> tuple[ConversationContext, BridgeRequest]:
+        """The caller's conversation and its bridge in force, or ``wrong_state`` without one."""
+        ctx = await load_context(session, caller, conversation_id)
+        if ctx.request is None:
+            raise WrongState(f"there is no police part {what}")
+        return ctx, ctx.request
+
     async def pause(self, caller: Caller, conversation_id: str) -> Outcome:
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            ctx = await load_context(session, caller, conversation_id)
-            if ctx.request is None:
-                raise WrongState("there is no police part to pause")
+            ctx, request = await self._in_force(session, caller, conversation_id, "to pause")
             effects = await self.transition(
                 session,
                 ctx.conversation,
-                ctx.request,
+                request,
                 Event.PAUSE,
                 now=now,
                 actor=caller.actor,
@@ -311,9 +318,7 @@ class Bridges(Absences):
         """The counsellor ends the police part; the officer leaves it (``bridge.end``)."""
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            ctx = await load_context(session, caller, conversation_id)
-            if ctx.request is None:
-                raise WrongState("there is no police part to end")
+            ctx, request = await self._in_force(session, caller, conversation_id, "to end")
             # The officer's bridge.end is leaving; the counsellor's ends the police part.
             event, reason = (
                 (Event.LEAVE, "officer_left")
@@ -323,7 +328,7 @@ class Bridges(Absences):
             effects = await self._stop(
                 session,
                 ctx,
-                ctx.request,
+                request,
                 caller,
                 now,
                 event=event,
