@@ -42,8 +42,8 @@ BOTH = ("care", "investigation")
 
 # --- the axes -------------------------------------------------------------------------------------
 
-# Who may send each event: the one event table (bridge/protocol.py), which holds PROTOCOL.md's
-# "Client -> server" table (docs/protocol.md adds the officer's re-join of its own conversation).
+# Who may send each event: the one event table (bridge/protocol.py), which
+# tests/unit/test_protocol.py holds to PROTOCOL.md's "Client -> server" table, written out there.
 WHO: dict[str, frozenset[str]] = {event.name: event.roles for event in EVENTS}
 # message.send is tried once per audience and kind.
 SENDS = {

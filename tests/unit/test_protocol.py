@@ -17,6 +17,7 @@ import pytest
 from bridge.errors import Invalid, TooLarge
 from bridge.protocol import (
     CLIENT_EVENTS,
+    EVENTS,
     ConversationCreate,
     MessageSend,
     SessionCreate,
@@ -476,3 +477,34 @@ def test_non_object_body_is_invalid(raw: bytes) -> None:
 def test_body_failing_the_schema_is_invalid(body: dict[str, Any]) -> None:
     with pytest.raises(Invalid):
         decode_body(json.dumps(body).encode(), SessionCreate)
+
+
+# PROTOCOL.md, "Client -> server", written out here (never read from bridge/protocol.py), with
+# docs/protocol.md's one addition: an officer re-joins the conversation of its own epoch. The
+# authorization matrix reads the event table; this holds the table to the documents.
+WHO_MAY_SEND: dict[str, set[str]] = {
+    "device.register": {"counsellor", "officer"},
+    "queue.list": {"counsellor"},
+    "conversation.join": {"victim", "counsellor", "officer"},
+    "message.send": {"victim", "counsellor", "officer"},
+    "history.fetch": {"victim", "counsellor", "officer"},
+    "bridge.propose": {"counsellor"},
+    "consent.grant": {"victim"},
+    "consent.decline": {"victim"},
+    "consent.withdraw": {"victim"},
+    "history.share": {"victim"},
+    "bridge.pause": {"victim", "counsellor"},
+    "bridge.resume": {"victim", "counsellor"},
+    "invite.list": {"officer"},
+    "invite.accept": {"officer"},
+    "bridge.end": {"counsellor", "officer"},
+    "conversation.close": {"victim", "counsellor"},
+}
+
+
+def test_the_event_table_says_who_may_send_what_as_the_protocol_does() -> None:
+    assert {event.name: set(event.roles) for event in EVENTS} == WHO_MAY_SEND
+
+
+def test_only_device_register_needs_no_registered_device() -> None:
+    assert [event.name for event in EVENTS if not event.needs_device] == ["device.register"]
