@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final
 
-__all__ = ["IN_CONVERSATION", "STAFF_IN_CHAT", "Role"]
+__all__ = ["Role"]
 
 
 class Role(StrEnum):
@@ -17,8 +16,3 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     # The bridge itself, as the actor of a log entry (an expiry, a pause for an absence).
     SYSTEM = "system"
-
-
-# The roles that hold a conversation's sockets, and the staff among them.
-IN_CONVERSATION: Final = frozenset({Role.VICTIM, Role.COUNSELLOR, Role.OFFICER})
-STAFF_IN_CHAT: Final = frozenset({Role.COUNSELLOR, Role.OFFICER})

@@ -18,6 +18,7 @@ from bridge.domain.auth import (
     Credential,
     Principal,
     check_password,
+    create_account,
     issue_token,
     revoke_token,
     set_disabled,
@@ -69,6 +70,34 @@ class Staff:
         """Revoke a valid token; its open sockets are the edge's to end."""
         async with self.db.session() as session, session.begin():
             return await revoke_token(session, token, self.clock())
+
+    async def add_account(
+        self,
+        username: str,
+        password: str,
+        *,
+        role: str,
+        org: str,
+        region: str | None,
+        gender: str | None,
+        opslimit: int,
+        memlimit: int,
+    ) -> str:
+        """A new staff account (``bridge user add``, the demo accounts); its id."""
+        async with self.db.session() as session, session.begin():
+            account = await create_account(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                org=org,
+                region=region,
+                gender=gender,
+                now=self.clock(),
+                opslimit=opslimit,
+                memlimit=memlimit,
+            )
+        return account.id
 
     async def set_disabled(self, username: str, disabled: bool) -> str:
         """Disable (revoking every token) or enable an account from the command line; its id.

@@ -16,6 +16,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.domain.machine import BRIDGE, CONVERSATION, INVITE, ConversationState, Machine
+from bridge.domain.roles import Role
 from bridge.log.writer import Log
 from bridge.store.models import BridgeRequest, Conversation, Invite
 
@@ -24,7 +25,7 @@ __all__ = ["SYSTEM", "Row", "start", "transition"]
 Row = BridgeRequest | Invite | Conversation
 
 # The bridge itself as the actor: an expiry, a pause for someone's absence.
-SYSTEM: Final[Mapping[str, object]] = {"role": "system"}
+SYSTEM: Final[Mapping[str, object]] = {"role": Role.SYSTEM.value}
 
 
 def _machine(row: Row) -> Machine[Any, Any]:

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bridge.clock import utc_now
 from bridge.config import Settings, load_settings
-from bridge.domain.auth import STAFF_ROLES, create_account
+from bridge.domain.auth import STAFF_ROLES
 from bridge.domain.orgkeys import init_org_key
 from bridge.domain.staff import Staff
 from bridge.edges.app import make_app
@@ -82,20 +82,16 @@ async def _user_add(settings: Settings, args: argparse.Namespace, password: str)
     db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         await upgrade(db)
-        async with db.session() as session, session.begin():
-            account = await create_account(
-                session,
-                username=args.name,
-                password=password,
-                role=args.role,
-                org=args.org,
-                region=args.region,
-                gender=args.gender,
-                now=utc_now(),
-                opslimit=settings.password_opslimit,
-                memlimit=settings.password_memlimit,
-            )
-        return account.id
+        return await Staff(db, open_log(settings), utc_now).add_account(
+            args.name,
+            password,
+            role=args.role,
+            org=args.org,
+            region=args.region,
+            gender=args.gender,
+            opslimit=settings.password_opslimit,
+            memlimit=settings.password_memlimit,
+        )
     finally:
         await db.dispose()
 

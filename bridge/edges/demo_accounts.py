@@ -14,8 +14,8 @@ from typing import Any
 
 from bridge.clock import utc_now
 from bridge.config import Settings
-from bridge.domain.auth import create_account
 from bridge.domain.orgkeys import init_org_key
+from bridge.domain.staff import Staff
 from bridge.log.writer import open_log
 from bridge.store.db import Database, upgrade
 
@@ -57,21 +57,19 @@ async def _create(settings: Settings) -> dict[str, Any]:
     try:
         await upgrade(db)
         accounts = []
+        staff = Staff(db, open_log(settings), utc_now)
         for user in DEMO_USERS:
             password = secrets.token_urlsafe(12)
-            async with db.session() as session, session.begin():
-                await create_account(
-                    session,
-                    username=str(user["username"]),
-                    password=password,
-                    role=str(user["role"]),
-                    org=str(user["org"]),
-                    region=user["region"],
-                    gender=user["gender"],
-                    now=utc_now(),
-                    opslimit=settings.password_opslimit,
-                    memlimit=settings.password_memlimit,
-                )
+            await staff.add_account(
+                str(user["username"]),
+                password,
+                role=str(user["role"]),
+                org=str(user["org"]),
+                region=user["region"],
+                gender=user["gender"],
+                opslimit=settings.password_opslimit,
+                memlimit=settings.password_memlimit,
+            )
             accounts.append({**user, "password": password})
         passphrases = {}
         for org in ("fier", "avim"):

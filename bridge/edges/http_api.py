@@ -13,7 +13,6 @@ from datetime import timedelta
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import text
 
 from bridge.clock import iso
 from bridge.config import Settings
@@ -219,8 +218,7 @@ class HttpApi:
 
     async def readyz(self, request: web.Request) -> web.Response:
         try:
-            async with self.db.session() as session:
-                await session.execute(text("SELECT 1"))
+            await self.db.ping()
         except Exception:
             _log.warning("readyz.database_unreachable")
             return web.json_response({"status": "unavailable", "database": False}, status=503)

@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -44,6 +44,11 @@ class Database:
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    async def ping(self) -> None:
+        """One round trip to the database; raises if it cannot be reached."""
+        async with self.session() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
