@@ -25,9 +25,9 @@ from nacl import pwhash
 from bridge.client import CounsellorClient, OfficerClient, StaffClient, VictimClient
 from bridge.clock import utc_now
 from bridge.config import Settings, load_settings
-from bridge.domain.auth import create_account
 from bridge.domain.orgkeys import init_org_key
-from bridge.edges.app import CORE, DB, make_app
+from bridge.domain.staff import Staff
+from bridge.edges.app import CORE, make_app
 
 FAST = {
     "password_opslimit": pwhash.argon2id.OPSLIMIT_MIN,
@@ -114,21 +114,19 @@ class Bridge:
         gender: str | None = None,
     ) -> str:
         password = secrets.token_urlsafe(12)
-        async with self.app[DB].session() as session, session.begin():
-            account = await create_account(
-                session,
-                username=username,
-                password=password,
-                role=role,
-                org=org,
-                region=region,
-                gender=gender,
-                now=utc_now(),
-                opslimit=FAST["password_opslimit"],
-                memlimit=FAST["password_memlimit"],
-            )
+        core = self.app[CORE]
+        account_id = await Staff(core.db, core.log, core.clock).add_account(
+            username,
+            password,
+            role=role,
+            org=org,
+            region=region,
+            gender=gender,
+            opslimit=FAST["password_opslimit"],
+            memlimit=FAST["password_memlimit"],
+        )
         self.passwords[username] = password
-        return account.id
+        return account_id
 
     async def init_orgs(self) -> None:
         for org in ("fier", "avim"):
