@@ -27,11 +27,13 @@ from bridge.domain.core import Core
 from bridge.domain.devices import Devices
 from bridge.domain.messages import Messages
 from bridge.domain.policy_record import record_policy
+from bridge.domain.staff import Staff
 from bridge.domain.transcripts import Transcripts
 from bridge.edges.audit_api import AuditApi
 from bridge.edges.http_api import HttpApi, error_middleware
 from bridge.edges.pages import install_pages
 from bridge.edges.socket import Connections, Domain, SocketEdge
+from bridge.log.reader import LogReader
 from bridge.log.writer import open_log, run_checkpoints
 from bridge.policy import Policy, load_policy
 from bridge.store.db import Database, upgrade
@@ -81,10 +83,17 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     edge.server.attach(app)
     app.add_routes(
         HttpApi(
-            settings, core, conversations, transcripts, registry, fanout.deliver, edge.end_token
+            settings,
+            core,
+            conversations,
+            transcripts,
+            Staff(db, core.log, clock),
+            registry,
+            fanout.deliver,
+            edge.end_token,
         ).routes()
     )
-    app.add_routes(AuditApi(core).routes())
+    app.add_routes(AuditApi(core, LogReader(db, core.log, clock)).routes())
     install_pages(app)
     app[DB] = db
     app[CORE] = core

@@ -42,11 +42,11 @@ def _int(request: web.Request, name: str, default: int | None = None) -> int:
 
 
 class AuditApi:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, reader: LogReader) -> None:
         self.db = core.db
         self.clock = core.clock
         self.key = core.log.key
-        self.reader = LogReader(core.db, core.log, core.clock)
+        self.reader = reader
 
     def routes(self) -> list[web.RouteDef]:
         return [

@@ -74,6 +74,7 @@ class HttpApi:
         core: Core,
         conversations: Conversations,
         transcripts: Transcripts,
+        staff: Staff,
         registry: CollectorRegistry,
         deliver: Callable[[list[Effect]], Awaitable[None]],
         end_token: Callable[[str], None],
@@ -87,7 +88,7 @@ class HttpApi:
         self.registry = registry
         self.deliver = deliver
         self.end_token = end_token
-        self.staff = Staff(core.db, core.log, core.clock)
+        self.staff = staff
         self.keyed = Keyed()
         self.new_conversations = WindowLimit(settings.conversations_per_minute, 60.0)
         self.account_logins = Backoff(
