@@ -54,6 +54,8 @@ class Transport:
     reconnect_delay: float = 0.25  # seconds before the first attempt (jittered), then doubled
     reconnect_delay_max: float = 5.0
     send_wait: float = 60.0  # how long a send waits for the connection to be back
+    # Engine.IO transports to try, in order; ("polling", "websocket") upgrades as browsers do.
+    transports: tuple[str, ...] = ("websocket",)
 
     def __init__(self, base_url: str, *, ack_timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -110,7 +112,7 @@ class Transport:
             await sio.connect(
                 self.base_url,
                 auth={"token": self.token},
-                transports=["websocket"],
+                transports=list(self.transports),
                 socketio_path="socket.io",
                 wait_timeout=self.ack_timeout,
             )

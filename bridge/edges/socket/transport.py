@@ -1,5 +1,6 @@
-"""engine.io and python-socketio as the bridge runs them: websocket only, no compression, a
-bounded queue per socket, and every packet a client sends read before the library acts on it.
+"""engine.io and python-socketio as the bridge runs them: long-polling and websocket, no
+compression, a bounded queue per socket, and every packet a client sends read before the
+library acts on it.
 
 A packet that cannot be read is answered ``invalid`` where its ack id is known, and otherwise
 ends the connection with a logged reason (never its content). Nothing a client sends raises
@@ -15,8 +16,10 @@ import engineio  # type: ignore[import-untyped]
 import socketio  # type: ignore[import-untyped]
 import structlog
 from aiohttp.web import WebSocketResponse
+from engineio import exceptions as engineio_exceptions
 from engineio import packet as engineio_packet
 from engineio.async_drivers import aiohttp as engineio_aiohttp  # type: ignore[import-untyped]
+from engineio.async_socket import AsyncSocket  # type: ignore[import-untyped]
 from socketio import packet
 
 from bridge.edges.socket.packets import Malformed, Packet, binary_values
@@ -27,12 +30,43 @@ __all__ = ["Server"]
 _log = structlog.get_logger("bridge.socket")
 
 
+class _GuardedSocket(AsyncSocket):  # type: ignore[misc]
+    """engine.io's socket, answering a long-polling body it cannot read as a bad request.
+
+    engine.io decodes the body outside its handling of bad requests: an unreadable one (an
+    empty packet, bytes that are not UTF-8) would be logged as a server error, answered 200 and
+    the socket kept; one over the size limit would hang its request. Here the socket is closed
+    and the request answered 400.
+    """
+
+    async def handle_post_request(self, environ: dict[str, Any]) -> None:
+        try:
+            await super().handle_post_request(environ)
+        except (ValueError, engineio_exceptions.EngineIOError) as exc:  # UnicodeDecodeError too
+            too_long = isinstance(exc, engineio_exceptions.ContentTooLongError)
+            reason = "a long-polling body over the limit" if too_long else "an unreadable one"
+            _log.warning("socket.closed_for_packet", reason=reason)
+            # Closed here without waiting for its queue to drain (engine.io's own close would
+            # wait for a poll that never comes, and hold this request open).
+            await self.close(wait=False, abort=True)
+            raise engineio_exceptions.UnknownPacketError() from None
+
+
 class _EngineIO(engineio.AsyncServer):  # type: ignore[misc]
-    """engine.io's server, knowing the TCP transport of each websocket (to cut off a slow one)."""
+    """engine.io's server, knowing the TCP transport of each websocket (to cut off a slow one),
+    with its sockets guarded (``_GuardedSocket``)."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.tcp: dict[str, asyncio.BaseTransport] = {}
+
+    def _get_socket(self, sid: str) -> Any:
+        socket = super()._get_socket(sid)
+        # engine.io makes its sockets itself (in _handle_connect), so they become guarded the
+        # first time a request finds them: before any body of theirs is read.
+        if type(socket) is AsyncSocket:
+            socket.__class__ = _GuardedSocket
+        return socket
 
 
 class _PlainWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
@@ -89,18 +123,23 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
     """
 
     def __init__(self, *, queue_limit: int, max_frame_bytes: int) -> None:
-        # Websocket only (as every client connects): one transport whose writer is bounded.
+        # Socket.IO's own transports: long-polling, upgraded to a websocket where the network
+        # lets one through (a victim behind Wi-Fi that blocks WebSockets still reaches help).
         super().__init__(
             async_mode="aiohttp",
             cors_allowed_origins=[],
             logger=False,
             engineio_logger=False,
-            transports=["websocket"],
+            transports=["polling", "websocket"],
+            # Ciphertext does not compress, and compressing answers beside what a client sent is
+            # how BREACH-style attacks read secrets out of TLS: no compression on either transport.
+            http_compression=False,
             max_http_buffer_size=max_frame_bytes,
             serializer=Packet,
         )
         self.eio._async = {**self.eio._async, "websocket": _PlainWebSocket}
         self.queue_limit = queue_limit
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _engineio_server_class(self) -> type[_EngineIO]:
         return _EngineIO
@@ -110,19 +149,27 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
     def _too_slow(self, eio_sid: str) -> bool:
         """Whether this client's outgoing queue is full; if so its connection is cut.
 
-        engine.io queues packets for a websocket's writer without bound; a writer blocked on a
-        full TCP buffer (a reader that does not keep up) makes the queue grow. Past
-        ``queue_limit`` the TCP connection is aborted: the writer fails, engine.io closes the
-        socket and the disconnect handler runs as for a lost connection. The client catches up
-        from history when it comes back.
+        engine.io queues packets for a client without bound: for a websocket writer blocked on a
+        full TCP buffer, or for a long-polling client that does not come back for them (a
+        reader that does not keep up). Past ``queue_limit`` a websocket's TCP connection is
+        aborted (the writer fails and engine.io closes the socket), a long-polling socket is
+        closed; either way the disconnect handler runs as for a lost connection, and the client
+        catches up from history when it comes back.
         """
         socket = self.eio.sockets.get(eio_sid)
         if socket is None or socket.queue.qsize() < self.queue_limit:
             return False
+        if getattr(socket, "cut_off", False):
+            return True  # being let go already: what comes now is not queued
+        socket.cut_off = True
+        _log.warning("socket.too_slow", queued=socket.queue.qsize())
         transport = self.eio.tcp.pop(eio_sid, None)
         if transport is not None:
-            _log.warning("socket.too_slow", queued=socket.queue.qsize())
             transport.abort()
+        else:
+            closing = asyncio.create_task(socket.close(wait=False, abort=True))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         return True
 
     # Every packet for one client passes through one of these two: emits to rooms (encoded
