@@ -17,7 +17,6 @@ from bridge import crypto
 from bridge.errors import Invalid, TooLarge
 
 __all__ = [
-    "CLIENT_EVENTS",
     "EVENTS",
     "EVENTS_BY_NAME",
     "MAX_ENVELOPE_BYTES",
@@ -266,8 +265,6 @@ EVENTS: Final[tuple[ClientEvent, ...]] = (
     ClientEvent("conversation.close", ConversationRef, _VICTIM_OR_COUNSELLOR),
 )
 EVENTS_BY_NAME: Final[dict[str, ClientEvent]] = {event.name: event for event in EVENTS}
-# Each event's schema, by name (read from EVENTS).
-CLIENT_EVENTS: Final[dict[str, type[_Strict]]] = {event.name: event.schema for event in EVENTS}
 
 T = TypeVar("T", bound=_Strict)
 

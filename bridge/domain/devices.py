@@ -8,6 +8,7 @@ from datetime import datetime
 from bridge import crypto
 from bridge.domain.auth import Principal
 from bridge.domain.consent.invites import Invites
+from bridge.domain.core import Core
 from bridge.domain.delivery import OnDutyOfficer, Outcome
 from bridge.domain.roles import Role
 from bridge.errors import BadSignature, Conflict
@@ -61,9 +62,9 @@ async def register_device(
 
 
 class Devices:
-    def __init__(self, invites: Invites) -> None:
+    def __init__(self, core: Core, invites: Invites) -> None:
+        self.db, self.log, self.clock = core.db, core.log, core.clock
         self.invites = invites
-        self.db, self.log, self.clock = invites.db, invites.log, invites.clock
 
     async def register(self, principal: Principal, ed25519: str, x25519: str, sig: str) -> Outcome:
         """``device.register``: the device id, and for an officer, now on duty, the invites that

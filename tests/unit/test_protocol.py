@@ -16,8 +16,8 @@ import pytest
 
 from bridge.errors import Invalid, TooLarge
 from bridge.protocol import (
-    CLIENT_EVENTS,
     EVENTS,
+    EVENTS_BY_NAME,
     ConversationCreate,
     MessageSend,
     SessionCreate,
@@ -242,13 +242,13 @@ def _compact_size(obj: object) -> int:
 
 
 def test_every_client_event_has_an_example() -> None:
-    assert set(EXAMPLES) == set(CLIENT_EVENTS)
+    assert set(EXAMPLES) == set(EVENTS_BY_NAME)
 
 
 @pytest.mark.parametrize("event", list(EXAMPLES))
 def test_example_payload_decodes_unchanged(event: str) -> None:
     payload = decode_event(event, (EXAMPLES[event],))
-    assert isinstance(payload, CLIENT_EVENTS[event])
+    assert isinstance(payload, EVENTS_BY_NAME[event].schema)
     assert msgspec.to_builtins(payload) == EXAMPLES[event]
 
 

@@ -30,8 +30,6 @@ from bridge.store.models import BridgeRequest, Conversation, Device, Epoch, Invi
 
 __all__ = ["Bridges"]
 
-VICTIM = {"role": Role.VICTIM.value}
-
 
 class Bridges(Absences):
     # -- the counsellor proposes, the victim answers -------------------------------------------
@@ -159,7 +157,7 @@ class Bridges(Absences):
                 request,
                 Event.GRANT,
                 now=now,
-                actor=VICTIM,
+                actor=caller.actor,
                 epoch_id=epoch.id,
                 grant=signed,
                 sig=grant.sig,
@@ -212,7 +210,7 @@ class Bridges(Absences):
                 request,
                 Event.DECLINE,
                 now=now,
-                actor=VICTIM,
+                actor=caller.actor,
                 notice_key="bridge.declined",
             )
         return Outcome({}, effects)
