@@ -42,7 +42,8 @@ export class Connection {
    * @param {string} token @param {Handlers} handlers
    */
   open(token, { up, down, failed, refused, events }) {
-    const socket = io({ auth: { token }, transports: ["websocket"] });
+    // Polling first, upgraded after a probe: a blocked or hanging websocket never stalls the chat.
+    const socket = io({ auth: { token } });
     this.socket = socket;
     socket.on("connect", async () => {
       try {
