@@ -5,27 +5,76 @@ caller's transaction, so both commit or neither (DESIGN.md, "Consent": "each one
 transaction that changes the state *and* appends the log entry, or neither"). An illegal move
 raises ``WrongState`` before anything is written. The log kinds of state changes are written
 here and nowhere else (``tests/unit/domain/test_transitions.py`` holds the code to that).
+
+A :class:`Watcher` set on the database (:func:`watch`) is told the kind of every move once its
+transaction has committed, so a move rolled back is never reported; the edges count them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
+from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bridge.domain.machine import BRIDGE, CONVERSATION, INVITE, ConversationState, Machine
 from bridge.domain.roles import Role
 from bridge.log.writer import Log
+from bridge.store.db import Database
 from bridge.store.models import BridgeRequest, Conversation, Invite
 
-__all__ = ["SYSTEM", "Row", "start", "transition"]
+__all__ = ["SYSTEM", "Row", "Watcher", "start", "transition", "watch"]
 
 Row = BridgeRequest | Invite | Conversation
 
 # The bridge itself as the actor: an expiry, a pause for someone's absence.
 SYSTEM: Final[Mapping[str, object]] = {"role": Role.SYSTEM.value}
+
+# Keys of ``Session.info``: the watcher every session of the database starts with, and the kinds
+# of this session's moves that wait for the commit.
+_WATCHER: Final = "bridge.transitions.watcher"
+_MOVED: Final = "bridge.transitions.moved"
+
+
+class Watcher(Protocol):
+    """Told the log kind of each move once the transaction that made it has committed; it must
+    not raise, since the commit is done and its caller still has effects to deliver."""
+
+    def moved(self, kind: str) -> None: ...
+
+
+def watch(db: Database, watcher: Watcher) -> None:
+    """Report the committed moves of every session ``db`` opens from now on to ``watcher``."""
+    db.sessions.configure(info={_WATCHER: watcher})
+
+
+def _report(session: Session) -> None:
+    # A savepoint's commit is not the transaction's: the moves wait for the outermost one.
+    if session.in_nested_transaction():
+        return
+    watcher: Watcher = session.info[_WATCHER]
+    for kind in session.info[_MOVED]:
+        watcher.moved(kind)
+
+
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    """The transaction is over, committed (and reported) or rolled back."""
+    if transaction.parent is None:
+        session.info[_MOVED].clear()
+
+
+def _moved(session: AsyncSession, kind: str) -> None:
+    """Hold ``kind`` for the session's watcher until the transaction ends."""
+    if _WATCHER not in session.info:
+        return
+    if _MOVED not in session.info:
+        session.info[_MOVED] = []
+        orm_event.listen(session.sync_session, "after_commit", _report)
+        orm_event.listen(session.sync_session, "after_transaction_end", _forget)
+    session.info[_MOVED].append(kind)
 
 
 def _machine(row: Row) -> Machine[Any, Any]:
@@ -59,7 +108,7 @@ async def start(
     row.state = machine.start.value
     session.add(row)
     conversation_id, names = _names(row)
-    return await log.append(
+    index = await log.append(
         session,
         machine.start_kind,
         at=now,
@@ -68,6 +117,8 @@ async def start(
         **names,
         **fields,
     )
+    _moved(session, machine.start_kind)
+    return index
 
 
 async def transition(
@@ -97,6 +148,8 @@ async def transition(
     if reason is not None:
         fields["reason"] = reason
     conversation_id, names = _names(row)
-    return await log.append(
+    index = await log.append(
         session, kind, at=now, conversation_id=conversation_id, actor=actor, **names, **fields
     )
+    _moved(session, kind)
+    return index

@@ -13,7 +13,6 @@ from datetime import datetime
 
 import structlog
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from bridge.adapters.local_fanout import LocalFanout
 from bridge.clock import utc_now
@@ -29,8 +28,10 @@ from bridge.domain.messages import Messages
 from bridge.domain.policy_record import record_policy
 from bridge.domain.staff import Staff
 from bridge.domain.transcripts import Transcripts
+from bridge.domain.transitions import watch
 from bridge.edges.audit_api import AuditApi
 from bridge.edges.http_api import HttpApi, error_middleware
+from bridge.edges.metrics import Metrics
 from bridge.edges.pages import install_pages
 from bridge.edges.socket import Connections, Domain, SocketEdge
 from bridge.log.reader import LogReader
@@ -50,9 +51,11 @@ CORE = web.AppKey("core", Core)
 
 def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """Build the application; nothing touches the database before it starts."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
     connections = Connections()
     db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    metrics = Metrics(db, clock, connections.roles)
+    watch(db, metrics)
+    app = web.Application(middlewares=[error_middleware(metrics.error)], client_max_size=64 * 1024)
     core = Core(
         db=db,
         log=open_log(settings),
@@ -61,7 +64,6 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
         presence=connections,
         clock=clock,
     )
-    registry = CollectorRegistry()
     bridges = Bridges(core)
     invites = Invites(core)
     conversations = Conversations(core, bridges)
@@ -77,7 +79,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
         invites=invites,
         transcripts=transcripts,
     )
-    edge = SocketEdge(domain, registry, connections, settings, fanout)
+    edge = SocketEdge(domain, metrics, connections, settings, fanout)
     expiry = ExpiryLoop(Expiry(core), fanout.deliver, clock)
     edge.wake_expiry = expiry.wake
     edge.server.attach(app)
@@ -88,7 +90,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
             conversations,
             transcripts,
             Staff(db, core.log, clock),
-            registry,
+            metrics,
             fanout.deliver,
             edge.end_token,
         ).routes()

@@ -1,8 +1,8 @@
 """The HTTP edge under ``/api/v1`` (PROTOCOL.md, "HTTP"), with one error middleware.
 
-Every error body is ``{"error": {"code", "message"}}``. A victim's user agent is never read here
-and the server writes no access log. The peer's address is read for the per-address limits only,
-and kept only as a keyed hash in memory (bridge.limits).
+Every error body is ``{"error": {"code", "message"}}``, counted by its code. A victim's user
+agent is never read here and the server writes no access log. The peer's address is read for the
+per-address limits only, and kept only as a keyed hash in memory (bridge.limits).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from datetime import timedelta
 
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from aiohttp.typedefs import Middleware
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge.clock import iso
 from bridge.config import Settings
@@ -23,6 +24,7 @@ from bridge.domain.core import Core
 from bridge.domain.delivery import Effect
 from bridge.domain.staff import Staff
 from bridge.domain.transcripts import Transcripts
+from bridge.edges.metrics import Metrics
 from bridge.errors import (
     BridgeError,
     Forbidden,
@@ -42,29 +44,32 @@ _log = structlog.get_logger("bridge.http")
 _MAX_BODY = 64 * 1024
 
 
-def _error(exc: BridgeError) -> web.Response:
-    return web.json_response({"error": exc.as_body()}, status=exc.http_status)
+def error_middleware(counted: Callable[[str], None]) -> Middleware:
+    """The one error middleware: every error answered with its body, its code ``counted``."""
 
+    @web.middleware
+    async def errors(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except BridgeError as exc:
+            error = exc
+        except web.HTTPNotFound:
+            error = NotFound("no such resource")
+        except web.HTTPMethodNotAllowed:
+            error = Invalid("method not allowed")
+        except web.HTTPRequestEntityTooLarge:
+            error = TooLarge("the body is too large")
+        except web.HTTPException:
+            raise
+        except Exception:
+            _log.exception("http.failed", path=request.path)
+            error = Internal("something went wrong on the server")
+        counted(error.code)
+        return web.json_response({"error": error.as_body()}, status=error.http_status)
 
-@web.middleware
-async def error_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except BridgeError as exc:
-        return _error(exc)
-    except web.HTTPNotFound:
-        return _error(NotFound("no such resource"))
-    except web.HTTPMethodNotAllowed:
-        return _error(Invalid("method not allowed"))
-    except web.HTTPRequestEntityTooLarge:
-        return _error(TooLarge("the body is too large"))
-    except web.HTTPException:
-        raise
-    except Exception:
-        _log.exception("http.failed", path=request.path)
-        return _error(Internal("something went wrong on the server"))
+    return errors
 
 
 class HttpApi:
@@ -75,7 +80,7 @@ class HttpApi:
         conversations: Conversations,
         transcripts: Transcripts,
         staff: Staff,
-        registry: CollectorRegistry,
+        metrics: Metrics,
         deliver: Callable[[list[Effect]], Awaitable[None]],
         end_token: Callable[[str], None],
     ) -> None:
@@ -85,7 +90,7 @@ class HttpApi:
         self.clock = core.clock
         self.conversations = conversations
         self.transcripts = transcripts
-        self.registry = registry
+        self.metrics = metrics
         self.deliver = deliver
         self.end_token = end_token
         self.staff = staff
@@ -113,7 +118,7 @@ class HttpApi:
             web.get("/api/v1/conversations/{conversation_id}/transcript", self.transcript),
             web.get("/healthz", self.healthz),
             web.get("/readyz", self.readyz),
-            web.get("/metrics", self.metrics),
+            web.get("/metrics", self.scrape),
         ]
 
     async def _body(self, request: web.Request) -> bytes:
@@ -225,7 +230,7 @@ class HttpApi:
             return web.json_response({"status": "unavailable", "database": False}, status=503)
         return web.json_response({"status": "ok", "database": True})
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def scrape(self, request: web.Request) -> web.Response:
         return web.Response(
-            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            body=await self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )

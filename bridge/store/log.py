@@ -10,11 +10,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import LogEntry, LogState, StoredCheckpoint
 
-__all__ = ["checkpoints", "entries", "last_entry_of_kind", "leaf_hash", "leaf_hashes", "size"]
+__all__ = [
+    "checkpoints",
+    "entries",
+    "last_entry_of_kind",
+    "leaf_hash",
+    "leaf_hashes",
+    "size",
+    "size_and_checkpoint_time",
+]
 
 
 async def size(session: AsyncSession) -> int:
     return (await session.get_one(LogState, 1)).size
+
+
+async def size_and_checkpoint_time(session: AsyncSession) -> tuple[int, str | None]:
+    """The log's size and the time of its latest signed checkpoint (None before the first), in
+    one query: what a metrics scrape reads."""
+    latest = (
+        select(StoredCheckpoint.time)
+        .order_by(StoredCheckpoint.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(LogState.size, latest).where(LogState.id == 1)
+    count, time = (await session.execute(query)).one()
+    return count, time
 
 
 async def entries(session: AsyncSession, start: int, count: int) -> Sequence[tuple[int, str]]:

@@ -12,13 +12,13 @@ from typing import Any
 
 import socketio  # type: ignore[import-untyped]
 import structlog
-from prometheus_client import CollectorRegistry
 
 from bridge.config import Settings
 from bridge.domain.auth import authenticate_token
 from bridge.domain.delivery import COUNSELLORS, Effect, account_room
 from bridge.domain.fanout import Fanout
 from bridge.domain.roles import Role
+from bridge.edges.metrics import Metrics
 from bridge.edges.socket.handlers import ROUTES, Domain, Handlers
 from bridge.edges.socket.sessions import Connections, Sessions
 from bridge.edges.socket.table import Ack, EventTable
@@ -41,7 +41,7 @@ class SocketEdge:
     def __init__(
         self,
         domain: Domain,
-        registry: CollectorRegistry,
+        metrics: Metrics,
         connections: Connections,
         settings: Settings,
         fanout: Fanout,
@@ -50,13 +50,16 @@ class SocketEdge:
         self.bridges = domain.bridges
         self.connections = connections
         self.fanout = fanout
+        self.metrics = metrics
         self.stopping = False
         self.server = Server(
-            queue_limit=settings.socket_queue_limit, max_frame_bytes=settings.max_frame_bytes
+            queue_limit=settings.socket_queue_limit,
+            max_frame_bytes=settings.max_frame_bytes,
+            refused=metrics.error,
         )
         self.sessions = Sessions(connections, core.db, settings, core.clock, self.server.disconnect)
         self.handlers = Handlers(domain, connections, fanout, self._enter)
-        self.table = EventTable(ROUTES, self.handlers, self.sessions, registry)
+        self.table = EventTable(ROUTES, self.handlers, self.sessions, metrics)
         self.server.on("connect", self._connect)
         self.server.on("disconnect", self._disconnect)
         self.server.on("*", self._event)
@@ -84,6 +87,7 @@ class SocketEdge:
         self, event: str, payload: dict[str, object], rooms: list[str], skip_sid: str | None
     ) -> None:
         await self.server.emit(event, payload, to=rooms, skip_sid=skip_sid)
+        self.metrics.delivered(event)
 
     async def close_room(self, room: str) -> None:
         await self.server.close_room(room)

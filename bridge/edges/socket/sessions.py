@@ -91,6 +91,10 @@ class Connections:
             for s in self.sockets.values()
         )
 
+    def roles(self) -> list[str]:
+        """The role of each open socket (what the metrics count)."""
+        return [s.principal.role for s in self.sockets.values()]
+
     def counsellor_present(self, conversation_id: str) -> bool:
         return self._present(Role.COUNSELLOR, conversation_id)
 

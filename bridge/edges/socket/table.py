@@ -11,14 +11,15 @@ device of a staff socket (``wrong_state``), and the handler, whose return value 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter
 
 from bridge.domain.roles import Role
+from bridge.edges.metrics import Metrics
 from bridge.edges.socket.packets import Malformed
 from bridge.edges.socket.sessions import Sessions, SocketState
 from bridge.errors import (
@@ -82,7 +83,7 @@ class EventTable:
     """Every client event with its handler; ``answer`` gives each event exactly one ack."""
 
     def __init__(
-        self, routes: Routes, handlers: object, sessions: Sessions, registry: CollectorRegistry
+        self, routes: Routes, handlers: object, sessions: Sessions, metrics: Metrics
     ) -> None:
         missing = [e.name for e in EVENTS if e.name not in routes.handlers]
         if missing:
@@ -90,32 +91,34 @@ class EventTable:
         self.rows = {e.name: _Row(e, routes.handlers[e.name]) for e in EVENTS}
         self.handlers = handlers
         self.sessions = sessions
-        self.events = Counter(
-            "bridge_events", "Client events handled", ["event", "outcome"], registry=registry
-        )
+        self.metrics = metrics
 
     async def answer(self, name: str, sid: str, args: tuple[Any, ...]) -> Ack:
         """The ack of one client event, whatever it carries; never raises."""
+        arrived = time.perf_counter()
         row = self.rows.get(name)
         label = name if row is not None else UNKNOWN
+        error: BridgeError | None = None
+        try:
+            ack = await self._in_turn(row, name, sid, args)
+        except BridgeError as exc:
+            error = exc
+        except Exception:
+            _log.exception("event.failed", client_event=label)
+            error = Internal("something went wrong on the server")
+        code = None if error is None else error.code
+        self.metrics.answered(label, code, time.perf_counter() - arrived)
+        if error is not None:
+            return {"ok": False, "error": error.as_body()}
+        return {"ok": True, **ack}
+
+    async def _in_turn(self, row: _Row | None, name: str, sid: str, args: tuple[Any, ...]) -> Ack:
+        """The event handled once the socket's earlier events are."""
         state = self.sessions.sockets.get(sid)
         if state is None:
-            return {"ok": False, "error": Forbidden("not connected").as_body()}
+            raise Forbidden("not connected")
         async with state.lock:
-            try:
-                ack = await self._checked(row, name, sid, state, args)
-            except BridgeError as exc:
-                self.events.labels(label, exc.code).inc()
-                return {"ok": False, "error": exc.as_body()}
-            except Exception:
-                _log.exception("event.failed", client_event=label)
-                self.events.labels(label, "internal").inc()
-                return {
-                    "ok": False,
-                    "error": Internal("something went wrong on the server").as_body(),
-                }
-            self.events.labels(label, "ok").inc()
-            return {"ok": True, **ack}
+            return await self._checked(row, name, sid, state, args)
 
     async def _checked(
         self, row: _Row | None, name: str, sid: str, state: SocketState, args: tuple[Any, ...]

@@ -10,6 +10,7 @@ inside the library, and no packet is dropped without an answer or a close.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import engineio  # type: ignore[import-untyped]
@@ -122,7 +123,9 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
     letting a connected socket re-authenticate as someone else.
     """
 
-    def __init__(self, *, queue_limit: int, max_frame_bytes: int) -> None:
+    def __init__(
+        self, *, queue_limit: int, max_frame_bytes: int, refused: Callable[[str], None]
+    ) -> None:
         # Socket.IO's own transports: long-polling, upgraded to a websocket where the network
         # lets one through (a victim behind Wi-Fi that blocks WebSockets still reaches help).
         super().__init__(
@@ -139,6 +142,8 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
         )
         self.eio._async = {**self.eio._async, "websocket": _PlainWebSocket}
         self.queue_limit = queue_limit
+        # Told the code of each packet answered here, before any handler (the errors counted).
+        self.refused = refused
         self._closing: set[asyncio.Task[None]] = set()
 
     def _engineio_server_class(self) -> type[_EngineIO]:
@@ -275,6 +280,7 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
         if id is None:
             await self._cut(eio_sid, error.message)
             return False
+        self.refused(error.code)
         body = {"ok": False, "error": error.as_body()}
         ack = self.packet_class(packet.ACK, namespace=namespace or "/", id=id, data=[body])
         await self._send_packet(eio_sid, ack)
