@@ -1,5 +1,6 @@
 # The two commands: `make run` and `make test`. Each sets up .venv, the front-end packages and the
-# built browser assets itself; `make test` also installs Debian's chromium (as root).
+# built browser assets itself; `make test` also installs the Debian packages the suite starts
+# (chromium, postgresql, redis-server, nginx) when run as root, and names the command otherwise.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,10 +8,12 @@ WEB := bridge/web
 DIST := $(WEB)/dist
 # Directories too, so that an added or removed file also rebuilds.
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/pages 2>/dev/null)
-CHROMIUM := /usr/bin/chromium
-CHROMIUM_INSTALL := apt-get install -y --no-install-recommends chromium
+# The servers and the browser the tests start themselves, on loopback: a program of each package.
+PACKAGES := chromium:/usr/bin/chromium postgresql:/usr/lib/postgresql/*/bin/initdb \
+	redis-server:/usr/bin/redis-server nginx:/usr/sbin/nginx openssl:/usr/bin/openssl
+MISSING = $(foreach p,$(PACKAGES),$(if $(wildcard $(lastword $(subst :, ,$(p)))),,$(firstword $(subst :, ,$(p)))))
 
-.PHONY: run test lint typecheck web clean
+.PHONY: run test lint typecheck web packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,14 +39,17 @@ $(DIST)/manifest.json: $(WEB_SOURCES) $(WEB)/build.mjs $(WEB)/node_modules/.inst
 
 web: $(DIST)/manifest.json
 
-# Debian's chromium for the browser tests: installed when missing if we are root.
-$(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ]; then \
-		echo "installing chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(CHROMIUM_INSTALL); \
-	else \
-		echo "chromium is missing; install it with: sudo $(CHROMIUM_INSTALL)" >&2; \
-		exit 1; \
+# Debian's packages for the tests: installed when missing if we are root.
+packages:
+	@if [ -n "$(strip $(MISSING))" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing for the tests: $(MISSING)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y --no-install-recommends $(MISSING); \
+		else \
+			echo "missing for the tests; install with: sudo apt-get install -y --no-install-recommends $(MISSING)" >&2; \
+			exit 1; \
+		fi; \
 	fi
 
 run: $(VENV)/.run web
@@ -56,8 +62,9 @@ lint: $(VENV)/.test
 typecheck: $(VENV)/.test
 	$(BIN)/mypy --strict bridge
 
-test: lint typecheck web $(CHROMIUM)
-	$(BIN)/pytest
+# The whole suite on SQLite, and at the same time on PostgreSQL (tests/run_both.py).
+test: lint typecheck web packages
+	$(BIN)/python tests/run_both.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(WEB)/node_modules $(DIST)

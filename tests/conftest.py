@@ -1,14 +1,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Bridge, running
+from harness import Bridge, backend, running
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_backend() -> Iterator[None]:
+    """The run's database server, when it runs on PostgreSQL (harness.backend)."""
+    backend.start_backend()
+    yield
+    backend.stop_backend()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from bridge.domain.auth import Principal
 from bridge.domain.machine import ConversationState
 from bridge.domain.roles import Role
 from bridge.errors import Forbidden, NoConsent, NotFound, WrongState
-from bridge.store import participants, requests
+from bridge.store import conversations, participants, requests
 from bridge.store.models import BridgeRequest, Conversation, Participant
 
 __all__ = ["Caller", "ConversationContext", "load_context"]
@@ -57,7 +57,7 @@ async def load_context(
     session: AsyncSession, caller: Caller, conversation_id: str, *, allow_closed: bool = False
 ) -> ConversationContext:
     """The conversation as ``caller`` may act on it, or the protocol error that says why not."""
-    conversation = await session.get(Conversation, conversation_id)
+    conversation = await conversations.locked(session, conversation_id)
     if conversation is None:
         raise NotFound("no such conversation")
     principal = caller.principal

@@ -130,7 +130,7 @@ class Conversations:
         effects: list[Effect] = []
         async with self.db.session() as session, session.begin():
             principal = caller.principal
-            conversation = await session.get(Conversation, conversation_id)
+            conversation = await conversations.locked(session, conversation_id)
             if (
                 principal.role == Role.COUNSELLOR
                 and conversation is not None

@@ -28,7 +28,7 @@ from bridge.edges.app import make_app
 from bridge.errors import BridgeError
 from bridge.log.logkey import create_log_key
 from bridge.log.writer import open_log
-from bridge.store.db import Database, upgrade
+from bridge.store.db import Database, downgrade, upgrade
 
 __all__ = ["main"]
 
@@ -70,10 +70,10 @@ def _read_secret(from_stdin: bool, prompt: str) -> str:
     return first
 
 
-async def _db_upgrade(settings: Settings) -> None:
+async def _db_migrate(settings: Settings, back_to: str | None) -> None:
     db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
-        await upgrade(db)
+        await (upgrade(db) if back_to is None else downgrade(db, back_to))
     finally:
         await db.dispose()
 
@@ -182,6 +182,9 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="migrate to the newest schema")
     up.add_argument("--db")
+    down = db_sub.add_parser("downgrade", help="migrate back to an earlier schema (rolling back)")
+    down.add_argument("revision", help="the revision to go back to, e.g. 0001, or base")
+    down.add_argument("--db")
 
     user = sub.add_parser("user", help="staff accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -250,8 +253,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    asyncio.run(_db_upgrade(_settings(args)))
-    print("database is at the newest schema")
+    back_to = args.revision if args.db_command == "downgrade" else None
+    asyncio.run(_db_migrate(_settings(args), back_to))
+    print("database is at the newest schema" if back_to is None else f"database is at {back_to}")
     return 0
 
 

@@ -11,9 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bridge.domain.machine import ConversationState
 from bridge.store.models import Conversation
 
-__all__ = ["next_seq", "waiting", "waiting_count"]
+__all__ = ["locked", "next_seq", "waiting", "waiting_count"]
 
 _WAITING = ConversationState.WAITING.value
+
+
+async def locked(session: AsyncSession, conversation_id: str) -> Conversation | None:
+    """The conversation read afresh with its row locked until the transaction ends.
+
+    Every change to a conversation, its bridge requests and invites takes this lock first, so
+    two transactions (on two connections, or two nodes) never move the same state at once; one
+    conversation per transaction, so that with the log's lock after it no two can wait on each
+    other. SQLite serialises whole transactions already and ignores it.
+    """
+    return await session.get(
+        Conversation, conversation_id, with_for_update=True, populate_existing=True
+    )
 
 
 async def waiting(session: AsyncSession) -> Sequence[tuple[str, str, datetime]]:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["Database", "upgrade"]
+__all__ = ["Database", "downgrade", "upgrade"]
 
 
 class Database:
@@ -82,11 +82,13 @@ def _alembic_config(connection: Connection) -> Config:
     return cfg
 
 
-def _upgrade(connection: Connection) -> None:
-    command.upgrade(_alembic_config(connection), "head")
-
-
-async def upgrade(db: Database) -> None:
-    """Migrate the database to the newest schema, on the running loop."""
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Migrate the database to the newest schema (or ``revision``), on the running loop."""
     async with db.engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(lambda c: command.upgrade(_alembic_config(c), revision))
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    """Migrate the database back to ``revision`` (``base``: no tables), on the running loop."""
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(_alembic_config(c), revision))

@@ -35,13 +35,15 @@ async def open_at(session: AsyncSession, now: datetime) -> Sequence[Invite]:
     ).all()
 
 
-async def due(session: AsyncSession, now: datetime) -> Sequence[Invite]:
-    """Pending invites that no officer took before their deadline."""
-    return (
-        await session.scalars(
-            select(Invite).where(Invite.state == _PENDING, Invite.expires_at <= now)
-        )
-    ).all()
+async def due(
+    session: AsyncSession, now: datetime, conversation_id: str | None = None
+) -> Sequence[Invite]:
+    """Pending invites that no officer took before their deadline (in one conversation), read
+    afresh."""
+    query = select(Invite).where(Invite.state == _PENDING, Invite.expires_at <= now)
+    if conversation_id is not None:
+        query = query.where(Invite.conversation_id == conversation_id)
+    return (await session.scalars(query.execution_options(populate_existing=True))).all()
 
 
 async def first_deadline(session: AsyncSession) -> datetime | None:

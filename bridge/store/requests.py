@@ -59,16 +59,17 @@ async def in_state(session: AsyncSession, state: State) -> Sequence[BridgeReques
     ).all()
 
 
-async def due_prompts(session: AsyncSession, now: datetime) -> Sequence[BridgeRequest]:
-    """Questions to the victim still unanswered at their deadline."""
-    return (
-        await session.scalars(
-            select(BridgeRequest).where(
-                BridgeRequest.state == State.PROPOSED.value,
-                BridgeRequest.prompt_expires_at <= now,
-            )
-        )
-    ).all()
+async def due_prompts(
+    session: AsyncSession, now: datetime, conversation_id: str | None = None
+) -> Sequence[BridgeRequest]:
+    """Questions to the victim still unanswered at their deadline (in one conversation),
+    read afresh."""
+    query = select(BridgeRequest).where(
+        BridgeRequest.state == State.PROPOSED.value, BridgeRequest.prompt_expires_at <= now
+    )
+    if conversation_id is not None:
+        query = query.where(BridgeRequest.conversation_id == conversation_id)
+    return (await session.scalars(query.execution_options(populate_existing=True))).all()
 
 
 async def first_prompt_deadline(session: AsyncSession) -> datetime | None:

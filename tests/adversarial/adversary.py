@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness import Bridge, staffed
+from harness import Bridge, backend, staffed
 
 T = TypeVar("T")
 
@@ -60,3 +60,4 @@ def threaded_bridge(data_dir: Path, **overrides: Any) -> Iterator[tuple[LoopThre
         runner.run(bridge.close_clients())
         runner.run(bridge.stop())
         runner.stop()
+        backend.release(data_dir)

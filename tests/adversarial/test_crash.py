@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import random
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,64 +27,15 @@ from adversary import TALLY
 from bridge.client import BridgeClient, OfficerClient, Refused, StaffClient, VictimClient
 from harness import (
     BOTH,
-    CLI,
-    Bridge,
-    bridge_cli,
-    cli_env,
+    Node,
+    audit_verify,
     driegesprek,
-    free_port,
     picked_up,
     query,
     staffed,
-    wait_healthy,
 )
 
 KILLS = 4
-
-
-class Server:
-    """``bridge serve`` as a child process on a fixed port and data directory."""
-
-    def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir, self.port = data_dir, port
-        self.proc: asyncio.subprocess.Process | None = None
-        self.config = data_dir / "serve.toml"
-        # No token bucket in the way: the senders go as fast as the server acknowledges.
-        self.config.write_text("message_rate = 1000000.0\nmessage_burst = 1000000\n")
-        self.starts = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.starts += 1
-        with (self.data_dir / f"serve-{self.starts}.err").open("w") as err:
-            self.proc = await asyncio.create_subprocess_exec(
-                *CLI,
-                "serve",
-                "--port",
-                str(self.port),
-                "--config",
-                str(self.config),
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=err,
-                env=cli_env(self.data_dir),
-            )
-        await wait_healthy(self.url, self.proc)
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(self.proc.wait(), 15)
-
-    def errors(self) -> str:
-        return "".join(p.read_text() for p in sorted(self.data_dir.glob("serve-*.err")))
 
 
 @dataclass
@@ -175,20 +124,13 @@ def log_kinds(data_dir: Path, conversation_id: str) -> list[str]:
     return [kind for (kind,) in query(data_dir, sql, conversation_id)]
 
 
-async def audit_verify(bridge: Bridge, url: str) -> tuple[int, str]:
-    token = await bridge.token("auditor")
-    args = ("audit", "verify", "--url", url, "--token", token)
-    status, out, err = await bridge_cli(bridge.data_dir, *args)
-    return status, out + err
-
-
 @pytest.mark.heavy
 async def test_killed_and_restarted_under_load_loses_and_doubles_nothing(tmp_path: Path) -> None:
     # Accounts and org keys are made in-process (cheap Argon2id); then the data is served by a
     # separate process that can be killed.
     bridge = await staffed(tmp_path / "data")
     await bridge.stop()
-    server = Server(bridge.data_dir, free_port())
+    server = Node(bridge.data_dir)
     bridge.port = server.port
     await server.start()
     try:

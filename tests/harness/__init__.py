@@ -2,10 +2,14 @@
 
 :mod:`harness.server` runs the bridge (in the test's event loop, or as a ``bridge serve`` process)
 with accounts and org keys, and reads its database; :mod:`harness.scenario` builds worlds of
-parties, payloads made wrong on purpose, and checks that a refused event changed nothing. Both are
-re-exported here: ``from harness import Bridge, joined``.
+parties, payloads made wrong on purpose, and checks that a refused event changed nothing;
+:mod:`harness.backend` picks the database (SQLite, or PostgreSQL with ``BRIDGE_TEST_DATABASE``).
+They are re-exported here: ``from harness import Bridge, joined``.
 """
 
+from harness import backend
+from harness.backend import database_url, execute
+from harness.nodes import Node, audit_verify
 from harness.scenario import (
     BOTH,
     CARE,
@@ -67,16 +71,21 @@ __all__ = [
     "ON_SHARED_WORLD",
     "TABLES",
     "Bridge",
+    "Node",
     "World",
     "audit_entries",
+    "audit_verify",
+    "backend",
     "bridge_cli",
     "chatting",
     "cli_env",
     "closed",
+    "database_url",
     "db_rows",
     "driegesprek",
     "error_code",
     "events_seen",
+    "execute",
     "fetch",
     "flip_ciphertext_byte",
     "forged",

@@ -1,7 +1,8 @@
 """A real bridge on a real socket (127.0.0.1), with accounts and org keys, for the tests.
 
-The server runs in the test's event loop on a free loopback port, with its own SQLite file in a
-temporary directory; Argon2id runs at libsodium's minimum cost so that tests stay quick.
+The server runs in the test's event loop on a free loopback port, with its own database (SQLite
+in a temporary directory, or a PostgreSQL database: :mod:`harness.backend`); Argon2id runs at
+libsodium's minimum cost so that tests stay quick.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import contextlib
 import os
 import secrets
 import socket
-import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from bridge.config import Settings, load_settings
 from bridge.domain.orgkeys import init_org_key
 from bridge.domain.staff import Staff
 from bridge.edges.app import CORE, make_app
+from harness import backend
 
 FAST = {
     "password_opslimit": pwhash.argon2id.OPSLIMIT_MIN,
@@ -79,7 +80,10 @@ class Bridge:
             policy_file = self.data_dir / "policy.toml"
             policy_file.write_text(self.policy)
         return load_settings(
-            data_dir=self.data_dir, policy_file=policy_file, **{**FAST, **self.overrides}
+            data_dir=self.data_dir,
+            database_url=backend.database_url(self.data_dir),
+            policy_file=policy_file,
+            **{**FAST, **self.overrides},
         )
 
     @property
@@ -141,21 +145,26 @@ class Bridge:
                 now=utc_now(),
             )
 
-    async def victim(self, lang: str = "nl") -> VictimClient:
-        client = await VictimClient.create(self.url, lang)
+    async def victim(self, lang: str = "nl", *, url: str | None = None) -> VictimClient:
+        """A victim with a new conversation, on this bridge or on the node at ``url``."""
+        client = await VictimClient.create(url or self.url, lang)
         self.clients.append(client)
         return client
 
-    async def counsellor(self, username: str = "counsellor") -> CounsellorClient:
-        """A counsellor logged in, with the Fier key unlocked, connected and registered."""
-        return await self._staff(CounsellorClient, username, "fier")
+    async def counsellor(
+        self, username: str = "counsellor", *, url: str | None = None
+    ) -> CounsellorClient:
+        """A counsellor logged in, with the Fier key unlocked, connected and registered (on
+        this bridge, or on the node at ``url``)."""
+        return await self._staff(CounsellorClient, username, "fier", url)
 
-    async def officer(self, username: str = "officer") -> OfficerClient:
-        """An officer logged in, with the AVIM key unlocked, connected and registered."""
-        return await self._staff(OfficerClient, username, "avim")
+    async def officer(self, username: str = "officer", *, url: str | None = None) -> OfficerClient:
+        """An officer logged in, with the AVIM key unlocked, connected and registered (on this
+        bridge, or on the node at ``url``)."""
+        return await self._staff(OfficerClient, username, "avim", url)
 
-    async def _staff(self, cls: type[S], username: str, org: str) -> S:
-        client = await cls.login(self.url, username, self.passwords[username])
+    async def _staff(self, cls: type[S], username: str, org: str, url: str | None) -> S:
+        client = await cls.login(url or self.url, username, self.passwords[username])
         self.clients.append(client)
         await client.unlock(self.passphrases[org])
         await client.connect()
@@ -201,6 +210,7 @@ async def running(
     finally:
         await bridge.close_clients()
         await bridge.stop()
+        backend.release(data_dir)
 
 
 def state_is(state: str, reason: str | None = None) -> Callable[[dict[str, Any]], bool]:
@@ -256,35 +266,14 @@ TABLES = (
 )
 
 
-@contextlib.contextmanager
-def _read_only(data_dir: Path) -> Iterator[sqlite3.Connection]:
-    uri = (data_dir / "bridge.db").resolve().as_uri() + "?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as db:
-        yield db
-
-
 def query(data_dir: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    """The rows of one SQL query on the bridge's SQLite file in ``data_dir``, opened read-only."""
-    with _read_only(data_dir) as db:
-        return db.execute(sql, params).fetchall()
+    """The rows of one SQL query (``?`` placeholders) on the bridge's database, read only."""
+    return backend.query(data_dir, sql, *params)
 
 
 def db_rows(bridge: Bridge) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, straight from the SQLite file (read-only, one transaction)."""
-    with _read_only(bridge.data_dir) as db:
-        db.execute("BEGIN")
-        names = [
-            row[0]
-            for row in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        ]
-        assert set(TABLES) <= set(names), names
-        rows = {
-            name: db.execute(f'SELECT * FROM "{name}" ORDER BY rowid').fetchall() for name in names
-        }
-        db.execute("COMMIT")
-    return rows
+    """Every row of every table, straight from the bridge's database (one transaction)."""
+    return backend.db_rows(bridge.data_dir, TABLES)
 
 
 async def http(
@@ -347,6 +336,7 @@ def cli_env(data_dir: Path | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
     if data_dir is not None:
         env["BRIDGE_DATA_DIR"] = str(data_dir)
+        env["BRIDGE_DATABASE_URL"] = backend.database_url(data_dir)
     return env
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sqlite3
 from pathlib import Path
 
 import aiohttp
@@ -17,18 +16,13 @@ import pytest
 
 from bridge import crypto
 from bridge.client import CounsellorClient, OfficerClient, Refused
-from harness import CLI, Bridge, bridge_cli, cli_env, free_port, wait_healthy
+from harness import CLI, Bridge, bridge_cli, cli_env, database_url, free_port, query, wait_healthy
 
 
-def _db(data_dir: Path) -> tuple[Path, str]:
+def _db(data_dir: Path) -> str:
+    """The database URL of the installation in ``data_dir``, given with ``--db``."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "bridge.db"
-    return path, f"sqlite+aiosqlite:///{path}"
-
-
-def _rows(db_file: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db_file) as conn:
-        return conn.execute(sql).fetchall()
+    return database_url(data_dir)
 
 
 @pytest.mark.slow
@@ -85,21 +79,31 @@ async def test_serve_demo_then_the_scripted_driegesprek(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
-    db_file, db_url = _db(tmp_path / "data")
+async def test_db_upgrade_creates_the_schema_and_downgrade_goes_back(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    db_url = database_url(data, empty=True)
     code, output, errors = await bridge_cli(tmp_path, "db", "upgrade", "--db", db_url)
     assert code == 0, errors
     assert "newest schema" in output
-    tables = {row[0] for row in _rows(db_file, "SELECT name FROM sqlite_master WHERE type='table'")}
-    expected = {"accounts", "org_keys", "conversations", "messages", "log_entries", "invites"}
-    assert expected <= tables
-    assert "alembic_version" in tables
+    expected = ("accounts", "org_keys", "conversations", "messages", "log_entries", "invites")
+    for table in expected:
+        assert query(data, f'SELECT COUNT(*) FROM "{table}"') == [(0,)], table
+    assert query(data, "SELECT version_num FROM alembic_version") == [("0002",)]
+
+    code, output, errors = await bridge_cli(tmp_path, "db", "downgrade", "0001", "--db", db_url)
+    assert code == 0, errors
+    assert "database is at 0001" in output
+    assert query(data, "SELECT version_num FROM alembic_version") == [("0001",)]
+    code, output, errors = await bridge_cli(tmp_path, "db", "upgrade", "--db", db_url)
+    assert code == 0, errors
+    assert query(data, "SELECT version_num FROM alembic_version") == [("0002",)]
 
 
 @pytest.mark.slow
 async def test_user_add_then_log_in(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    db_file, db_url = _db(data)
+    db_url = _db(data)
     password = "een-lang-wachtwoord"
     officer_args = ("--role", "officer", "--region", "Limburg", "--gender", "female")
     add = ("user", "add", "lotte", *officer_args, "--password-stdin", "--db", db_url)
@@ -117,7 +121,7 @@ async def test_user_add_then_log_in(tmp_path: Path) -> None:
     code, output, errors = await bridge_cli(data, *add, "--org", "avim", stdin=password + "\n")
     assert code != 0
     assert "exists already" in errors
-    assert _rows(db_file, "SELECT username, role, org, region, gender FROM accounts") == [
+    assert query(data, "SELECT username, role, org, region, gender FROM accounts") == [
         ("lotte", "officer", "avim", "Limburg", "female")
     ]
 
@@ -137,7 +141,7 @@ async def test_user_add_then_log_in(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_keys_init_org_and_the_served_sealed_key_opens(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    _, db_url = _db(data)
+    db_url = _db(data)
     passphrase = "een lange geheime zin voor fier"
     init = ("keys", "init-org", "fier", "--passphrase-stdin", "--db", db_url)
 

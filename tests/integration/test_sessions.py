@@ -99,7 +99,7 @@ async def test_a_disabled_officer_is_disconnected_and_off_duty_until_enabled(
 ) -> None:
     officer = await bridge.officer()
     edge = bridge.app[EDGE]
-    assert len(edge.connections.officers_on_duty()) == 1
+    assert len(await edge.connections.board.officers_on_duty()) == 1
     sock = await RawSocket.open(bridge.url, str(officer.token))
     try:
         status, out, _ = await _bridge_cli(bridge, "user", "disable", "officer")
@@ -109,7 +109,7 @@ async def test_a_disabled_officer_is_disconnected_and_off_duty_until_enabled(
         assert await sock.ended()
     finally:
         await sock.close()
-    assert edge.connections.officers_on_duty() == []
+    assert await edge.connections.board.officers_on_duty() == []
     with pytest.raises(Refused) as info:
         await RawSocket.open(bridge.url, str(officer.token))
     assert info.value.code == "unauthenticated"

@@ -19,7 +19,7 @@ from bridge.domain.delivery import Effect, Emit, care_room, investigation_room
 from bridge.domain.machine import ConversationState, Event, State
 from bridge.domain.participants import participant_view
 from bridge.domain.transitions import SYSTEM
-from bridge.store import participants, requests
+from bridge.store import conversations, participants, requests
 from bridge.store.models import Conversation, Device
 
 __all__ = ["Absences"]
@@ -30,7 +30,7 @@ class Absences(ConsentService):
         """The counsellor's last socket left: a joined bridge pauses until they are back."""
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            conversation = await session.get(Conversation, conversation_id)
+            conversation = await conversations.locked(session, conversation_id)
             if conversation is None:
                 return []
             ctx = ConversationContext(
@@ -44,7 +44,7 @@ class Absences(ConsentService):
         pending consent question stays unanswered: only the victim's own tap answers it."""
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            conversation = await session.get(Conversation, conversation_id)
+            conversation = await conversations.locked(session, conversation_id)
             if conversation is None or conversation.state == ConversationState.CLOSED:
                 return []
             left: list[Effect] = [await _victim_presence(session, conversation, "left")]
@@ -73,7 +73,7 @@ class Absences(ConsentService):
         the bridge goes straight to ``counsellor_away``, as after ``bridge.resume``.
         """
         back: list[Effect] = []
-        if not self.presence.victim_present(ctx.conversation.id):
+        if not await self.presence.victim_present(ctx.conversation.id):
             back.append(await _victim_presence(session, ctx.conversation, "joined"))
         request = ctx.request
         if request is None or request.state != State.PAUSED or request.reason != "victim_away":
@@ -109,13 +109,10 @@ class Absences(ConsentService):
 
     async def pause_all_after_restart(self) -> None:
         """At start nobody is connected: every joined bridge waits for its counsellor."""
-        now = self.clock()
-        async with self.db.session() as session, session.begin():
-            for request in await requests.in_state(session, State.JOINED):
-                conversation = await session.get_one(Conversation, request.conversation_id)
-                await self.pause_if_counsellor_away(
-                    session, ConversationContext(conversation, request, None), now
-                )
+        async with self.db.session() as session:
+            joined = [r.conversation_id for r in await requests.in_state(session, State.JOINED)]
+        for conversation_id in joined:
+            await self.counsellor_away(conversation_id)
 
 
 async def _victim_presence(session: AsyncSession, conversation: Conversation, event: str) -> Emit:

@@ -105,6 +105,7 @@ class Bridges(Absences):
         if request is None:
             raise NotFound("no such request")
         ctx = await load_context(session, caller, request.conversation_id)
+        await session.refresh(request)  # read before the conversation's lock: read it again
         return ctx, request
 
     async def grant(self, caller: Caller, grant: ConsentGrant) -> Outcome:
@@ -177,7 +178,7 @@ class Bridges(Absences):
             receipt = await self.log.checkpoint(session, now)
             recipients = invite_recipients(
                 invite.preferences,
-                self.presence.officers_on_duty(),
+                await self.presence.officers_on_duty(),
                 await requests.previous_officer(session, ctx.conversation.id),
             )
             if recipients:

@@ -18,7 +18,7 @@ from bridge.domain.consent.service import ConsentService
 from bridge.domain.delivery import Effect
 from bridge.domain.machine import Event, InviteEvent, State
 from bridge.domain.transitions import SYSTEM, transition
-from bridge.store import invites, requests
+from bridge.store import conversations, invites, requests
 from bridge.store.models import BridgeRequest, Conversation
 
 __all__ = ["Expiry", "ExpiryLoop"]
@@ -69,26 +69,46 @@ class Expiry(ConsentService):
         return min(deadlines) if deadlines else None
 
     async def expire_due(self) -> list[Effect]:
-        """Expire every unanswered question and every invite no officer took in time."""
+        """Expire every unanswered question and every invite no officer took in time.
+
+        One transaction per conversation, under its lock, reading what is due again once it
+        holds it: with several nodes each may find the same deadline, and the first to take the
+        lock expires it while the others find nothing left to do."""
         now = self.clock()
+        async with self.db.session() as session:
+            due = {r.conversation_id for r in await requests.due_prompts(session, now)}
+            due |= {i.conversation_id for i in await invites.due(session, now)}
+        effects: list[Effect] = []
+        for conversation_id in sorted(due):
+            effects += await self._expire_conversation(conversation_id, now)
+        return effects
+
+    async def _expire_conversation(self, conversation_id: str, now: datetime) -> list[Effect]:
         effects: list[Effect] = []
         async with self.db.session() as session, session.begin():
-            for request in await requests.due_prompts(session, now):
-                effects += await self._expire(session, request, now, "no_answer")
-            for invite in await invites.due(session, now):
+            conversation = await conversations.locked(session, conversation_id)
+            if conversation is None:
+                return []
+            for request in await requests.due_prompts(session, now, conversation_id):
+                effects += await self._expire(session, conversation, request, now, "no_answer")
+            for invite in await invites.due(session, now, conversation_id):
                 await transition(session, self.log, invite, InviteEvent.EXPIRE, now=now)
                 request = await session.get_one(BridgeRequest, invite.request_id)
                 if request.state == State.GRANTED:
                     epoch = await self.epoch(session, request)
                     if epoch is not None:
                         epoch.ended_at = now
-                    effects += await self._expire(session, request, now, "no_officer")
+                    effects += await self._expire(session, conversation, request, now, "no_officer")
         return effects
 
     async def _expire(
-        self, session: AsyncSession, request: BridgeRequest, now: datetime, reason: str
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        request: BridgeRequest,
+        now: datetime,
+        reason: str,
     ) -> list[Effect]:
-        conversation = await session.get_one(Conversation, request.conversation_id)
         return await self.transition(
             session,
             conversation,

@@ -28,8 +28,8 @@ from bridge.domain.participants import participant_view, present_participants, v
 from bridge.domain.roles import Role
 from bridge.domain.transitions import transition
 from bridge.errors import Forbidden, NotFound, WrongState
-from bridge.store import invites, requests
-from bridge.store.models import BridgeRequest, Conversation, Device, Epoch, Invite, Participant
+from bridge.store import conversations, invites, requests
+from bridge.store.models import BridgeRequest, Device, Epoch, Invite, Participant
 
 __all__ = ["Invites", "invite_emit", "invite_payload", "invite_recipients"]
 
@@ -75,7 +75,7 @@ class Invites(ConsentService):
         """Pending, unexpired invites this officer is among the recipients of, right now, with
         ``arriving`` counted on duty whether or not its socket shows it yet."""
         now = self.clock()
-        on_duty = self.presence.officers_on_duty()
+        on_duty = await self.presence.officers_on_duty()
         if arriving is not None and all(o.account_id != arriving.account_id for o in on_duty):
             on_duty.append(arriving)
         found: list[Invite] = []
@@ -104,10 +104,13 @@ class Invites(ConsentService):
             invite = await session.get(Invite, invite_id)
             if invite is None:
                 raise NotFound("no such invite")
-            conversation = await session.get_one(Conversation, invite.conversation_id)
+            conversation = await conversations.locked(session, invite.conversation_id)
+            if conversation is None:
+                raise NotFound("no such invite")
+            await session.refresh(invite)  # read before the conversation's lock: read it again
             recipients = invite_recipients(
                 invite.preferences,
-                self.presence.officers_on_duty(),
+                await self.presence.officers_on_duty(),
                 await requests.previous_officer(session, conversation.id),
             )
             if account_id not in recipients:

@@ -165,7 +165,7 @@ class ConsentService:
         request = ctx.request
         if request is None or request.state != State.JOINED:
             return []
-        if self.presence.counsellor_present(ctx.conversation.id):
+        if await self.presence.counsellor_present(ctx.conversation.id):
             return []
         return await self.transition(
             session,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,14 +13,12 @@ from harness import (
     World,
     chatting,
     error_code,
+    execute,
 )
 
 
 def rename_table(bridge: Bridge, old: str, new: str) -> None:
-    with contextlib.closing(
-        sqlite3.connect(bridge.data_dir / "bridge.db", timeout=10, isolation_level=None)
-    ) as db:
-        db.execute(f'ALTER TABLE "{old}" RENAME TO "{new}"')
+    execute(bridge.data_dir, f'ALTER TABLE "{old}" RENAME TO "{new}"')
 
 
 INTERNAL: dict[str, tuple[str, Callable[[World], Awaitable[Any]]]] = {

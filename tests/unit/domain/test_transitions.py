@@ -35,6 +35,7 @@ from bridge.log.logkey import LogKey
 from bridge.log.writer import Log
 from bridge.store.db import Database, upgrade
 from bridge.store.models import Conversation, Device, LogEntry
+from harness import database_url
 
 ROOT = Path(__file__).parents[3]
 PACKAGE = ROOT / "bridge"
@@ -150,7 +151,7 @@ def test_the_checks_see_the_transition_function_append() -> None:
 
 
 async def _world(tmp_path: Path) -> tuple[Database, Log]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}")
+    db = Database(database_url(tmp_path))
     await upgrade(db)
     return db, Log(LogKey(SigningKey(bytes(range(32))), "test/log"))
 

@@ -17,13 +17,14 @@ from bridge.log.logkey import LogKey, create_log_key, load_or_create_log_key
 from bridge.log.writer import Log, run_checkpoints
 from bridge.store.db import Database, upgrade
 from bridge.store.models import LogEntry, LogState, StoredCheckpoint
+from harness import database_url
 
 NOW = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
 KEY = LogKey(SigningKey(bytes(range(32))), "test/log")
 
 
 async def database(tmp_path: Path) -> Database:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}")
+    db = Database(database_url(tmp_path))
     await upgrade(db)
     return db
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bridge.crypto import b64u_decode, b64u_encode
+from bridge.crypto import b64u_decode, b64u_encode, sha256
 from bridge.log.merkle import frontier_append
 
 revision = "0002"
@@ -66,5 +66,23 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # The hash chain cannot be rebuilt from the Merkle tree: there is no way back.
-    raise NotImplementedError("0002 cannot be downgraded")
+    # The first schema's hash chain is rebuilt from the entries (chain_i = SHA-256(chain_{i-1} as
+    # b64u text || leaf_i), from SHA-256 of nothing); the signed checkpoints have no place there
+    # and go. Upgrading again computes the same tree head, so a receipt given out still proves.
+    with op.batch_alter_table("log_entries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("chain_hash", sa.String(length=43), nullable=True))
+    bind = op.get_bind()
+    chain = b64u_encode(sha256(b""))
+    rows = bind.execute(sa.text("SELECT idx, leaf_hash FROM log_entries ORDER BY idx")).all()
+    for idx, leaf in rows:
+        chain = b64u_encode(sha256(chain.encode() + b64u_decode(leaf)))
+        bind.execute(
+            sa.text("UPDATE log_entries SET chain_hash = :chain WHERE idx = :idx"),
+            {"chain": chain, "idx": idx},
+        )
+    with op.batch_alter_table("log_entries", schema=None) as batch_op:
+        batch_op.alter_column("chain_hash", existing_type=sa.String(length=43), nullable=False)
+    op.drop_table("log_state")
+    with op.batch_alter_table("checkpoints", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_checkpoints_size"))
+    op.drop_table("checkpoints")
