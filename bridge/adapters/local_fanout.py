@@ -7,11 +7,14 @@ client that gets an ack has already been sent what the call caused, before that 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 
-from bridge.domain.fanout import Fanout, Message
+import structlog
+
+from bridge.domain.fanout import Fanout, Message, Sockets, apply
 
 __all__ = ["LocalFanout"]
+
+_log = structlog.get_logger("bridge.fanout")
 
 
 class LocalFanout(Fanout):
@@ -26,13 +29,16 @@ class LocalFanout(Fanout):
         self._queue.put_nowait((message, applied))
         await applied
 
-    async def _listen(self) -> AsyncGenerator[Message, None]:
+    async def run(self, sockets: Sockets) -> None:
         applied: asyncio.Future[None] | None = None
         try:
             while True:
                 message, applied = await self._queue.get()
-                yield message
-                # The listener asks for the next message once this one is applied.
+                try:
+                    await apply(sockets, message)
+                except Exception:
+                    _log.exception("fanout.apply_failed")
+                # The publisher goes on once its message is applied.
                 if not applied.done():
                     applied.set_result(None)
                 applied = None

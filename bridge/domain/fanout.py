@@ -1,10 +1,10 @@
 """Fan-out: how the effects of a committed transaction reach the sockets, on every node.
 
-Modelled on python-socketio's ``AsyncPubSubManager``: whoever holds effects calls
-:meth:`Fanout.deliver`, which publishes them (``_publish``); every node, this one included,
-reads what was published (``_listen``) and applies it to its own sockets (:class:`Sockets`,
-implemented by the Socket.IO edge). An implementation provides those two methods and nothing
-else: in-process (``bridge.adapters.local_fanout``), later Redis.
+Whoever holds effects calls :meth:`Fanout.deliver`, which publishes them (``_publish``); every
+node applies what was published to its own sockets (:class:`Sockets`, implemented by the
+Socket.IO edge) while :meth:`Fanout.run` runs. Implementations: in-process
+(``bridge.adapters.local_fanout``), and over Redis through python-socketio's own manager
+(``bridge.adapters.redis_fanout``).
 
 A message is a JSON-safe dict, so that an implementation can put it on a wire: one message per
 call of ``deliver``, its effects in order. Fan-out is best-effort across nodes (DESIGN.md,
@@ -14,17 +14,12 @@ call of ``deliver``, its effects in order. Fan-out is best-effort across nodes (
 from __future__ import annotations
 
 import abc
-import contextlib
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import Iterable
 from typing import Any, Protocol
-
-import structlog
 
 from bridge.domain.delivery import CloseRoom, Effect, Emit
 
-__all__ = ["Fanout", "Message", "Sockets", "decode", "encode"]
-
-_log = structlog.get_logger("bridge.fanout")
+__all__ = ["Fanout", "Message", "Sockets", "apply", "decode", "encode"]
 
 Message = dict[str, Any]
 
@@ -70,11 +65,14 @@ def decode(message: Message) -> list[Effect]:
     return effects
 
 
-async def _apply(sockets: Sockets, effect: Effect) -> None:
-    if isinstance(effect, Emit):
-        await sockets.emit(effect.event, dict(effect.payload), list(effect.rooms), effect.skip_sid)
-    else:
-        await sockets.close_room(effect.room)
+async def apply(sockets: Sockets, message: Message) -> None:
+    """Apply a published message's effects to ``sockets``, in order."""
+    for effect in decode(message):
+        if isinstance(effect, Emit):
+            payload = dict(effect.payload)
+            await sockets.emit(effect.event, payload, list(effect.rooms), effect.skip_sid)
+        else:
+            await sockets.close_room(effect.room)
 
 
 class Fanout(abc.ABC):
@@ -86,21 +84,11 @@ class Fanout(abc.ABC):
         if batch:
             await self._publish(encode(batch))
 
+    @abc.abstractmethod
     async def run(self, sockets: Sockets) -> None:
-        """Apply every published message to ``sockets``, in order, until cancelled. A message
-        that fails is logged and the next one is applied."""
-        async with contextlib.aclosing(self._listen()) as messages:
-            async for message in messages:
-                try:
-                    for effect in decode(message):
-                        await _apply(sockets, effect)
-                except Exception:
-                    _log.exception("fanout.apply_failed")
+        """Apply what every node publishes to ``sockets`` until cancelled; a message that fails
+        is logged and the next one is applied."""
 
     @abc.abstractmethod
     async def _publish(self, message: Message) -> None:
         """Send ``message`` to every node, this one included."""
-
-    @abc.abstractmethod
-    def _listen(self) -> AsyncGenerator[Message, None]:
-        """The messages every node published, in the order published (an async generator)."""

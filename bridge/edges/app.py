@@ -14,7 +14,6 @@ from datetime import datetime
 import structlog
 from aiohttp import web
 
-from bridge.adapters.local_fanout import LocalFanout
 from bridge.clock import utc_now
 from bridge.config import Settings
 from bridge.domain.consent.bridges import Bridges
@@ -30,6 +29,7 @@ from bridge.domain.staff import Staff
 from bridge.domain.transcripts import Transcripts
 from bridge.domain.transitions import watch
 from bridge.edges.audit_api import AuditApi
+from bridge.edges.cluster import links
 from bridge.edges.http_api import HttpApi, error_middleware
 from bridge.edges.metrics import Metrics
 from bridge.edges.pages import install_pages
@@ -51,7 +51,8 @@ CORE = web.AppKey("core", Core)
 
 def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """Build the application; nothing touches the database before it starts."""
-    connections = Connections()
+    node = links(settings)
+    connections = Connections(node.board)
     db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     metrics = Metrics(db, clock, connections.roles)
     watch(db, metrics)
@@ -61,15 +62,15 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
         log=open_log(settings),
         policy=load_policy(settings.policy_file),
         texts=ConsentTexts(),
-        presence=connections,
+        presence=node.board,
         clock=clock,
     )
     bridges = Bridges(core)
     invites = Invites(core)
     conversations = Conversations(core, bridges)
     transcripts = Transcripts(core)
-    # Every effect reaches the sockets through the fan-out, in-process for one node.
-    fanout = LocalFanout()
+    # Every effect reaches the sockets through the fan-out: in-process, or over Redis.
+    fanout = node.fanout
     domain = Domain(
         core=core,
         devices=Devices(core, invites),
@@ -79,7 +80,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
         invites=invites,
         transcripts=transcripts,
     )
-    edge = SocketEdge(domain, metrics, connections, settings, fanout)
+    edge = SocketEdge(domain, metrics, connections, settings, fanout, node.manager)
     expiry = ExpiryLoop(Expiry(core), fanout.deliver, clock)
     edge.wake_expiry = expiry.wake
     edge.server.attach(app)
@@ -93,6 +94,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
             metrics,
             fanout.deliver,
             edge.end_token,
+            node.ping,
         ).routes()
     )
     app.add_routes(AuditApi(core, LogReader(db, core.log, clock)).routes())
@@ -104,6 +106,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await upgrade(db)
+        await node.start()
         if await record_policy(core):
             _log.info("policy.recorded", version=core.policy.version)
         await bridges.pause_all_after_restart()
@@ -115,11 +118,13 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
                 name="bridge-checkpoints",
             ),
             asyncio.create_task(edge.run_session_checks(), name="bridge-sessions"),
+            asyncio.create_task(node.board.run(edge.departed), name="bridge-presence"),
         ]
         yield
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await node.close()
         await db.dispose()
 
     app.cleanup_ctx.append(lifecycle)

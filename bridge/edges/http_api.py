@@ -83,6 +83,7 @@ class HttpApi:
         metrics: Metrics,
         deliver: Callable[[list[Effect]], Awaitable[None]],
         end_token: Callable[[str], None],
+        shared_ready: Callable[[], Awaitable[bool]],
     ) -> None:
         self.settings = settings
         self.db = core.db
@@ -93,6 +94,7 @@ class HttpApi:
         self.metrics = metrics
         self.deliver = deliver
         self.end_token = end_token
+        self.shared_ready = shared_ready
         self.staff = staff
         self.keyed = Keyed()
         self.new_conversations = WindowLimit(settings.conversations_per_minute, 60.0)
@@ -223,12 +225,21 @@ class HttpApi:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
+        """Ready when the database answers, and Redis too where the nodes share it."""
         try:
             await self.db.ping()
+            database = True
         except Exception:
+            database = False
             _log.warning("readyz.database_unreachable")
-            return web.json_response({"status": "unavailable", "database": False}, status=503)
-        return web.json_response({"status": "ok", "database": True})
+        redis = await self.shared_ready()
+        if not redis:
+            _log.warning("readyz.redis_unreachable")
+        ready = database and redis
+        return web.json_response(
+            {"status": "ok" if ready else "unavailable", "database": database, "redis": redis},
+            status=200 if ready else 503,
+        )
 
     async def scrape(self, request: web.Request) -> web.Response:
         return web.Response(

@@ -45,6 +45,7 @@ class SocketEdge:
         connections: Connections,
         settings: Settings,
         fanout: Fanout,
+        manager: socketio.AsyncManager | None = None,
     ) -> None:
         core = self.core = domain.core
         self.bridges = domain.bridges
@@ -56,6 +57,7 @@ class SocketEdge:
             queue_limit=settings.socket_queue_limit,
             max_frame_bytes=settings.max_frame_bytes,
             refused=metrics.error,
+            manager=manager,
         )
         self.sessions = Sessions(connections, core.db, settings, core.clock, self.server.disconnect)
         self.handlers = Handlers(domain, connections, fanout, self._enter)
@@ -127,27 +129,30 @@ class SocketEdge:
         _log.info("socket.connected", role=principal.role)
 
     async def _disconnect(self, sid: str, *_reason: Any) -> None:
-        state = self.sessions.close(sid)
-        if (
-            state is None
-            or self.stopping
-            or state.principal.role not in (Role.VICTIM, Role.COUNSELLOR)
-        ):
+        if self.stopping:
+            return  # a server going away is nobody leaving (``shutdown``)
+        state = await self.sessions.close(sid)
+        if state is None:
             return
         for conversation_id in state.conversations:
-            try:
-                async with self.connections.settling(conversation_id):
-                    effects = await self._away(state.principal.role, conversation_id)
-                await self.fanout.deliver(effects)
-            except Exception:
-                _log.exception("presence.failed", role=state.principal.role)
+            await self.departed(state.principal.role, conversation_id)
 
-    async def _away(self, role: str, conversation_id: str) -> list[Effect]:
-        if role == Role.VICTIM and not self.connections.victim_present(conversation_id):
-            return await self.bridges.victim_away(conversation_id)
-        if role == Role.COUNSELLOR and not self.connections.counsellor_present(conversation_id):
-            return await self.bridges.counsellor_away(conversation_id)
-        return []
+    async def departed(self, role: str, conversation_id: str) -> None:
+        """A socket of ``role`` left the conversation (here, or on a node that died): if it was
+        the victim's or counsellor's last, the police part pauses."""
+        presence = self.connections.board
+        try:
+            async with presence.settling(conversation_id):
+                effects: list[Effect] = []
+                if role == Role.VICTIM and not await presence.victim_present(conversation_id):
+                    effects = await self.bridges.victim_away(conversation_id)
+                elif role == Role.COUNSELLOR and not await presence.counsellor_present(
+                    conversation_id
+                ):
+                    effects = await self.bridges.counsellor_away(conversation_id)
+            await self.fanout.deliver(effects)
+        except Exception:
+            _log.exception("presence.failed", role=role)
 
     async def _event(self, event: str, sid: str, *args: Any) -> Ack:
         return await self.table.answer(event, sid, args)

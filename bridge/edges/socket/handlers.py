@@ -78,7 +78,7 @@ class Handlers:
         principal = call.state.principal
         outcome = await self.domain.devices.register(principal, p.ed25519, p.x25519, p.sig)
         # On duty from here (an officer): the socket counts once its device is known.
-        call.state.device_id = str(outcome.ack["device_id"])
+        await self.connections.registered(call.sid, call.state, str(outcome.ack["device_id"]))
         return await self._delivered(outcome)
 
     @ROUTES.on("queue.list")
@@ -89,7 +89,7 @@ class Handlers:
     async def conversation_join(self, call: Call, p: ConversationRef) -> Ack:
         async with self.connections.settling(p.conversation_id):
             outcome = await self.domain.conversations.join(call.state.caller, p.conversation_id)
-            call.state.conversations.add(p.conversation_id)
+            await self.connections.joined(call.sid, call.state, p.conversation_id)
         return await self._delivered(outcome, call.sid)
 
     @ROUTES.on("message.send")

@@ -1,5 +1,5 @@
 """The open sockets of this process: who each speaks for, how many each owner holds, which
-sessions are over, and the presence the domain reads (``Presence``).
+sessions are over; and what they tell the presence board (``bridge.domain.presence``).
 
 Kept in memory only: a victim's connection leaves no trace once it is gone.
 """
@@ -7,9 +7,9 @@ Kept in memory only: a victim's connection leaves no trace once it is gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,6 +19,7 @@ from bridge.config import Settings
 from bridge.domain.access import Caller
 from bridge.domain.auth import Credential, Principal, valid_tokens
 from bridge.domain.delivery import OnDutyOfficer
+from bridge.domain.presence import PresenceBoard
 from bridge.domain.roles import Role
 from bridge.errors import RateLimited
 from bridge.limits import TokenBucket
@@ -54,66 +55,31 @@ class SocketState:
         return Caller(self.principal, self.device_id)
 
 
-@dataclass
-class _Turn:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    holders: int = 0
-
-
 class Connections:
-    """Presence: which roles have a socket in which conversation, and the officers on duty."""
+    """The open sockets of this node, and the presence board every node reads
+    (``bridge.domain.presence``): what the domain reads as presence is written here."""
 
-    def __init__(self) -> None:
+    def __init__(self, board: PresenceBoard) -> None:
         self.sockets: dict[str, SocketState] = {}
-        self._turns: dict[str, _Turn] = {}
+        self.board = board
 
-    @contextlib.asynccontextmanager
-    async def settling(self, conversation_id: str) -> AsyncIterator[None]:
-        """Joins and departures of one conversation, one at a time.
-
-        A departure reads presence and then commits a pause; a join commits and then counts as
-        present. Interleaved, a victim or counsellor coming back on a new socket while the old
-        one is still being let go would find the bridge paused for their absence.
-        """
-        turn = self._turns.setdefault(conversation_id, _Turn())
-        turn.holders += 1
-        try:
-            async with turn.lock:
-                yield
-        finally:
-            turn.holders -= 1
-            if turn.holders == 0:
-                del self._turns[conversation_id]
-
-    def _present(self, role: str, conversation_id: str) -> bool:
-        return any(
-            s.principal.role == role and conversation_id in s.conversations
-            for s in self.sockets.values()
-        )
+    def settling(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
+        return self.board.settling(conversation_id)
 
     def roles(self) -> list[str]:
         """The role of each open socket (what the metrics count)."""
         return [s.principal.role for s in self.sockets.values()]
 
-    def counsellor_present(self, conversation_id: str) -> bool:
-        return self._present(Role.COUNSELLOR, conversation_id)
+    async def joined(self, sid: str, state: SocketState, conversation_id: str) -> None:
+        state.conversations.add(conversation_id)
+        await self.board.joined(sid, state.principal.role, conversation_id)
 
-    def victim_present(self, conversation_id: str) -> bool:
-        return self._present(Role.VICTIM, conversation_id)
-
-    def officers_on_duty(self) -> list[OnDutyOfficer]:
-        """Officers with a connected socket on which a device is registered."""
-        seen: dict[str, OnDutyOfficer] = {}
-        for s in self.sockets.values():
-            p = s.principal
-            if (
-                p.role == Role.OFFICER
-                and s.device_id is not None
-                and p.account_id is not None
-                and not s.ended
-            ):
-                seen[p.account_id] = OnDutyOfficer(p.account_id, p.region, p.gender)
-        return list(seen.values())
+    async def registered(self, sid: str, state: SocketState, device_id: str) -> None:
+        """A device is registered on the socket: an officer is on duty from here."""
+        state.device_id = device_id
+        p = state.principal
+        if p.role == Role.OFFICER and p.account_id is not None and not state.ended:
+            await self.board.on_duty(sid, OnDutyOfficer(p.account_id, p.region, p.gender))
 
 
 class Sessions:
@@ -161,8 +127,9 @@ class Sessions:
         self.sockets[sid] = state
         return state
 
-    def close(self, sid: str) -> SocketState | None:
+    async def close(self, sid: str) -> SocketState | None:
         """Forget a socket that went; its state, if it was open."""
+        await self.connections.board.gone(sid)
         state = self.sockets.pop(sid, None)
         if state is not None:
             self.owners[state.owner] -= 1
@@ -181,9 +148,13 @@ class Sessions:
             return
         state.ended = True
         _log.info("socket.session_ended", role=state.principal.role)
-        task = asyncio.create_task(self.disconnect(sid))
+        task = asyncio.create_task(self._end(sid))
         self.ending.add(task)
         task.add_done_callback(self.ending.discard)
+
+    async def _end(self, sid: str) -> None:
+        await self.connections.board.off_duty(sid)  # no invite goes to it from here
+        await self.disconnect(sid)
 
     def end_token(self, token_hash: str) -> None:
         """A token was revoked in this process (a logout): its sockets go at once."""

@@ -124,7 +124,12 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
     """
 
     def __init__(
-        self, *, queue_limit: int, max_frame_bytes: int, refused: Callable[[str], None]
+        self,
+        *,
+        queue_limit: int,
+        max_frame_bytes: int,
+        refused: Callable[[str], None],
+        manager: socketio.AsyncManager | None = None,
     ) -> None:
         # Socket.IO's own transports: long-polling, upgraded to a websocket where the network
         # lets one through (a victim behind Wi-Fi that blocks WebSockets still reaches help).
@@ -139,6 +144,8 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
             http_compression=False,
             max_http_buffer_size=max_frame_bytes,
             serializer=Packet,
+            # Several nodes: python-socketio's Redis manager (bridge.adapters.redis_fanout).
+            client_manager=manager,
         )
         self.eio._async = {**self.eio._async, "websocket": _PlainWebSocket}
         self.queue_limit = queue_limit

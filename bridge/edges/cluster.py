@@ -1,0 +1,60 @@
+"""How this node reaches the others: alone (in-process fan-out and presence), or over Redis
+(``BRIDGE_REDIS_URL``): python-socketio's Redis manager for the fan-out, presence and the
+shared limits in Redis. Every node of an installation is started with the same settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import socketio  # type: ignore[import-untyped]
+from redis.asyncio import Redis
+
+from bridge.adapters import redis as shared
+from bridge.adapters.local_fanout import LocalFanout
+from bridge.adapters.local_presence import LocalPresence
+from bridge.adapters.redis_fanout import RedisFanout, RedisManager
+from bridge.adapters.redis_presence import RedisPresence
+from bridge.config import Settings
+from bridge.domain.fanout import Fanout
+from bridge.domain.presence import PresenceBoard
+
+__all__ = ["Links", "links"]
+
+
+@dataclass
+class Links:
+    board: PresenceBoard
+    fanout: Fanout
+    # The Socket.IO client manager (None: python-socketio's in-process one).
+    manager: socketio.AsyncManager | None = None
+    redis: Redis | None = None
+
+    async def start(self) -> None:
+        if isinstance(self.board, RedisPresence):
+            await self.board.start()
+
+    async def ping(self) -> bool:
+        """Whether Redis answers (always, alone)."""
+        if self.redis is None:
+            return True
+        try:
+            return bool(await self.redis.ping())
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self.board.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def links(settings: Settings) -> Links:
+    if not settings.redis_url:
+        return Links(LocalPresence(), LocalFanout())
+    redis = shared.connect(settings.redis_url)
+    return Links(
+        RedisPresence(redis, shared.PREFIX),
+        RedisFanout(),
+        RedisManager(redis, f"{shared.PREFIX}:socketio"),
+        redis,
+    )
