@@ -3,6 +3,8 @@
 A blocking pool: in a burst a caller waits for a free connection instead of failing (redis-py's
 plain pool raises once it is used up). Nothing durable is kept in Redis; run it without
 persistence (``save ""``, ``appendonly no``) so that nothing of it reaches a disk either.
+
+Replies are bytes, as python-socketio's manager expects of its pub/sub messages.
 """
 
 from __future__ import annotations
@@ -26,6 +28,5 @@ def connect(url: str) -> Redis:
         max_connections=POOL_SIZE,
         timeout=POOL_WAIT_SECONDS,
         health_check_interval=30,
-        decode_responses=True,
     )
     return Redis(connection_pool=pool)

@@ -4,6 +4,7 @@ Used by the integration tests, the demo, bots and adapters. It speaks PROTOCOL.m
 cryptography client-side with ``bridge.crypto``: the server never gets a private key or plaintext.
 
     wire          the JSON type, the server's event names, ``Refused`` and ``ConnectionLost``
+    network       how the client reaches the bridge (trusted certificates, local address)
     http          the HTTP calls over one session
     transport     Socket.IO: calls with an ack, reconnect and resume, the outbox of unacked sends
     conversation  what a client knows of a conversation, and how answers and events change it
@@ -15,6 +16,7 @@ cryptography client-side with ``bridge.crypto``: the server never gets a private
 
 from bridge.client.base import BridgeClient
 from bridge.client.conversation import Conversation, DecryptedMessage
+from bridge.client.network import Network
 from bridge.client.staff import CounsellorClient, OfficerClient, StaffClient
 from bridge.client.victim import VictimClient
 from bridge.client.wire import SERVER_EVENTS, ConnectionLost, Refused
@@ -26,6 +28,7 @@ __all__ = [
     "Conversation",
     "CounsellorClient",
     "DecryptedMessage",
+    "Network",
     "OfficerClient",
     "Refused",
     "StaffClient",

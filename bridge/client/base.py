@@ -34,6 +34,7 @@ from bridge import crypto
 from bridge.client import reading, writing
 from bridge.client.conversation import Conversation, DecryptedMessage
 from bridge.client.http import HttpApi
+from bridge.client.network import Network
 from bridge.client.transport import Transport
 from bridge.client.wire import JSON, Refused
 
@@ -55,8 +56,10 @@ class BridgeClient(Transport):
 
     role: ClassVar[str]
 
-    def __init__(self, base_url: str, *, ack_timeout: float = 10.0) -> None:
-        super().__init__(base_url, ack_timeout=ack_timeout)
+    def __init__(
+        self, base_url: str, *, ack_timeout: float = 10.0, network: Network | None = None
+    ) -> None:
+        super().__init__(base_url, ack_timeout=ack_timeout, network=network)
         self.keys = crypto.DeviceKeys.generate()
         self.device_id: str | None = None
         self.org_key: PrivateKey | None = None
@@ -64,7 +67,7 @@ class BridgeClient(Transport):
         self.current: str | None = None
         self.received: list[tuple[str, JSON]] = []
         self.sent: dict[str, JSON] = {}
-        self._api = HttpApi(self.base_url)
+        self._api = HttpApi(self.base_url, self.network)
         self._queues: dict[str, asyncio.Queue[JSON]] = {}
         self._pump_task: asyncio.Task[None] | None = None
         self._join_lock = asyncio.Lock()  # events wait while a join ack is being applied

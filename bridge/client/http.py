@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 
+from bridge.client.network import Network
 from bridge.client.wire import JSON, Refused
 
 __all__ = ["HttpApi"]
@@ -18,8 +19,9 @@ class HttpApi:
     The org public keys it fetches are cached for the object's life (they do not change).
     """
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, network: Network) -> None:
         self.base_url = base_url
+        self.network = network
         self._session: aiohttp.ClientSession | None = None
         self._org_publics: dict[str, str] = {}
 
@@ -41,7 +43,7 @@ class HttpApi:
         An answer that is not JSON is returned as ``None``.
         """
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = self.network.session()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         kwargs: dict[str, Any] = {
             "headers": headers,

@@ -12,6 +12,7 @@ from bridge import crypto
 from bridge.client import writing
 from bridge.client.base import BridgeClient
 from bridge.client.conversation import Conversation, DecryptedMessage
+from bridge.client.network import Network
 from bridge.client.wire import JSON
 
 __all__ = ["CounsellorClient", "OfficerClient", "StaffClient"]
@@ -21,16 +22,24 @@ class StaffClient(BridgeClient):
     """A logged-in staff member: bearer token, org key (after ``unlock``) and one device key for
     the client's life, so registering again yields the same ``device_id``."""
 
-    def __init__(self, base_url: str, *, ack_timeout: float = 10.0) -> None:
-        super().__init__(base_url, ack_timeout=ack_timeout)
+    def __init__(
+        self, base_url: str, *, ack_timeout: float = 10.0, network: Network | None = None
+    ) -> None:
+        super().__init__(base_url, ack_timeout=ack_timeout, network=network)
         self.session: JSON = {}
 
     @classmethod
     async def login(
-        cls, base_url: str, username: str, password: str, *, ack_timeout: float = 10.0
+        cls,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        ack_timeout: float = 10.0,
+        network: Network | None = None,
     ) -> Self:
         """``POST /api/v1/session``; ``session`` keeps its answer (token, user_id, role, org)."""
-        client = cls(base_url, ack_timeout=ack_timeout)
+        client = cls(base_url, ack_timeout=ack_timeout, network=network)
         try:
             body = {"username": username, "password": password}
             client.session = await client.request("POST", "/api/v1/session", body)

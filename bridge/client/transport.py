@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 import socketio  # type: ignore[import-untyped]
 
+from bridge.client.network import Network
 from bridge.client.wire import JSON, SERVER_EVENTS, ConnectionLost, Refused
 
 __all__ = ["Transport"]
@@ -57,8 +58,11 @@ class Transport:
     # Engine.IO transports to try, in order; ("polling", "websocket") upgrades as browsers do.
     transports: tuple[str, ...] = ("websocket",)
 
-    def __init__(self, base_url: str, *, ack_timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, ack_timeout: float = 10.0, network: Network | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.network = network or Network()
         self.ack_timeout = ack_timeout
         self.token: str | None = None
         self.resumes = 0
@@ -98,7 +102,7 @@ class Transport:
 
     async def _open_socket(self) -> None:
         if self._socket_http is None:  # one session for every (re)connect of this client
-            self._socket_http = aiohttp.ClientSession()
+            self._socket_http = self.network.session()
         # Reconnecting is ours (see _reconnect): python-socketio's gives up after the server
         # closes a socket, which is what a restart or a slow consumer looks like.
         sio = socketio.AsyncClient(reconnection=False, http_session=self._socket_http)

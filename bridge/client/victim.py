@@ -11,6 +11,7 @@ from bridge import crypto
 from bridge.client import writing
 from bridge.client.base import BridgeClient
 from bridge.client.conversation import Conversation, DecryptedMessage
+from bridge.client.network import Network
 from bridge.client.wire import JSON
 
 __all__ = ["VictimClient"]
@@ -22,14 +23,23 @@ class VictimClient(BridgeClient):
 
     role = "victim"
 
-    def __init__(self, base_url: str, *, ack_timeout: float = 10.0) -> None:
-        super().__init__(base_url, ack_timeout=ack_timeout)
+    def __init__(
+        self, base_url: str, *, ack_timeout: float = 10.0, network: Network | None = None
+    ) -> None:
+        super().__init__(base_url, ack_timeout=ack_timeout, network=network)
         self.conversation_id = ""
 
     @classmethod
-    async def create(cls, base_url: str, lang: str = "nl", *, ack_timeout: float = 10.0) -> Self:
+    async def create(
+        cls,
+        base_url: str,
+        lang: str = "nl",
+        *,
+        ack_timeout: float = 10.0,
+        network: Network | None = None,
+    ) -> Self:
         """Start a conversation (new device and care scope keys), connect and join it."""
-        client = cls(base_url, ack_timeout=ack_timeout)
+        client = cls(base_url, ack_timeout=ack_timeout, network=network)
         try:
             care = crypto.ScopeKey.generate()
             body = {

@@ -9,16 +9,11 @@ installed: without them these tests fail, they do not skip.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import grp
 import json
 import os
 import re
 import shlex
-import shutil
-import signal
-import ssl
 import subprocess
 import tomllib
 from collections.abc import AsyncIterator, Iterator
@@ -34,16 +29,15 @@ from bridge.config import Settings, load_settings
 from bridge.edges import cli
 from bridge.edges.app import EDGE, make_app
 from bridge.edges.pages import SECURITY_HEADERS
-from harness import CLI, cli_env, free_port, wait_healthy
+from harness import Node
+from harness.nginx import SITE, Proxy, nginx_command, nginx_prefix, proxy_in_front
 
 ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy"
-SITE = DEPLOY / "nginx" / "fier-bridge.conf"
 COMPOSE = DEPLOY / "compose.yaml"
 KUBERNETES = DEPLOY / "kubernetes"
 UNIT = DEPLOY / "systemd" / "fier-bridge@.service"
 DOCKERFILE = DEPLOY / "Dockerfile"
-SBIN = ("/usr/sbin", "/sbin")
 
 
 # -- what the repository builds ------------------------------------------------------------------
@@ -193,95 +187,6 @@ def location(server: Directive, path: str) -> Directive:
 # -- nginx and openssl, run ---------------------------------------------------------------------
 
 
-def tool(name: str, package: str) -> str:
-    path = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), *SBIN]))
-    if path is None:
-        pytest.fail(f"{name} is missing: apt-get install -y {package}")
-    return path
-
-
-def certificate(directory: Path) -> Path:
-    """A self-signed certificate for localhost and 127.0.0.1, made with the openssl command."""
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            tool("openssl", "openssl"),
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            str(directory / "tls.key"),
-            "-out",
-            str(directory / "tls.crt"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return directory / "tls.crt"
-
-
-def nginx_prefix(prefix: Path, includes: dict[str, str]) -> Path:
-    """An nginx prefix whose nginx.conf includes the shipped site verbatim, with ``includes``
-    (the site's per-installation files) and a certificate in ``fier-bridge/``.
-
-    Everything nginx writes stays in the prefix; the http level has an access log and an info
-    error log of its own, so that the site is seen to turn them off.
-    """
-    (prefix / "fier-bridge").mkdir(parents=True)
-    (prefix / "temp").mkdir()
-    for name, text in includes.items():
-        (prefix / "fier-bridge" / name).write_text(text)
-    certificate(prefix / "fier-bridge")
-    temp = "\n".join(
-        f"    {kind}_temp_path {prefix / 'temp' / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    user = ""
-    if os.geteuid() == 0:  # nginx drops to this user for its workers
-        group = "nogroup" if "nogroup" in {g.gr_name for g in grp.getgrall()} else "nobody"
-        user = f"user nobody {group};"
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        f"""{user}
-daemon off;
-worker_processes 1;
-pid {prefix / "nginx.pid"};
-error_log {prefix / "error.log"} info;
-events {{ worker_connections 256; }}
-http {{
-{temp}
-    access_log {prefix / "access.log"};
-    include {SITE};
-}}
-"""
-    )
-    return conf
-
-
-def nginx_command(conf: Path, *extra: str) -> list[str]:
-    prefix = conf.parent
-    return [
-        tool("nginx", "nginx"),
-        "-p",
-        f"{prefix}/",
-        "-c",
-        str(conf),
-        "-e",
-        str(prefix / "error.log"),
-        *extra,
-    ]
-
-
 def includes_of_site() -> list[str]:
     return sorted({d.args[0] for d in site().walk() if d.name == "include"})
 
@@ -384,87 +289,26 @@ def test_the_site_adds_hsts_and_no_header_the_bridge_sets_itself() -> None:
 # -- the site in front of two bridge nodes --------------------------------------------------------
 
 
-@dataclass
-class Front:
-    """nginx on loopback in front of two bridge processes, and a client that trusts it."""
-
-    https: str
-    http: str
-    prefix: Path
-    nodes: list[asyncio.subprocess.Process]
-    tls: ssl.SSLContext
-
-
 @contextlib.asynccontextmanager
-async def front(tmp_path: Path) -> AsyncIterator[Front]:
+async def front(tmp_path: Path) -> AsyncIterator[tuple[Proxy, list[Node]]]:
+    """Two bridge nodes over one data directory behind the shipped site."""
     data = tmp_path / "data"
     data.mkdir()
-    ports = [free_port(), free_port()]
-    nodes: list[asyncio.subprocess.Process] = []
-    https_port, http_port = free_port(), free_port()
-    conf = nginx_prefix(
-        tmp_path / "nginx",
-        {
-            "upstreams.conf": "".join(f"server 127.0.0.1:{p};\n" for p in ports),
-            "listen-https.conf": f"listen 127.0.0.1:{https_port} ssl;\nserver_name localhost;\n",
-            "listen-http.conf": f"listen 127.0.0.1:{http_port};\nserver_name localhost;\n",
-        },
-    )
-    nginx_err = (tmp_path / "nginx.stderr").open("w")
-    nginx = None
+    nodes = [Node(data, name="a"), Node(data, name="b")]
     try:
         # One after the other: the first makes the log key and migrates, the second finds both.
-        for i, port in enumerate(ports):
-            with (tmp_path / f"node{i}.err").open("w") as err:
-                node = await asyncio.create_subprocess_exec(
-                    *CLI,
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=err,
-                    env=cli_env(data),
-                )
-            nodes.append(node)
-            await wait_healthy(f"http://127.0.0.1:{port}", node)
-        nginx = await asyncio.create_subprocess_exec(
-            *nginx_command(conf), stdout=nginx_err, stderr=nginx_err
-        )
-        proxy = Front(
-            https=f"https://127.0.0.1:{https_port}",
-            http=f"http://127.0.0.1:{http_port}",
-            prefix=conf.parent,
-            nodes=nodes,
-            tls=ssl.create_default_context(cafile=conf.parent / "fier-bridge" / "tls.crt"),
-        )
-        await _until_up(proxy, nginx)
-        yield proxy
+        for node in nodes:
+            await node.start()
+        async with proxy_in_front(tmp_path / "nginx", [n.port for n in nodes]) as proxy:
+            yield proxy, nodes
     finally:
         for node in nodes:
-            if node.returncode is None:
-                node.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(node.wait(), 15)
-        if nginx is not None and nginx.returncode is None:
-            nginx.send_signal(signal.SIGQUIT)
-            await asyncio.wait_for(nginx.wait(), 10)
-        nginx_err.close()
+            await node.stop()
+        for node in nodes:
+            assert "Traceback" not in node.errors()
 
 
-async def _until_up(proxy: Front, nginx: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(100):
-            assert nginx.returncode is None, (proxy.prefix / "error.log").read_text()
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(proxy.https + "/healthz", ssl=proxy.tls) as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise AssertionError("nginx did not answer within 10 s")
-
-
-async def _long_polling_session(http: aiohttp.ClientSession, proxy: Front) -> None:
+async def _long_polling_session(http: aiohttp.ClientSession, proxy: Proxy) -> None:
     """One Socket.IO session over long-polling: open, send, receive; three requests that only
     the node that opened the session can answer."""
     base = proxy.https + "/socket.io/?EIO=4&transport=polling"
@@ -483,7 +327,7 @@ async def _long_polling_session(http: aiohttp.ClientSession, proxy: Front) -> No
 
 @pytest.mark.slow
 async def test_nginx_with_the_site_in_front_of_two_bridge_nodes(tmp_path: Path) -> None:
-    async with front(tmp_path) as proxy, aiohttp.ClientSession() as http:
+    async with front(tmp_path) as (proxy, nodes), aiohttp.ClientSession() as http:
         # Long-polling works: every request of a session reaches its node, every time.
         for _ in range(4):
             await _long_polling_session(http, proxy)
@@ -529,16 +373,15 @@ async def test_nginx_with_the_site_in_front_of_two_bridge_nodes(tmp_path: Path) 
             assert response.headers["Location"].startswith("https://")
 
         # With both nodes gone: the bridge's error format, and nothing of the client logged.
-        for node in proxy.nodes:
-            node.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(node.wait(), 15)
+        for node in nodes:
+            await node.stop()
         texts = proxy.https + "/api/v1/consent-texts/report"
         async with http.get(texts, ssl=proxy.tls) as response:
             assert response.status == 503
             assert (await response.json())["error"]["code"] == "internal"
 
     assert (proxy.prefix / "access.log").read_text() == ""
-    logged = (proxy.prefix / "error.log").read_text() + (tmp_path / "nginx.stderr").read_text()
+    logged = proxy.logged()
     assert "client:" not in logged
     assert "/api/v1/" not in logged and "/socket.io/" not in logged
 

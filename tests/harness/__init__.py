@@ -10,6 +10,7 @@ They are re-exported here: ``from harness import Bridge, joined``.
 from harness import backend
 from harness.backend import database_url, execute
 from harness.nodes import Node, audit_verify
+from harness.redis_server import RedisServer, redis_server
 from harness.scenario import (
     BOTH,
     CARE,
@@ -72,6 +73,7 @@ __all__ = [
     "TABLES",
     "Bridge",
     "Node",
+    "RedisServer",
     "World",
     "audit_entries",
     "audit_verify",
@@ -102,6 +104,7 @@ __all__ = [
     "policy_text",
     "proposed",
     "query",
+    "redis_server",
     "resigned",
     "running",
     "shared_world",

@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 from nacl import pwhash
 
-from bridge.client import CounsellorClient, OfficerClient, StaffClient, VictimClient
+from bridge.client import CounsellorClient, Network, OfficerClient, StaffClient, VictimClient
 from bridge.clock import utc_now
 from bridge.config import Settings, load_settings
 from bridge.domain.orgkeys import init_org_key
@@ -145,26 +145,38 @@ class Bridge:
                 now=utc_now(),
             )
 
-    async def victim(self, lang: str = "nl", *, url: str | None = None) -> VictimClient:
-        """A victim with a new conversation, on this bridge or on the node at ``url``."""
-        client = await VictimClient.create(url or self.url, lang)
+    async def victim(
+        self, lang: str = "nl", *, url: str | None = None, network: Network | None = None
+    ) -> VictimClient:
+        """A victim with a new conversation, on this bridge or at ``url`` (a node, a proxy)."""
+        client = await VictimClient.create(url or self.url, lang, network=network)
         self.clients.append(client)
         return client
 
     async def counsellor(
-        self, username: str = "counsellor", *, url: str | None = None
+        self,
+        username: str = "counsellor",
+        *,
+        url: str | None = None,
+        network: Network | None = None,
     ) -> CounsellorClient:
         """A counsellor logged in, with the Fier key unlocked, connected and registered (on
-        this bridge, or on the node at ``url``)."""
-        return await self._staff(CounsellorClient, username, "fier", url)
+        this bridge, or at ``url``: a node, a proxy)."""
+        return await self._staff(CounsellorClient, username, "fier", url, network)
 
-    async def officer(self, username: str = "officer", *, url: str | None = None) -> OfficerClient:
+    async def officer(
+        self, username: str = "officer", *, url: str | None = None, network: Network | None = None
+    ) -> OfficerClient:
         """An officer logged in, with the AVIM key unlocked, connected and registered (on this
-        bridge, or on the node at ``url``)."""
-        return await self._staff(OfficerClient, username, "avim", url)
+        bridge, or at ``url``: a node, a proxy)."""
+        return await self._staff(OfficerClient, username, "avim", url, network)
 
-    async def _staff(self, cls: type[S], username: str, org: str, url: str | None) -> S:
-        client = await cls.login(url or self.url, username, self.passwords[username])
+    async def _staff(
+        self, cls: type[S], username: str, org: str, url: str | None, network: Network | None
+    ) -> S:
+        client = await cls.login(
+            url or self.url, username, self.passwords[username], network=network
+        )
         self.clients.append(client)
         await client.unlock(self.passphrases[org])
         await client.connect()
