@@ -1,7 +1,8 @@
 """The expiry loop: unanswered questions and invites no officer took, on time, after restarts too.
 
 Deadlines live in the database; the loop sleeps until the earliest one, or until woken because
-a new one was made, and hands what expired to the delivery.
+a new one was made on this node (at most ``RECHECK_SECONDS``, for those other nodes made), and
+hands what expired to the delivery.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from bridge.store.models import BridgeRequest, Conversation
 __all__ = ["Expiry", "ExpiryLoop"]
 
 _log = structlog.get_logger("bridge.expiry")
+
+RECHECK_SECONDS = 30.0
 
 
 class ExpiryLoop:
@@ -51,9 +54,11 @@ class ExpiryLoop:
                 _log.exception("expiry.failed")
                 deadline = None
                 await asyncio.sleep(1)
-            timeout = (
-                None if deadline is None else max(0.0, (deadline - self.clock()).total_seconds())
-            )
+            # A deadline another node made did not wake this loop: look again now and then, so
+            # that a node that dies leaves its deadlines to the others.
+            timeout = RECHECK_SECONDS
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, (deadline - self.clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
