@@ -177,3 +177,21 @@ async def test_a_long_polling_client_that_does_not_come_back_for_its_packets_is_
         "Ben je er weer?",
     ]
     assert seq == (await victim.history())[-1].seq
+
+
+async def test_a_poll_waiting_when_its_client_closes_is_answered_at_once(
+    bridge: Bridge, output: Output
+) -> None:
+    """A client that leaves sends its close packet beside a poll still waiting for packets:
+    the poll is answered then, not held until the ping timeout (about 45 s)."""
+    async with aiohttp.ClientSession() as http:
+        session = await _polling_session(http, bridge.url)
+        waiting = asyncio.create_task(http.get(session))
+        await asyncio.sleep(0.2)  # the poll reaches the server and waits there
+        assert not waiting.done()
+        async with http.post(session, data="1") as response:  # engine.io's close packet
+            assert response.status == 200
+        # Bounded far below the ping timeout: before the fix this waited it out.
+        async with await asyncio.wait_for(waiting, 5) as answer:
+            assert answer.status == 200
+    output.assert_clean()

@@ -32,7 +32,8 @@ _log = structlog.get_logger("bridge.socket")
 
 
 class _GuardedSocket(AsyncSocket):  # type: ignore[misc]
-    """engine.io's socket, answering a long-polling body it cannot read as a bad request.
+    """engine.io's socket, answering a long-polling body it cannot read as a bad request, and
+    releasing a waiting poll when it is closed at once.
 
     engine.io decodes the body outside its handling of bad requests: an unreadable one (an
     empty packet, bytes that are not UTF-8) would be logged as a server error, answered 200 and
@@ -51,6 +52,13 @@ class _GuardedSocket(AsyncSocket):  # type: ignore[misc]
             # wait for a poll that never comes, and hold this request open).
             await self.close(wait=False, abort=True)
             raise engineio_exceptions.UnknownPacketError() from None
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if abort:
+            # Closed at once (the client's close packet, or a bad body): a long-poll still
+            # waiting for packets is answered now, not held until the ping timeout.
+            self.queue.put_nowait(None)
 
 
 class _EngineIO(engineio.AsyncServer):  # type: ignore[misc]
