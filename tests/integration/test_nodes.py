@@ -35,6 +35,7 @@ from harness import (
     Node,
     RedisServer,
     audit_verify,
+    error_code,
     policy_text,
     query,
     redis_server,
@@ -206,6 +207,12 @@ async def test_two_nodes_behind_nginx_share_the_driegesprek_and_survive_a_kill(
         every_ack = [s for group in acked.values() for s in group]
         assert len(every_ack) == 3 * SENDS and len(set(every_ack)) == len(every_ack)
         assert set(every_ack) <= set(seqs)
+
+        # Bad input still gets its code on the node that took over, and changes nothing.
+        ack = await victim.call_raw("message.send", {"envelope": {"v": 1}})
+        assert error_code(ack) == "invalid"
+        ack = await officer.call_raw("consent.withdraw", {"conversation_id": cid})
+        assert error_code(ack) == "forbidden"
 
         # Still one bridge, joined, with the counsellor on B; the log verifies on B.
         later = await victim.send("Ben je er nog?")
