@@ -107,6 +107,27 @@ async def test_a_checkpoint_is_signed_in_time_while_entries_arrive(tmp_path: Pat
     assert sizes == [2]
 
 
+async def test_two_nodes_checkpointing_at_once_sign_one_checkpoint(tmp_path: Path) -> None:
+    """Every node's checkpoint loop runs; the tree head's lock lets one of them sign."""
+    nodes = [await database(tmp_path), Database(database_url(tmp_path))]
+    log = Log(KEY)
+    await append(nodes[0], log, 5)
+
+    async def behind(db: Database) -> bool:
+        async with db.session() as session, session.begin():
+            return await log.checkpoint_if_behind(session, NOW)
+
+    for round in range(10):
+        await append(nodes[round % 2], log, 1)
+        signed = await asyncio.gather(*(behind(db) for db in nodes for _ in range(4)))
+        assert signed.count(True) == 1
+    async with nodes[1].session() as session:
+        sizes = [c.size for c in await session.scalars(select(StoredCheckpoint))]
+    for db in nodes:
+        await db.dispose()
+    assert sizes == list(range(6, 16))
+
+
 def test_log_key_file_is_private_and_never_replaced(tmp_path: Path) -> None:
     path = tmp_path / "log-key"
     key = create_log_key(path, "test/log")
