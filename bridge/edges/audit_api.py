@@ -1,6 +1,7 @@
 """The auditor's HTTP routes under ``/api/v1/audit`` (PROTOCOL.md, "HTTP" and "Log entries").
 
-Entries, checkpoints and RFC 9162 proofs, for the auditor role only (the log key for anyone).
+Entries, checkpoints and RFC 9162 proofs, for the auditor role only (the log key and its
+history for anyone).
 Nothing here returns content: the log holds none.
 """
 
@@ -45,7 +46,7 @@ class AuditApi:
     def __init__(self, core: Core, reader: LogReader) -> None:
         self.db = core.db
         self.clock = core.clock
-        self.key = core.log.key
+        self.origin = core.log.key.origin
         self.reader = reader
 
     def routes(self) -> list[web.RouteDef]:
@@ -57,6 +58,7 @@ class AuditApi:
             web.get("/api/v1/audit/proof/inclusion", self.inclusion),
             web.get("/api/v1/audit/proof/consistency", self.consistency),
             web.get("/api/v1/audit/log-key", self.log_key),
+            web.get("/api/v1/audit/log-keys", self.log_keys),
         ]
 
     async def _auditor(self, request: web.Request) -> None:
@@ -100,7 +102,14 @@ class AuditApi:
         return web.json_response(proof)
 
     async def log_key(self, request: web.Request) -> web.Response:
-        key = self.key
+        """The key that signs now: the last of the history, read from the log, so every node
+        answers the same from the moment of a rotation."""
+        key = (await self.reader.log_keys())[-1]
         return web.json_response(
-            {"key_id": key.key_id, "ed25519": key.ed25519, "origin": key.origin}
+            {"key_id": key.key_id, "ed25519": key.ed25519, "origin": self.origin}
         )
+
+    async def log_keys(self, request: web.Request) -> web.Response:
+        """Every key the log was signed with, oldest first, and the sizes each signed."""
+        keys = [key.view() for key in await self.reader.log_keys()]
+        return web.json_response({"origin": self.origin, "keys": keys})

@@ -213,6 +213,10 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--passphrase-stdin", action="store_true")
     init.add_argument("--db")
     keys_sub.add_parser("init-log", help="make the log's signing key in the data directory")
+    rotate = keys_sub.add_parser(
+        "rotate-log", help="a new log key, handed over by the old one (see docs/audit.md)"
+    )
+    rotate.add_argument("--db")
 
     audit = sub.add_parser("audit", help="export and verify the log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -282,6 +286,11 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         except FileExistsError:
             raise BridgeError(f"{settings.log_key_path} exists already") from None
         print(json.dumps({"key_id": key.key_id, "ed25519": key.ed25519, "origin": key.origin}))
+        return 0
+    if args.keys_command == "rotate-log":
+        from bridge.edges.key_commands import rotate_log
+
+        print(json.dumps(asyncio.run(rotate_log(settings))))
         return 0
     passphrase = _read_secret(args.passphrase_stdin, f"Passphrase for {args.org}: ")
     public = asyncio.run(_init_org(settings, args.org, passphrase))

@@ -16,7 +16,7 @@ from bridge.crypto import b64u_decode, b64u_encode, jcs
 from bridge.log.export import ExportError, fetch_export
 from bridge.log.merkle import VerificationError, frontier_append, frontier_root, leaf_hash
 from bridge.log.signed_note import CheckpointBody, open_note, vkey
-from bridge.log.verify import Report, verify_export
+from bridge.log.verify import ROTATED, Report, verify_export
 
 __all__ = ["export_command", "verify_command"]
 
@@ -49,13 +49,24 @@ def _root_at(lines: Sequence[bytes], size: int) -> bytes:
     return frontier_root(frontier)
 
 
+def _latest_key(lines: Sequence[bytes]) -> str:
+    """The log key in force at the end of an export already verified: the header's, or the
+    new key of its last rotation."""
+    key = str(json.loads(lines[0])["log_key"]["ed25519"])
+    for line in lines[1:]:
+        entry = json.loads(line).get("entry", {})
+        if entry.get("kind") == ROTATED:
+            key = entry["new_ed25519"]
+    return key
+
+
 def _check_note(
     lines: Sequence[bytes], report: Report, note: str, witnesses: Sequence[str]
 ) -> CheckpointBody:
-    """The cosigned note must be signed by the export's log key, cosigned by every given
+    """The cosigned note must be signed by the log key in force, cosigned by every given
     witness, and agree with the export at its size."""
     header = json.loads(lines[0])
-    log_vkey = vkey(header["origin"], b64u_decode(header["log_key"]["ed25519"]))
+    log_vkey = vkey(header["origin"], b64u_decode(_latest_key(lines)))
     checkpoint = open_note(note, log_vkey, witnesses)
     if checkpoint.origin != header["origin"]:
         raise VerificationError(f"the note is of {checkpoint.origin!r}, not this log")

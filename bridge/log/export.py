@@ -1,8 +1,9 @@
 """``bridge audit export``: fetch the whole log from a running bridge into the export format.
 
-The export is JSON Lines, every line the JCS of its object: a header with the log key and the
-signed checkpoint of the whole export (its head); the entries in order, each signed checkpoint
-right after the last entry it covers; last, that head again (see :mod:`bridge.log.verify`).
+The export is JSON Lines, every line the JCS of its object: a header with the key the log began
+with (the first of ``/log-keys``: later keys are handed over in the log itself) and the signed
+checkpoint of the whole export (its head); the entries in order, each signed checkpoint right
+after the last entry it covers; last, that head again (see :mod:`bridge.log.verify`).
 Like the verifier, this imports nothing of the server: an auditor can run it alone.
 """
 
@@ -39,7 +40,7 @@ async def fetch_export(base_url: str, token: str) -> list[bytes]:
     api = base_url.rstrip("/") + "/api/v1/audit"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
         final = await _get(http, f"{api}/checkpoint", token)
-        key = await _get(http, f"{api}/log-key", token)
+        history = await _get(http, f"{api}/log-keys", token)
         size = int(final["size"])
         entries: list[Any] = []
         while len(entries) < size:
@@ -55,11 +56,12 @@ async def fetch_export(base_url: str, token: str) -> list[bytes]:
             if len(page["checkpoints"]) < PAGE:
                 break
     signed_before = [c for c in checkpoints if c["size"] <= size and c != final]
+    first = history["keys"][0]
     header = {
         "format": FORMAT,
         "head": final,
-        "origin": key["origin"],
-        "log_key": {"key_id": key["key_id"], "ed25519": key["ed25519"]},
+        "origin": history["origin"],
+        "log_key": {"key_id": first["key_id"], "ed25519": first["ed25519"]},
     }
     return [jcs(line) for line in _lines(header, entries, [*signed_before, final])]
 

@@ -1,5 +1,6 @@
 """The format of an exported audit log (``fier-bridge-log/1``), as :mod:`bridge.log.verify`
-reads it: the header, checkpoint lines, what an entry must hold, and the verifier's findings.
+reads it: the header, checkpoint lines, what an entry must hold, how the log key may change
+(:class:`_KeyChain`), and the verifier's findings.
 
 Like the verifier, this imports only the standard library, :mod:`bridge.crypto` and the other
 pure log modules, so an auditor can use it without the server.
@@ -19,10 +20,13 @@ from bridge.crypto import (
 )
 from bridge.log.signed_note import key_hash
 
-__all__ = ["FORMAT", "Failure", "Report"]
+__all__ = ["FORMAT", "ROTATED", "Failure", "Report"]
 
 FORMAT = "fier-bridge-log/1"
 """The header's ``format``: the one export format this verifier reads."""
+
+ROTATED = "log_key.rotated"
+"""The kind of the entry that hands the log over to a new key."""
 
 
 _HASH_BYTES = 32
@@ -38,6 +42,9 @@ _HEADER_FIELDS = frozenset({"format", "head", "log_key", "origin"})
 
 
 _LOG_KEY_FIELDS = frozenset({"ed25519", "key_id"})
+
+
+_ROTATION_FIELDS = ("old_key_id", "old_ed25519", "new_key_id", "new_ed25519")
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,9 @@ def _parse_header(header: dict[str, Any]) -> tuple[_Key, str]:
     return _Key(log_key["ed25519"], log_key["key_id"]), origin
 
 
-def _parse_checkpoint(checkpoint: object, key: _Key, what: str) -> _VerifiedCheckpoint:
-    """Check a checkpoint's fields and then its signature by the log key."""
+def _parse_checkpoint(checkpoint: object, key: _Key | None, what: str) -> _VerifiedCheckpoint:
+    """Check a checkpoint's fields and then its signature by ``key`` (only the fields without
+    one: a checkpoint of a key the export names later is checked again once it has)."""
     if not isinstance(checkpoint, Mapping) or set(checkpoint) != _CHECKPOINT_FIELDS:
         raise _Failed(f"{what} must be an object with exactly {sorted(_CHECKPOINT_FIELDS)}")
     size, root, sig = checkpoint["size"], checkpoint["root"], checkpoint["sig"]
@@ -133,8 +141,11 @@ def _parse_checkpoint(checkpoint: object, key: _Key, what: str) -> _VerifiedChec
         raise _Failed(f"{what} size is not a non-negative integer")
     if type(checkpoint["time"]) is not str:
         raise _Failed(f"{what} time is not a string")
-    if checkpoint["key_id"] != key.key_id:
-        raise _Failed(f"{what} key_id {checkpoint['key_id']!r} is not the log's {key.key_id!r}")
+    if key is not None and checkpoint["key_id"] != key.key_id:
+        raise _Failed(
+            f"{what} key_id {checkpoint['key_id']!r} is not the log's {key.key_id!r} (the key "
+            f"changes only by a {ROTATED} entry that a checkpoint of the old key covers)"
+        )
     try:
         raw_root = b64u_decode(root, size=_HASH_BYTES) if type(root) is str else None
     except EncodingError:
@@ -143,11 +154,82 @@ def _parse_checkpoint(checkpoint: object, key: _Key, what: str) -> _VerifiedChec
         raise _Failed(f"{what} root is not b64u of a 32-byte hash")
     if type(sig) is not str:
         raise _Failed(f"{what} sig is not a string")
+    if key is None:
+        return _VerifiedCheckpoint(size, raw_root, root)
     try:
         verify_object(checkpoint, sig, key.ed25519)
     except (BadSignatureError, EncodingError) as exc:
         raise _Failed(f"{what} of size {size}: signature does not verify ({exc})") from exc
     return _VerifiedCheckpoint(size, raw_root, root)
+
+
+def _named_key(checkpoint: object) -> object:
+    """The ``key_id`` a checkpoint names, None if it names none."""
+    return checkpoint.get("key_id") if isinstance(checkpoint, Mapping) else None
+
+
+class _KeyChain:
+    """The log keys of an export: the one its header names, then one more for each
+    ``log_key.rotated`` entry ``{old_key_id, old_ed25519, new_key_id, new_ed25519}``.
+
+    A rotation must name the key in force as the old one and a new key whose id is its key
+    hash. The first checkpoint after it must still be the old key's: it covers the entry, so the
+    key the auditor trusts signs the hand-over. Every later checkpoint is the new key's. Any
+    other change of key fails.
+    """
+
+    def __init__(self, first: _Key, origin: str) -> None:
+        self.current = first
+        self.origin = origin
+        self.known = {first.key_id: first}
+        self.pending: tuple[int, _Key] | None = None  # a rotation no checkpoint covers yet
+        self.retired: dict[str, int] = {}  # key id -> index of the rotation that retired it
+
+    def rotation(self, entry: Mapping[str, Any], index: int) -> None:
+        if self.pending is not None:
+            raise _Failed(
+                f"a second {ROTATED} before a checkpoint of key {self.current.key_id} covers "
+                f"the one at index {self.pending[0]}",
+                index,
+            )
+        old_id, old_key, new_id, new_key = (entry.get(name) for name in _ROTATION_FIELDS)
+        if old_id != self.current.key_id or old_key != self.current.ed25519:
+            raise _Failed(
+                f"{ROTATED} names old key {old_id!r}, but the log's key is {self.current.key_id!r}",
+                index,
+            )
+        try:
+            public = _decode_key(new_key, f"{ROTATED} new_ed25519")
+        except _Failed as failed:
+            raise _Failed(failed.reason, index) from None
+        if new_id != key_hash(self.origin, public).hex():
+            raise _Failed(f"{ROTATED} new_key_id is not the key hash of origin and key", index)
+        if new_id in self.known:
+            raise _Failed(f"{ROTATED} hands over to key {new_id}, which the log had before", index)
+        self.pending = (index, _Key(str(new_key), new_id))
+        self.known[new_id] = self.pending[1]
+
+    def signer(self, checkpoint: object, what: str) -> _Key:
+        """The key that must have signed a checkpoint line: the one in force."""
+        named = _named_key(checkpoint)
+        if self.pending is not None and named == self.pending[1].key_id:
+            raise _Failed(
+                f"{what} is signed by the new key {named} before a checkpoint of the old key "
+                f"{self.current.key_id} covers its rotation at index {self.pending[0]}"
+            )
+        if isinstance(named, str) and named in self.retired:
+            raise _Failed(
+                f"{what} is signed by key {named}, retired by the rotation at index "
+                f"{self.retired[named]}"
+            )
+        return self.current
+
+    def signed(self) -> None:
+        """A checkpoint of the key in force verified: a pending rotation takes effect."""
+        if self.pending is not None:
+            index, key = self.pending
+            self.retired[self.current.key_id] = index
+            self.current, self.pending = key, None
 
 
 def _entry_problem(obj: dict[str, Any]) -> str:

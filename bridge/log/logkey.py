@@ -18,7 +18,15 @@ from bridge import crypto
 from bridge.config import Settings
 from bridge.log.signed_note import key_hash
 
-__all__ = ["LogKey", "SignedCheckpoint", "create_log_key", "load_or_create_log_key", "log_key_for"]
+__all__ = [
+    "LogKey",
+    "SignedCheckpoint",
+    "create_log_key",
+    "load_log_key",
+    "load_or_create_log_key",
+    "log_key_for",
+    "write_private",
+]
 
 
 class SignedCheckpoint(TypedDict):
@@ -63,25 +71,36 @@ class LogKey:
         )
 
 
+def write_private(path: Path, seed: bytes) -> None:
+    """A new file of mode 600 holding ``seed``, on disk before this returns; never replaces one."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(seed)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def create_log_key(path: Path, origin: str) -> LogKey:
     """Make a new key file; refuses to replace one (a new key would orphan every checkpoint)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(bytes(key))
+    write_private(path, bytes(key))
     return LogKey(key, origin)
 
 
-def load_or_create_log_key(path: Path, origin: str) -> LogKey:
-    if not path.exists():
-        return create_log_key(path, origin)
+def load_log_key(path: Path, origin: str) -> LogKey:
     if path.stat().st_mode & 0o077:
         raise PermissionError(f"{path} must be readable by its owner only (chmod 600)")
     seed = path.read_bytes()
     if len(seed) != 32:
         raise ValueError(f"{path} does not hold a 32-byte Ed25519 seed")
     return LogKey(SigningKey(seed), origin)
+
+
+def load_or_create_log_key(path: Path, origin: str) -> LogKey:
+    if not path.exists():
+        return create_log_key(path, origin)
+    return load_log_key(path, origin)
 
 
 def log_key_for(settings: Settings) -> LogKey:

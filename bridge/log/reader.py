@@ -1,4 +1,5 @@
-"""The log read back for auditors: pages of entries and checkpoints, and RFC 9162 proofs.
+"""The log read back for auditors: pages of entries and checkpoints, RFC 9162 proofs, and the
+history of the log key.
 
 Leaf hashes are kept in memory with complete subtrees cached (``Tree``), brought up to
 the log's size on each proof, so a proof needs no pass over the log.
@@ -6,6 +7,7 @@ the log's size on each proof, so a proof needs no pass over the log.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,11 +17,11 @@ from bridge.errors import Invalid
 from bridge.log.logkey import SignedCheckpoint
 from bridge.log.signed_note import note_body, sign_note
 from bridge.log.tree import Tree
-from bridge.log.writer import Log, checkpoint_view
+from bridge.log.writer import ROTATED, Log, checkpoint_view
 from bridge.store import log as stored
 from bridge.store.db import Database
 
-__all__ = ["LogReader", "Page"]
+__all__ = ["KeyRecord", "LogReader", "Page"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,28 @@ class Page:
 
     entries: Sequence[tuple[int, str]]
     size: int
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A log key of the history: the index of the ``log_key.rotated`` entry that handed the log
+    over to it (None for the first key), and the sizes of the first and last checkpoints it
+    signed (None while it signed none)."""
+
+    key_id: str
+    ed25519: str
+    rotation_index: int | None
+    first_size: int | None
+    last_size: int | None
+
+    def view(self) -> dict[str, object]:
+        return {
+            "key_id": self.key_id,
+            "ed25519": self.ed25519,
+            "rotation_index": self.rotation_index,
+            "first_size": self.first_size,
+            "last_size": self.last_size,
+        }
 
 
 class LogReader:
@@ -58,10 +82,30 @@ class LogReader:
 
     async def checkpoint_note(self) -> str:
         """The checkpoint as a C2SP ``tlog-checkpoint`` signed note, for witnesses to cosign."""
-        signed = await self.checkpoint()
-        key = self.log.key
+        async with self.db.session() as session, session.begin():
+            signed = await self.log.checkpoint(session, self.clock())
+            key = await self.log.signing_key(session)
         body = note_body(key.origin, signed["size"], b64u_decode(signed["root"]))
         return sign_note(body, key.origin, key.signing)
+
+    async def log_keys(self) -> list[KeyRecord]:
+        """Every key the log was signed with, oldest first; the last signs now. Read from the
+        ``log_key.rotated`` entries, so it is the history an auditor finds in the log."""
+        async with self.db.session() as session:
+            rotations = [
+                (index, json.loads(text))
+                for index, text in await stored.entries_of_kind(session, ROTATED)
+            ]
+            ranges = await stored.checkpoint_ranges(session)
+        first = self.log.key
+        keys: list[tuple[str, str, int | None]] = [(first.key_id, first.ed25519, None)]
+        if rotations:
+            keys = [(rotations[0][1]["old_key_id"], rotations[0][1]["old_ed25519"], None)]
+        keys += [(entry["new_key_id"], entry["new_ed25519"], index) for index, entry in rotations]
+        return [
+            KeyRecord(key_id, ed25519, index, *ranges.get(key_id, (None, None)))
+            for key_id, ed25519, index in keys
+        ]
 
     async def checkpoints(self, start: int, count: int) -> list[SignedCheckpoint]:
         async with self.db.session() as session:

@@ -4,9 +4,9 @@ The export (written by ``bridge audit export``) is UTF-8 JSON Lines with LF line
 line exactly the JCS (RFC 8785) of its object:
 
 - line 1, the header ``{"format": "fier-bridge-log/1", "head": {checkpoint}, "log_key":
-  {"ed25519", "key_id"}, "origin"}``, the key id being the C2SP signed-note key hash of origin
-  and key (:func:`bridge.log.signed_note.key_hash`), and ``head`` the signed checkpoint of the
-  whole export, so that the export says up front how many entries it holds;
+  {"ed25519", "key_id"}, "origin"}``: the key the log began with (its id the C2SP signed-note key
+  hash of origin and key) and the signed checkpoint of the whole export, so that the export says
+  up front how many entries it holds;
 - in log order, entry lines ``{"entry": {...}, "index": i}`` for ``i = 0 .. N-1``, and checkpoint
   lines ``{"checkpoint": {"key_id", "root", "sig", "size", "time"}}``, each right after the entry
   line of index ``size - 1`` (a size-0 checkpoint right after the header);
@@ -14,25 +14,24 @@ line exactly the JCS (RFC 8785) of its object:
 
 What a report without failure guarantees: the header's key is the given ``log_key`` (if one is
 given); every line is canonical, so no byte of it can change unseen; the entries are numbered
-0..N-1 in order; every checkpoint is signed by the log key and its root is the RFC 9162 Merkle
-root of the entries before it (leaf ``SHA-256(0x00 || JCS(entry))``); every entry's
-``prev_checkpoint`` names the latest checkpoint before it (PROTOCOL.md, "Log entries"); the export
-holds exactly the entries its signed head names and ends with a checkpoint of them all; and
-every checkpoint the auditor saved earlier (``previous``) is signed by the log key and is the root
-of the export at its size.
+0..N-1 in order; every checkpoint is signed by the log key in force (the header's, then each key
+a ``log_key.rotated`` entry hands over to once a checkpoint of the old key covers that entry:
+``_KeyChain``) and its root is the RFC 9162 Merkle root of the entries before it; every entry's
+``prev_checkpoint`` names the latest checkpoint before it; the export holds exactly the entries
+its signed head names and ends with a checkpoint of them all; and every checkpoint the auditor
+saved earlier (``previous``) is signed by a key of the log and is the root of the export at its
+size.
 
 What it cannot show on its own: someone who cuts the export back to an earlier checkpoint and
 puts that older signed checkpoint in the header makes a well-formed shorter export, and the
 holder of the log key can sign a rewritten history. Both show only against a checkpoint obtained
-elsewhere: pass it in ``previous``. Without ``log_key`` the export vouches only for itself, since
-anyone can make a consistent export under a fresh key.
+elsewhere: pass it in ``previous``. Without ``log_key`` the export vouches only for itself.
 
-The verifier streams: beyond the current line it keeps the Merkle frontier (``O(log n)`` hashes)
-and the saved checkpoints. It stops at the first problem and names it (sigstore-python's
-checkpoint verifier checks the signature, then the root; so does this). It imports only the
-standard library, PyNaCl (through :mod:`bridge.crypto`), :mod:`bridge.log.merkle` and
-:mod:`bridge.log.signed_note`, and msgspec for speed where it is installed, so an auditor can use
-it without the server.
+The verifier streams: beyond the current line it keeps the Merkle frontier (``O(log n)`` hashes),
+the keys and the saved checkpoints. It stops at the first problem and names it (the signature
+first, then the root, as sigstore-python's checkpoint verifier does). It imports only the
+standard library, PyNaCl (through :mod:`bridge.crypto`), the pure log modules and msgspec for
+speed where it is installed, so an auditor can use it without the server.
 """
 
 from __future__ import annotations
@@ -42,34 +41,27 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from bridge.crypto import (
-    EncodingError,
-    b64u_decode,
-    b64u_encode,
-    jcs,
-)
+from bridge.crypto import EncodingError, b64u_decode, b64u_encode, jcs
 from bridge.log.export_format import (
     _KEY_BYTES,
     FORMAT,
+    ROTATED,
     Failure,
     Report,
     _entry_problem,
     _Failed,
     _Key,
+    _KeyChain,
+    _named_key,
     _parse_checkpoint,
     _parse_header,
     _VerifiedCheckpoint,
 )
-from bridge.log.merkle import (
-    EMPTY_ROOT,
-    VerificationError,
-    frontier_root,
-    leaf_hash,
-    node_hash,
-)
+from bridge.log.merkle import EMPTY_ROOT, VerificationError, frontier_root, leaf_hash, node_hash
 
 __all__ = [
     "FORMAT",
+    "ROTATED",
     "Failure",
     "Report",
     "VerificationError",
@@ -192,19 +184,17 @@ class _Verifier:
     def __init__(self, log_key: bytes | None, previous: Sequence[Mapping[str, Any]]) -> None:
         self.log_key = log_key
         self.previous = previous
-        self.key = _Key("", "")
+        self.chain = _KeyChain(_Key("", ""), "")
+        self.unsigned: list[tuple[str, Mapping[str, Any]]] = []  # signed by a later key
         self.count = 0  # entry lines read: the index due next
-        # The roots of the perfect subtrees of the entries so far, largest first: the frontier
-        # of merkle.frontier_append, kept in place here.
+        # The frontier of merkle.frontier_append (perfect subtrees, largest first), kept here.
         self.frontier: list[bytes] = []
         self.verified = _VerifiedCheckpoint(0, EMPTY_ROOT, b64u_encode(EMPTY_ROOT))
         self.checkpoints = 0
         self.latest: dict[str, object] | None = None  # {size, root} of the latest checkpoint
         self.ends_with_checkpoint = False
         self.head = self.verified
-        self.saved: list[
-            _VerifiedCheckpoint
-        ] = []  # saved checkpoints not reached yet, largest first
+        self.saved: list[_VerifiedCheckpoint] = []  # not reached yet, largest first
         self.next_saved = -1  # the size of the smallest of them, -1 for none
         self.saved_matched = 0  # the size of the largest saved checkpoint matched so far
 
@@ -236,17 +226,25 @@ class _Verifier:
         return Report(v.size, v.root_text, self.checkpoints, failure)
 
     def _header(self, header: dict[str, Any]) -> None:
-        key, _origin = _parse_header(header)
+        key, origin = _parse_header(header)
         if self.log_key is not None and b64u_decode(key.ed25519) != self.log_key:
             raise _Failed("the export's log key is not the given log key")
-        self.key = key
+        self.chain = _KeyChain(key, origin)
         # The head says up front how many entries follow; the end is held to it.
-        self.head = _parse_checkpoint(header["head"], key, "header head")
+        self.head = self._parse_early(header["head"], "header head")
         saved = []
         for number, checkpoint in enumerate(self.previous):
-            saved.append(_parse_checkpoint(checkpoint, key, f"saved checkpoint #{number}"))
+            saved.append(self._parse_early(checkpoint, f"saved checkpoint #{number}"))
         self.saved = sorted(saved, key=lambda c: c.size, reverse=True)
         self._compare_saved()
+
+    def _parse_early(self, checkpoint: Mapping[str, Any], what: str) -> _VerifiedCheckpoint:
+        """A checkpoint of the header's key is checked now; one of another key for its fields
+        only, and at the end for its signature, by that key if the export's rotations name it."""
+        if _named_key(checkpoint) == self.chain.current.key_id:
+            return _parse_checkpoint(checkpoint, self.chain.current, what)
+        self.unsigned.append((what, checkpoint))
+        return _parse_checkpoint(checkpoint, None, what)
 
     def _compare_saved(self) -> None:
         """Compare the saved checkpoints of the size the export has reached."""
@@ -282,6 +280,8 @@ class _Verifier:
             raise _Failed(_entry_problem(obj), count)
         if index != count:
             raise _Failed(f"entry index {index} where index {count} is due", count)
+        if entry["kind"] == ROTATED:
+            self.chain.rotation(entry, count)
         if count >= self.head.size:
             raise _Failed(f"entry {count} lies past the head, which holds {self.head.size}", count)
         named, latest = entry["prev_checkpoint"], self.latest
@@ -305,7 +305,8 @@ class _Verifier:
     def _checkpoint(self, obj: dict[str, Any]) -> None:
         if len(obj) != 1:
             raise _Failed("checkpoint line must be exactly {checkpoint}", unread=True)
-        checkpoint = _parse_checkpoint(obj["checkpoint"], self.key, "checkpoint")
+        signer = self.chain.signer(obj["checkpoint"], "checkpoint")
+        checkpoint = _parse_checkpoint(obj["checkpoint"], signer, "checkpoint")
         size, count, verified = checkpoint.size, self.count, self.verified
         if size > count:
             raise _Failed(
@@ -328,6 +329,7 @@ class _Verifier:
                 verified.size,
             )
         self.verified = checkpoint
+        self.chain.signed()
         self.checkpoints += 1
         self.latest = {"size": size, "root": checkpoint.root_text}
         self.ends_with_checkpoint = True
@@ -355,6 +357,11 @@ class _Verifier:
                 f"{self.saved[-1].size}: it was cut short",
                 self.count,
             )
+        for what, checkpoint in self.unsigned:
+            named = _named_key(checkpoint)
+            if not isinstance(named, str) or named not in self.chain.known:
+                raise _Failed(f"{what} key_id {named!r} names no key of this log")
+            _parse_checkpoint(checkpoint, self.chain.known[named], what)
 
 
 def verify_export(

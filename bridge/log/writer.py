@@ -10,6 +10,11 @@ A checkpoint ``{size, root, time, key_id, sig}`` is signed with the log key ever
 ``checkpoint_every`` entries, every minute while entries arrive (:func:`run_checkpoints`), and on
 demand; every entry names the latest one as ``prev_checkpoint``, so an entry cannot be moved to
 before a checkpoint, and the log cannot be cut or rewritten behind one, without it showing.
+
+The log key changes only by :meth:`Log.rotate`: a ``log_key.rotated`` entry and a checkpoint of
+the old key that covers it, so the key auditors trust signs the hand-over. ``log_state.key_id``
+names the key that signs from then on; a node holding another key reads its key file again and,
+if that is not the one either, signs nothing (never a checkpoint under a retired key).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 
 import structlog
 from sqlalchemy import select
@@ -26,19 +32,28 @@ from bridge.clock import iso
 from bridge.config import Settings
 from bridge.crypto import b64u_decode, b64u_encode, jcs
 from bridge.log import merkle
-from bridge.log.logkey import LogKey, SignedCheckpoint, log_key_for
+from bridge.log.logkey import LogKey, SignedCheckpoint, load_log_key, log_key_for
 from bridge.store.db import Database
 from bridge.store.models import LogEntry, LogState, StoredCheckpoint
 
-__all__ = ["Log", "checkpoint_view", "open_log", "run_checkpoints"]
+__all__ = ["ROTATED", "Log", "LogKeyNotCurrent", "checkpoint_view", "open_log", "run_checkpoints"]
+
+ROTATED = "log_key.rotated"
 
 _log = structlog.get_logger("bridge.log")
 
 
+class LogKeyNotCurrent(RuntimeError):
+    """This node's log key is not the one the log signs with now (it was rotated)."""
+
+
 class Log:
-    def __init__(self, key: LogKey, *, checkpoint_every: int = 100) -> None:
+    def __init__(
+        self, key: LogKey, *, checkpoint_every: int = 100, key_path: Path | None = None
+    ) -> None:
         self.key = key
         self.checkpoint_every = checkpoint_every
+        self.key_path = key_path  # read again when the log has moved on to another key
 
     @staticmethod
     async def _state(session: AsyncSession) -> LogState:
@@ -86,13 +101,39 @@ class Log:
         frontier = [b64u_decode(node) for node in state.frontier]
         state.frontier = [b64u_encode(n) for n in merkle.frontier_append(frontier, index, leaf)]
         state.size = index + 1
-        if state.size - (state.checkpoint_size or 0) >= self.checkpoint_every:
+        due = state.size - (state.checkpoint_size or 0) >= self.checkpoint_every
+        # A node without the current key leaves the periodic checkpoint to one that has it
+        # rather than refuse the change this entry records.
+        if due and self._holds_current_key(state):
             await self._sign(session, state, at)
         return index
+
+    def _holds_current_key(self, state: LogState) -> bool:
+        """Whether this node holds the key the log signs with now; after a rotation by another
+        process the new key is read from the key file."""
+        if state.key_id in (None, self.key.key_id):
+            return True
+        if self.key_path is not None:
+            key = load_log_key(self.key_path, self.key.origin)
+            if key.key_id == state.key_id:
+                self.key = key
+                _log.info("log_key.reloaded", key_id=key.key_id)
+                return True
+        _log.error("log_key.not_current", holds=self.key.key_id, current=state.key_id)
+        return False
+
+    async def signing_key(self, session: AsyncSession) -> LogKey:
+        """The key the log signs with now; ``LogKeyNotCurrent`` if this node lacks it."""
+        if not self._holds_current_key(await self._state(session)):
+            raise LogKeyNotCurrent("this node does not hold the log's current key")
+        return self.key
 
     async def _sign(
         self, session: AsyncSession, state: LogState, now: datetime
     ) -> SignedCheckpoint:
+        if not self._holds_current_key(state):
+            raise LogKeyNotCurrent("this node does not hold the log's current key")
+        state.key_id = self.key.key_id
         root = merkle.frontier_root([b64u_decode(node) for node in state.frontier])
         signed = self.key.sign_checkpoint(state.size, root, iso(now))
         session.add(
@@ -127,10 +168,35 @@ class Log:
         await self._sign(session, state, now)
         return True
 
+    async def rotate(
+        self, session: AsyncSession, new: LogKey, now: datetime, actor: Mapping[str, object]
+    ) -> tuple[int, SignedCheckpoint]:
+        """Hand the log over to ``new``: the ``log_key.rotated`` entry and a checkpoint of the
+        current key that covers it; later checkpoints are the new key's. Returns both."""
+        old = await self.signing_key(session)
+        index = await self.append(
+            session,
+            ROTATED,
+            at=now,
+            actor=actor,
+            old_key_id=old.key_id,
+            old_ed25519=old.ed25519,
+            new_key_id=new.key_id,
+            new_ed25519=new.ed25519,
+        )
+        handover = await self.checkpoint(session, now)
+        (await self._state(session)).key_id = new.key_id
+        self.key = new
+        return index, handover
+
 
 def open_log(settings: Settings) -> Log:
     """This installation's log, with its key (made on first use)."""
-    return Log(log_key_for(settings), checkpoint_every=settings.checkpoint_every)
+    return Log(
+        log_key_for(settings),
+        checkpoint_every=settings.checkpoint_every,
+        key_path=settings.log_key_path,
+    )
 
 
 def checkpoint_view(row: StoredCheckpoint) -> SignedCheckpoint:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.models import LogEntry, LogState, StoredCheckpoint
 
 __all__ = [
+    "checkpoint_ranges",
     "checkpoints",
     "entries",
+    "entries_of_kind",
     "last_entry_of_kind",
     "leaf_hash",
     "leaf_hashes",
@@ -74,3 +76,22 @@ async def last_entry_of_kind(session: AsyncSession, kind: str) -> str | None:
     return await session.scalar(
         select(LogEntry.entry).where(LogEntry.kind == kind).order_by(LogEntry.idx.desc()).limit(1)
     )
+
+
+async def entries_of_kind(session: AsyncSession, kind: str) -> Sequence[tuple[int, str]]:
+    """``(index, stored JCS text)`` of every entry of ``kind``, in log order."""
+    rows = await session.execute(
+        select(LogEntry.idx, LogEntry.entry).where(LogEntry.kind == kind).order_by(LogEntry.idx)
+    )
+    return [(idx, entry) for idx, entry in rows.all()]
+
+
+async def checkpoint_ranges(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    """For each key id, the sizes of the first and the last checkpoint it signed."""
+    signed = StoredCheckpoint.size
+    rows = await session.execute(
+        select(StoredCheckpoint.key_id, func.min(signed), func.max(signed)).group_by(
+            StoredCheckpoint.key_id
+        )
+    )
+    return {key_id: (first, last) for key_id, first, last in rows.all()}

@@ -230,7 +230,7 @@ class LogEntry(Base):
     __tablename__ = "log_entries"
     __table_args__ = (Index("ix_log_entries_conversation", "conversation_id", "idx"),)
     idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
     conversation_id: Mapped[str | None] = mapped_column(String(36))
     entry: Mapped[str] = mapped_column(Text)
     leaf_hash: Mapped[str] = mapped_column(String(43))
@@ -238,7 +238,8 @@ class LogEntry(Base):
 
 class LogState(Base):
     """The log's tree head, kept incrementally: its size and the roots of the perfect subtrees
-    that make it up (RFC 9162 compact range), and the latest signed checkpoint. One row."""
+    that make it up (RFC 9162 compact range), the latest signed checkpoint, and the id of the log
+    key that signs from now on (None before the first checkpoint). One row."""
 
     __tablename__ = "log_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -246,6 +247,7 @@ class LogState(Base):
     frontier: Mapped[list[str]] = mapped_column(JSON)
     checkpoint_size: Mapped[int | None] = mapped_column(Integer)
     checkpoint_root: Mapped[str | None] = mapped_column(String(43))
+    key_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class StoredCheckpoint(Base):
