@@ -82,8 +82,8 @@ class _PlainWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
     """engine.io's aiohttp websocket without permessage-deflate, and with its TCP transport
     known to the server while it is open (so that a reader too slow can be cut off).
 
-    Frames are ciphertext, which does not compress, and each deflate context costs about four
-    times an idle socket's memory.
+    Frames are ciphertext, which does not compress, and each deflate context costs about 100 KiB,
+    over twice an idle socket's memory (docs/performance.md, "Memory per idle socket").
     """
 
     async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
