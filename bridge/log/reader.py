@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from bridge.clock import Clock
 from bridge.crypto import b64u_decode, b64u_encode
 from bridge.errors import Invalid
+from bridge.log.export_format import ROTATED
 from bridge.log.logkey import SignedCheckpoint
 from bridge.log.signed_note import note_body, sign_note
 from bridge.log.tree import Tree
-from bridge.log.writer import ROTATED, Log, checkpoint_view
+from bridge.log.writer import Log, checkpoint_view
 from bridge.store import log as stored
 from bridge.store.db import Database
 

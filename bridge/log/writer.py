@@ -36,9 +36,7 @@ from bridge.log.logkey import LogKey, SignedCheckpoint, load_log_key, log_key_fo
 from bridge.store.db import Database
 from bridge.store.models import LogEntry, LogState, StoredCheckpoint
 
-__all__ = ["ROTATED", "Log", "LogKeyNotCurrent", "checkpoint_view", "open_log", "run_checkpoints"]
-
-ROTATED = "log_key.rotated"
+__all__ = ["Log", "LogKeyNotCurrent", "checkpoint_view", "open_log", "run_checkpoints"]
 
 _log = structlog.get_logger("bridge.log")
 
@@ -176,7 +174,7 @@ class Log:
         old = await self.signing_key(session)
         index = await self.append(
             session,
-            ROTATED,
+            "log_key.rotated",  # export_format.ROTATED: the verifier follows the key from it
             at=now,
             actor=actor,
             old_key_id=old.key_id,
