@@ -37,7 +37,10 @@ class Settings:
     message_rate: float = 10.0
     message_burst: int = 30
     # Limits (docs/protocol.md, "Limits and sessions"). Per-address limits count the TCP peer's
-    # address: behind a proxy that is the proxy, so raise them there (and for load tests).
+    # address, or, when the peer is one of trusted_proxies (addresses or CIDR networks,
+    # comma-separated), the last address of its X-Forwarded-For. Behind a proxy not listed every
+    # client shares the proxy's address, so raise them there (and for load tests).
+    trusted_proxies: str = ""
     max_frame_bytes: int = 64 * 1024
     conversations_per_minute: int = 30
     login_failures_per_account: int = 5

@@ -1,8 +1,11 @@
-"""Rate limits, kept in memory only: a token bucket per socket, counters per address and account.
+"""Rate limits: a token bucket per socket, counters per address and account, and the interface
+(:class:`Limits`) through which the edges count addresses, accounts and sockets per owner, in
+one process (``bridge.adapters.local_limits``) or shared by every node
+(``bridge.adapters.redis_limits``).
 
-Addresses and user names are never kept as such: a limiter holds an HMAC of them under a key made
-at start and never written anywhere, so nothing here can be turned back into an address. Every
-structure is bounded and forgets a key once its window has passed.
+Addresses and user names are never kept as such: a limiter holds an HMAC of them under a key
+never written to disk, so nothing here can be turned back into an address. Every structure is
+bounded and forgets a key once its window has passed.
 """
 
 from __future__ import annotations
@@ -13,11 +16,54 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["Backoff", "Keyed", "TokenBucket", "WindowLimit"]
+__all__ = ["CONVERSATION_WINDOW", "Backoff", "Keyed", "Limits", "TokenBucket", "WindowLimit"]
 
 # Keys a limiter holds at most; past it the oldest are forgotten first.
 MAX_KEYS = 100_000
+# conversations_per_minute counts new conversations in windows of this many seconds.
+CONVERSATION_WINDOW = 60.0
+
+
+class Limits(Protocol):
+    """The per-address and per-account limits as the edges count them. Addresses and user names
+    arrive as :meth:`keyed` hashes; an owner is what a socket counts against (a staff account or
+    a victim token)."""
+
+    async def keyed(self, kind: str, value: str) -> bytes:
+        """``value`` (an address, a user name) as a hash that names nobody."""
+        ...
+
+    async def new_conversation(self, address: bytes) -> bool:
+        """Count a new conversation from ``address``; False past ``conversations_per_minute``."""
+        ...
+
+    async def login_allowed(self, user: bytes, address: bytes) -> bool:
+        """False while the user name or the address is locked out; else the attempt counts as
+        failed against the user name until it is judged."""
+        ...
+
+    async def login_failed(self, user: bytes, address: bytes) -> None:
+        """A wrong password: held against the address too."""
+        ...
+
+    async def login_not_judged(self, user: bytes, address: bytes) -> None:
+        """Neither right nor wrong (the database failed, say): held against nobody."""
+        ...
+
+    async def login_succeeded(self, user: bytes, address: bytes) -> None:
+        """The user name's failures are forgotten."""
+        ...
+
+    async def socket_opened(self, sid: str, owner: str, limit: int, lasts: float) -> bool:
+        """Count socket ``sid`` against ``owner``; False if it already holds ``limit``. The
+        socket lives ``lasts`` seconds at most (its token's remaining lifetime)."""
+        ...
+
+    async def socket_closed(self, sid: str) -> None:
+        """Socket ``sid`` no longer counts against its owner."""
+        ...
 
 
 class TokenBucket:
@@ -43,10 +89,11 @@ class TokenBucket:
 
 
 class Keyed:
-    """HMAC-SHA256 under a per-process random key: a counter key that names nobody."""
+    """HMAC-SHA256 under a secret key (random per process unless given): a counter key that
+    names nobody."""
 
-    def __init__(self) -> None:
-        self._secret = secrets.token_bytes(32)
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._secret = secret if secret is not None else secrets.token_bytes(32)
 
     def __call__(self, kind: str, value: str) -> bytes:
         return hmac.new(self._secret, f"{kind}\0{value}".encode(), hashlib.sha256).digest()[:16]

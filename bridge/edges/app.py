@@ -52,7 +52,7 @@ CORE = web.AppKey("core", Core)
 def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """Build the application; nothing touches the database before it starts."""
     node = links(settings)
-    connections = Connections(node.board)
+    connections = Connections(node.board, node.limits)
     db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     metrics = Metrics(db, clock, connections.roles)
     watch(db, metrics)
@@ -95,6 +95,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
             fanout.deliver,
             edge.end_token,
             node.ping,
+            node.limits,
         ).routes()
     )
     app.add_routes(AuditApi(core, LogReader(db, core.log, clock)).routes())

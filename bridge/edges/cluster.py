@@ -11,12 +11,15 @@ from redis.asyncio import Redis
 
 from bridge.adapters import redis as shared
 from bridge.adapters.local_fanout import LocalFanout
+from bridge.adapters.local_limits import LocalLimits
 from bridge.adapters.local_presence import LocalPresence
 from bridge.adapters.redis_fanout import RedisFanout, RedisManager
+from bridge.adapters.redis_limits import RedisLimits
 from bridge.adapters.redis_presence import RedisPresence
 from bridge.config import Settings
 from bridge.domain.fanout import Fanout
 from bridge.domain.presence import PresenceBoard
+from bridge.limits import Limits
 
 __all__ = ["Links", "links"]
 
@@ -25,6 +28,7 @@ __all__ = ["Links", "links"]
 class Links:
     board: PresenceBoard
     fanout: Fanout
+    limits: Limits
     # The Socket.IO client manager (None: python-socketio's in-process one).
     manager: socketio.AsyncManager | None = None
     redis: Redis | None = None
@@ -50,11 +54,13 @@ class Links:
 
 def links(settings: Settings) -> Links:
     if not settings.redis_url:
-        return Links(LocalPresence(), LocalFanout())
+        return Links(LocalPresence(), LocalFanout(), LocalLimits(settings))
     redis = shared.connect(settings.redis_url)
+    board = RedisPresence(redis, shared.PREFIX)
     return Links(
-        RedisPresence(redis, shared.PREFIX),
+        board,
         RedisFanout(),
+        RedisLimits(redis, shared.PREFIX, board.node, settings),
         RedisManager(redis, f"{shared.PREFIX}:socketio"),
         redis,
     )

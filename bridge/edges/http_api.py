@@ -1,8 +1,9 @@
 """The HTTP edge under ``/api/v1`` (PROTOCOL.md, "HTTP"), with one error middleware.
 
 Every error body is ``{"error": {"code", "message"}}``, counted by its code. A victim's user
-agent is never read here and the server writes no access log. The peer's address is read for the
-per-address limits only, and kept only as a keyed hash in memory (bridge.limits).
+agent is never read here and the server writes no access log. The client's address
+(``client_address``) is read for the per-address limits only, and kept only as a keyed hash, in
+memory or in Redis's (``bridge.limits``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bridge.domain.core import Core
 from bridge.domain.delivery import Effect
 from bridge.domain.staff import Staff
 from bridge.domain.transcripts import Transcripts
+from bridge.edges.client_address import ClientAddress
 from bridge.edges.metrics import Metrics
 from bridge.errors import (
     BridgeError,
@@ -35,7 +37,7 @@ from bridge.errors import (
     TooLarge,
     Unauthenticated,
 )
-from bridge.limits import Backoff, Keyed, WindowLimit
+from bridge.limits import Limits
 from bridge.protocol import ConversationCreate, SessionCreate, decode_body
 
 __all__ = ["HttpApi", "error_middleware"]
@@ -84,6 +86,7 @@ class HttpApi:
         deliver: Callable[[list[Effect]], Awaitable[None]],
         end_token: Callable[[str], None],
         shared_ready: Callable[[], Awaitable[bool]],
+        limits: Limits,
     ) -> None:
         self.settings = settings
         self.db = core.db
@@ -96,18 +99,8 @@ class HttpApi:
         self.end_token = end_token
         self.shared_ready = shared_ready
         self.staff = staff
-        self.keyed = Keyed()
-        self.new_conversations = WindowLimit(settings.conversations_per_minute, 60.0)
-        self.account_logins = Backoff(
-            settings.login_failures_per_account,
-            settings.login_lockout_seconds,
-            settings.login_lockout_max_seconds,
-        )
-        self.address_logins = Backoff(
-            settings.login_failures_per_address,
-            settings.login_lockout_seconds,
-            settings.login_lockout_max_seconds,
-        )
+        self.limits = limits
+        self.client_address = ClientAddress(settings.trusted_proxies)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -133,18 +126,18 @@ class HttpApi:
             self.db, request.headers.get("Authorization", ""), self.clock()
         )
 
-    def _address(self, request: web.Request) -> bytes:
-        """The peer's address as a keyed hash; behind a proxy the proxy's (no forwarded header
-        is trusted)."""
-        return self.keyed("address", request.remote or "")
+    async def _address(self, request: web.Request) -> bytes:
+        """The client's address as a keyed hash."""
+        return await self.limits.keyed("address", self.client_address(request))
 
     async def session(self, request: web.Request) -> web.Response:
         body = decode_body(await self._body(request), SessionCreate)
-        user, address = self.keyed("user", body.username), self._address(request)
+        user = await self.limits.keyed("user", body.username)
+        address = await self._address(request)
         # While locked out the password is not even checked. An attempt counts against its user
         # name until it has succeeded, so parallel guesses cannot pass the limit; against the
         # address only once it failed, so many staff behind one address may log in at once.
-        if self.address_logins.locked(address) or not self.account_logins.attempt(user):
+        if not await self.limits.login_allowed(user, address):
             raise RateLimited("too many failed logins; try again later")
         try:
             login = await self.staff.log_in(
@@ -155,14 +148,14 @@ class HttpApi:
                 memlimit=self.settings.password_memlimit,
             )
         except Unauthenticated:
-            self.address_logins.fail(address)
+            await self.limits.login_failed(user, address)
             _log.info("session.refused")
             raise
         except BaseException:
             # Not a wrong password (a database error, say): not held against anyone.
-            self.account_logins.forgive(user)
+            await self.limits.login_not_judged(user, address)
             raise
-        self.account_logins.reset(user)
+        await self.limits.login_succeeded(user, address)
         _log.info("session.created", role=login.role)
         return web.json_response(
             {
@@ -195,7 +188,7 @@ class HttpApi:
 
     async def create_conversation(self, request: web.Request) -> web.Response:
         body = decode_body(await self._body(request), ConversationCreate)
-        if not self.new_conversations.take(self._address(request)):
+        if not await self.limits.new_conversation(await self._address(request)):
             raise RateLimited("too many new conversations from here; wait a minute")
         lifetime = timedelta(seconds=self.settings.victim_token_seconds)
         outcome = await self.conversations.create(body, lifetime)

@@ -118,7 +118,7 @@ class SocketEdge:
         except BridgeError:
             raise _refused("unauthenticated") from None
         try:
-            state = self.sessions.open(sid, credential)
+            state = await self.sessions.open(sid, credential)
         except RateLimited:
             raise _refused("rate_limited") from None
         principal = state.principal

@@ -1,13 +1,14 @@
-"""The open sockets of this process: who each speaks for, how many each owner holds, which
-sessions are over; and what they tell the presence board (``bridge.domain.presence``).
+"""The open sockets of this process: who each speaks for, which sessions are over; what they
+tell the presence board (``bridge.domain.presence``), and how many each owner holds, counted by
+the limits (``bridge.limits.Limits``: this node's alone, or every node's).
 
-Kept in memory only: a victim's connection leaves no trace once it is gone.
+Kept in memory only (and as presence and keyed counts in Redis, with nodes that share them): a
+victim's connection leaves no trace once it is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from bridge.domain.delivery import OnDutyOfficer
 from bridge.domain.presence import PresenceBoard
 from bridge.domain.roles import Role
 from bridge.errors import RateLimited
-from bridge.limits import TokenBucket
+from bridge.limits import Limits, TokenBucket
 from bridge.store.db import Database
 
 __all__ = ["Connections", "Sessions", "SocketState"]
@@ -56,12 +57,14 @@ class SocketState:
 
 
 class Connections:
-    """The open sockets of this node, and the presence board every node reads
-    (``bridge.domain.presence``): what the domain reads as presence is written here."""
+    """The open sockets of this node, the presence board every node reads
+    (``bridge.domain.presence``): what the domain reads as presence is written here; and the
+    limits their owners' sockets count against."""
 
-    def __init__(self, board: PresenceBoard) -> None:
+    def __init__(self, board: PresenceBoard, limits: Limits) -> None:
         self.sockets: dict[str, SocketState] = {}
         self.board = board
+        self.limits = limits
 
     def settling(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
         return self.board.settling(conversation_id)
@@ -100,11 +103,9 @@ class Sessions:
         self.settings = settings
         self.clock = clock
         self.disconnect = disconnect
-        # Open sockets per staff account and per victim token (SocketState.owner).
-        self.owners: Counter[str] = Counter()
         self.ending: set[asyncio.Task[None]] = set()
 
-    def open(self, sid: str, credential: Credential) -> SocketState:
+    async def open(self, sid: str, credential: Credential) -> SocketState:
         """Count a new socket against its owner; ``RateLimited`` past the owner's limit."""
         principal = credential.principal
         bucket = TokenBucket(self.settings.message_rate, self.settings.message_burst)
@@ -120,10 +121,10 @@ class Sessions:
             if principal.is_victim
             else self.settings.sockets_per_account
         )
-        if self.owners[state.owner] >= limit:
+        lasts = (credential.expires_at - self.clock()).total_seconds()
+        if not await self.connections.limits.socket_opened(sid, state.owner, limit, lasts):
             _log.info("socket.refused_too_many", role=principal.role)
             raise RateLimited("too many open sockets")
-        self.owners[state.owner] += 1
         self.sockets[sid] = state
         return state
 
@@ -132,9 +133,7 @@ class Sessions:
         await self.connections.board.gone(sid)
         state = self.sockets.pop(sid, None)
         if state is not None:
-            self.owners[state.owner] -= 1
-            if self.owners[state.owner] <= 0:
-                del self.owners[state.owner]
+            await self.connections.limits.socket_closed(sid)
         return state
 
     def over(self, state: SocketState) -> bool:
