@@ -25,6 +25,7 @@ class LocalPresence:
         self._where: dict[str, set[tuple[str, str]]] = {}  # sid -> {(role, conversation)}
         self._duty: dict[str, OnDutyOfficer] = {}
         self._turns: dict[str, _Turn] = {}
+        self._stopping = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def settling(self, conversation_id: str) -> AsyncIterator[None]:
@@ -65,7 +66,10 @@ class LocalPresence:
 
     async def run(self, departed: Departed) -> None:
         """One node: no other node can die under it."""
-        await asyncio.Event().wait()
+        await self._stopping.wait()
+
+    def stop(self) -> None:
+        self._stopping.set()
 
     async def close(self) -> None:
         return None

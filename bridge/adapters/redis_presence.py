@@ -57,6 +57,9 @@ class RedisPresence:
         self._fields: dict[str, list[tuple[str, str]]] = {}  # sid -> [(key, field)]
         # One local waiter at a time per conversation before the shared lock.
         self._local = LocalPresence()
+        # Set by close: redis-py may swallow a cancellation that lands inside a command, so
+        # the loop also ends on this.
+        self._stopping = asyncio.Event()
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -125,7 +128,7 @@ class RedisPresence:
         return list(found.values())
 
     async def run(self, departed: Departed) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._renew()
                 for dead in await self.redis.zrangebyscore(self._key("nodes"), "-inf", _now_ms()):
@@ -134,7 +137,8 @@ class RedisPresence:
                         await self._let_go(_text(dead), departed)
             except Exception:
                 _log.exception("presence.renew_failed")
-            await asyncio.sleep(RENEW_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), RENEW_SECONDS)
 
     async def _let_go(self, dead: str, departed: Departed) -> None:
         """Remove what a dead node held, then run the departures it never ran."""
@@ -159,8 +163,13 @@ class RedisPresence:
             except Exception:
                 _log.exception("presence.departure_failed", role=role)
 
+    def stop(self) -> None:
+        """The node stops: the lease is no longer renewed."""
+        self._stopping.set()
+
     async def close(self) -> None:
         """A node that stops ends its lease now: the first node to see it runs the departures
         of those who do not come back elsewhere."""
+        self.stop()
         with contextlib.suppress(Exception):
             await self.redis.zadd(self._key("nodes"), {self.node: 0})

@@ -46,5 +46,8 @@ class PresenceBoard(Presence, Protocol):
     async def run(self, departed: Departed) -> None:
         """Keep this node's presence alive and let go of nodes that died, until cancelled."""
 
+    def stop(self) -> None:
+        """This node stops: :meth:`run` ends (cancelling it alone may not be enough)."""
+
     async def close(self) -> None:
         """This node stops (its sockets are closed already)."""

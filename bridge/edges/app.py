@@ -122,6 +122,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
             asyncio.create_task(node.board.run(edge.departed), name="bridge-presence"),
         ]
         yield
+        node.board.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

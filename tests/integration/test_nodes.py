@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 from raw_socket import RawSocket
 
+from bridge.adapters.redis_presence import LEASE_SECONDS, RENEW_SECONDS
 from bridge.client import (
     CounsellorClient,
     Network,
@@ -246,11 +247,15 @@ async def test_a_dead_nodes_victim_is_let_go_and_the_police_part_pauses(tmp_path
         victim, counsellor, officer = await joined_across(c)
         victim.auto_reconnect = False  # she does not come back
         await c.a.kill()
-        # Node B lets go of A once its lease has run out, and runs the departure A never ran.
-        left = await counsellor.next_event("participant", where=lambda e: e["event"] == "left")
+        # Node B lets go of A once its lease has run out (LEASE_SECONDS, renewed every
+        # RENEW_SECONDS), and runs the departure A never ran.
+        wait = 3 * (LEASE_SECONDS + RENEW_SECONDS)
+        left = await counsellor.next_event(
+            "participant", timeout=wait, where=lambda e: e["event"] == "left"
+        )
         assert left["participant"]["role"] == "victim"
         for party in (counsellor, officer):
-            paused = await party.next_event("bridge.state", where=state_is("paused"))
+            paused = await party.next_event("bridge.state", timeout=wait, where=state_is("paused"))
             assert paused["reason"] == "victim_away"
 
 
