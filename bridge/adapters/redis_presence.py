@@ -135,8 +135,9 @@ class RedisPresence:
                     # Whoever removes a dead node lets go of it: exactly one node does.
                     if await self.redis.zrem(self._key("nodes"), _text(dead)):
                         await self._let_go(_text(dead), departed)
-            except Exception:
-                _log.exception("presence.renew_failed")
+            except Exception as exc:
+                # Redis out of reach: said once a second, without a trace (/readyz says so too).
+                _log.warning("presence.renew_failed", error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), RENEW_SECONDS)
 
