@@ -91,9 +91,11 @@ class DeviceRegister(_Strict):
     sig: Sig64
 
 
-class ScopePayload(_Strict):
+class ScopePayload(_Strict, omit_defaults=True):
     public: Key32
     sealed_private: Sealed32
+    # The org key version sealed to (an addition); without it, the newest is taken.
+    key_id: Id | None = None
 
 
 class ConversationRef(_Strict):

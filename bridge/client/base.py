@@ -62,7 +62,7 @@ class BridgeClient(Transport):
         super().__init__(base_url, ack_timeout=ack_timeout, network=network)
         self.keys = crypto.DeviceKeys.generate()
         self.device_id: str | None = None
-        self.org_key: PrivateKey | None = None
+        self.org_keys: dict[str, PrivateKey] = {}  # key id -> an opened version of the org key
         self.conversations: dict[str, Conversation] = {}
         self.current: str | None = None
         self.received: list[tuple[str, JSON]] = []
@@ -117,9 +117,13 @@ class BridgeClient(Transport):
             method, path, body, token=token, ack_timeout=self.ack_timeout
         )
 
+    async def org_key(self, org: str) -> JSON:
+        """The org's key to seal to, ``{org, key_id, x25519, versions}``."""
+        return await self._api.org_key(org, ack_timeout=self.ack_timeout)
+
     async def org_public_key(self, org: str) -> str:
-        """The org's X25519 public key (``GET /api/v1/orgs/{org}/key``), cached per client."""
-        return await self._api.org_public_key(org, ack_timeout=self.ack_timeout)
+        """The X25519 public key of the org's newest key."""
+        return str((await self.org_key(org))["x25519"])
 
     async def consent_text(self, purpose: str, lang: str = "nl") -> JSON:
         """The current consent text ``{purpose, lang, version, sha256, body}``."""
@@ -264,13 +268,14 @@ class BridgeClient(Transport):
         raise NotImplementedError
 
     def _scope_key(self, conv: Conversation, slot: str | None) -> PrivateKey | None:
-        """The private scope key for ``slot`` ("care" or an epoch id), opened with the org key."""
-        return reading.scope_key(conv, slot, self.org_key)
+        """The private scope key for ``slot`` ("care" or an epoch id), opened with the version
+        of the org key it is sealed to."""
+        return reading.scope_key(conv, slot, self.org_keys)
 
     def _decode(self, conversation_id: str, item: JSON) -> DecryptedMessage:
         """Verify and open one relayed message; store it in its conversation's ``messages``."""
         conv = self.conversations.get(conversation_id)
-        message = reading.decode(conv, conversation_id, item, self._reader, self.org_key)
+        message = reading.decode(conv, conversation_id, item, self._reader, self.org_keys)
         if conv is not None:
             conv.store(message, reads_every_seq=self.role != "officer")
         return message

@@ -41,9 +41,10 @@ class Conversation:
     """What a client knows of one conversation: keys to seal to, signers, bridge and messages.
 
     ``sealed`` maps ``"care"`` or an epoch id to the sealed private scope key the server handed
-    this client; ``opened`` caches the ones opened with the org key. ``seen_seq`` is where a
-    resume fetches history from: the conversation's last seq when first joined, then the last
-    seq up to which this client has every message it can read.
+    this client, ``sealed_by`` to the id of the org key version it is sealed to; ``opened``
+    caches the ones opened. ``seen_seq`` is where a resume fetches history from: the
+    conversation's last seq when first joined, then the last seq up to which this client has
+    every message it can read.
     """
 
     conversation_id: str
@@ -54,6 +55,7 @@ class Conversation:
     epoch: JSON | None = None
     bridge: JSON | None = None
     sealed: dict[str, str] = field(default_factory=dict)
+    sealed_by: dict[str, str] = field(default_factory=dict)
     opened: dict[str, PrivateKey] = field(default_factory=dict, repr=False)
     participants: dict[str, JSON] = field(default_factory=dict)
     messages: dict[int, DecryptedMessage] = field(default_factory=dict)
@@ -69,6 +71,7 @@ class Conversation:
         self.care_public = care.get("public", self.care_public)
         if "sealed_private" in care:
             self.sealed["care"] = care["sealed_private"]
+            self.sealed_by["care"] = care.get("key_id") or ""
         if "bridge" in data:
             self.bridge = dict(data["bridge"]) if data["bridge"] else None
         if "epoch" in data:
@@ -76,6 +79,7 @@ class Conversation:
             self.epoch = _public_epoch(epoch)
             if epoch and "sealed_private" in epoch:
                 self.sealed[epoch["epoch_id"]] = epoch["sealed_private"]
+                self.sealed_by[epoch["epoch_id"]] = epoch.get("key_id") or ""
         victim = data.get("victim_device")
         if victim:
             self.victim_device = victim

@@ -14,16 +14,12 @@ __all__ = ["HttpApi"]
 
 
 class HttpApi:
-    """The HTTP API under ``base_url``, over one session opened on the first request.
-
-    The org public keys it fetches are cached for the object's life (they do not change).
-    """
+    """The HTTP API under ``base_url``, over one session opened on the first request."""
 
     def __init__(self, base_url: str, network: Network) -> None:
         self.base_url = base_url
         self.network = network
         self._session: aiohttp.ClientSession | None = None
-        self._org_publics: dict[str, str] = {}
 
     async def request(
         self,
@@ -68,12 +64,11 @@ class HttpApi:
                 raise Refused("http", f"HTTP {response.status}", response.status)
             return data
 
-    async def org_public_key(self, org: str, *, ack_timeout: float) -> str:
-        """The org's X25519 public key (``GET /api/v1/orgs/{org}/key``)."""
-        if org not in self._org_publics:
-            answer = await self.request("GET", f"/api/v1/orgs/{org}/key", ack_timeout=ack_timeout)
-            self._org_publics[org] = answer["x25519"]
-        return self._org_publics[org]
+    async def org_key(self, org: str, *, ack_timeout: float) -> JSON:
+        """``GET /api/v1/orgs/{org}/key``: ``{org, key_id, x25519, versions}``, the newest
+        version first named. Fetched each time: a rotation may have added one."""
+        key: JSON = await self.request("GET", f"/api/v1/orgs/{org}/key", ack_timeout=ack_timeout)
+        return key
 
     async def consent_text(self, purpose: str, lang: str, *, ack_timeout: float) -> JSON:
         """The current consent text ``{purpose, lang, version, sha256, body}``."""

@@ -7,7 +7,7 @@ Only a verified envelope is opened, so a forged or altered message never shows a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from nacl.public import PrivateKey
 
@@ -22,10 +22,13 @@ Reader = Callable[[Conversation, JSON], tuple[str, PrivateKey | None]]
 
 
 def scope_key(
-    conv: Conversation, slot: str | None, org_key: PrivateKey | None
+    conv: Conversation, slot: str | None, org_keys: Mapping[str, PrivateKey]
 ) -> PrivateKey | None:
-    """The private scope key for ``slot`` ("care" or an epoch id), opened with ``org_key`` and
-    cached in ``conv.opened``; ``None`` if it was not handed out or does not open."""
+    """The private scope key for ``slot`` ("care" or an epoch id), opened with the version of
+    the org key the server says it is sealed to (``conv.sealed_by``) and cached in
+    ``conv.opened``; ``None`` if it was not handed out, that version is not open, or it does
+    not open."""
+    org_key = org_keys.get(conv.sealed_by.get(slot, "")) if slot else None
     if slot and slot not in conv.opened and slot in conv.sealed and org_key is not None:
         with contextlib.suppress(crypto.CryptoError):
             conv.opened[slot] = crypto.open_scope_key(conv.sealed[slot], org_key)
@@ -53,7 +56,7 @@ def decode(
     conversation_id: str,
     item: JSON,
     reader: Reader,
-    org_key: PrivateKey | None,
+    org_keys: Mapping[str, PrivateKey],
 ) -> DecryptedMessage:
     """One relayed message (``{seq, envelope, server_time, shared_keys?}``) as this reader sees
     it: verified only within a known ``conv``, opened only if verified."""
@@ -62,7 +65,7 @@ def decode(
     verified = conv is not None and verify(conv, envelope)
     plain = None
     if conv is not None and verified:
-        plain = _open(conv, envelope, reader, item.get("shared_keys"), org_key)
+        plain = _open(conv, envelope, reader, item.get("shared_keys"), org_keys)
     return DecryptedMessage(
         seq=item["seq"],
         sender_role=sender.get("role", ""),
@@ -84,7 +87,7 @@ def _open(
     envelope: JSON,
     reader: Reader,
     shared_key: str | None,
-    org_key: PrivateKey | None,
+    org_keys: Mapping[str, PrivateKey],
 ) -> JSON | None:
     name, private = reader(conv, envelope)
     if private is not None and name in (envelope.get("keys") or {}):
@@ -92,7 +95,7 @@ def _open(
             return crypto.open_envelope(envelope, name, private)
     if shared_key:  # a content key the victim shared to an investigation epoch
         for slot in conv.sealed:
-            key = scope_key(conv, slot, org_key) if slot != "care" else None
+            key = scope_key(conv, slot, org_keys) if slot != "care" else None
             if key is not None:
                 with contextlib.suppress(crypto.CryptoError):
                     content_key = crypto.unseal(shared_key, key)

@@ -1,10 +1,12 @@
 """The staff clients: a logged-in counsellor or officer with a registered device, reading the
-scope its org key opens."""
+scopes its org keys open."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Self
+from urllib.parse import quote
 
 from nacl.public import PrivateKey
 
@@ -19,7 +21,7 @@ __all__ = ["CounsellorClient", "OfficerClient", "StaffClient"]
 
 
 class StaffClient(BridgeClient):
-    """A logged-in staff member: bearer token, org key (after ``unlock``) and one device key for
+    """A logged-in staff member: bearer token, org keys (after ``unlock``) and one device key for
     the client's life, so registering again yields the same ``device_id``."""
 
     def __init__(
@@ -53,10 +55,23 @@ class StaffClient(BridgeClient):
     def org(self) -> str:
         return str(self.session["org"])
 
-    async def unlock(self, passphrase: str) -> None:
-        """Fetch the sealed org key and open it (Argon2id, in a worker thread)."""
-        sealed = await self.request("GET", f"/api/v1/orgs/{self.org}/sealed-key", token=self.token)
-        self.org_key = await asyncio.to_thread(crypto.open_org_key, sealed, passphrase.encode())
+    async def unlock(self, passphrase: str) -> list[str]:
+        """Open every version of the org key that ``passphrase`` opens (each fetched sealed,
+        opened with Argon2id in a worker thread). Each version has a passphrase of its own,
+        maybe the same: returns the key ids still locked, to call again with theirs.
+        ``DecryptionError`` if it opens none of them."""
+        org = await self.request("GET", f"/api/v1/orgs/{self.org}/key")
+        locked = [v["key_id"] for v in org["versions"] if v["key_id"] not in self.org_keys]
+        for key_id in locked:
+            path = f"/api/v1/orgs/{self.org}/sealed-key?key_id={quote(key_id)}"
+            sealed = await self.request("GET", path, token=self.token)
+            with contextlib.suppress(crypto.DecryptionError):
+                opened = await asyncio.to_thread(crypto.open_org_key, sealed, passphrase.encode())
+                self.org_keys[key_id] = opened
+        still = [key_id for key_id in locked if key_id not in self.org_keys]
+        if locked and still == locked:
+            raise crypto.DecryptionError("the passphrase opens no version of the org key")
+        return still
 
     async def register_device(self) -> str:
         """``device.register`` with this client's device keys; returns the ``device_id``."""

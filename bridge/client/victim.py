@@ -42,10 +42,11 @@ class VictimClient(BridgeClient):
         client = cls(base_url, ack_timeout=ack_timeout, network=network)
         try:
             care = crypto.ScopeKey.generate()
+            fier = await client.org_key("fier")
             body = {
                 "lang": lang,
                 "device": {"ed25519": client.keys.ed25519, "x25519": client.keys.x25519},
-                "care_scope": care.as_payload(await client.org_public_key("fier")),
+                "care_scope": care.as_payload(fier["x25519"], fier["key_id"]),
             }
             created = await client.request("POST", "/api/v1/conversations", body)
             client.conversation_id = created["conversation_id"]
@@ -102,7 +103,7 @@ class VictimClient(BridgeClient):
             "retain_for_case_file": retain_for_case_file,
             "share_needs_note": share_needs_note,
         }
-        avim = await self.org_public_key("avim")
+        avim = await self.org_key("avim")
         payload, scope = writing.grant(prompt, self.keys, avim, choices)
         ack = await self.call("consent.grant", payload)
         # Known at once (share_history may follow); the bridge state comes as an event.

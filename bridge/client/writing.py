@@ -91,18 +91,18 @@ def signed_envelope(
 
 
 def grant(
-    prompt: JSON, keys: crypto.DeviceKeys, avim_public: str, choices: dict[str, bool]
+    prompt: JSON, keys: crypto.DeviceKeys, avim: JSON, choices: dict[str, bool]
 ) -> tuple[JSON, crypto.ScopeKey]:
     """The ``consent.grant`` payload for ``prompt``: its text quoted, a new investigation scope
-    key sealed to AVIM's org key, all signed with the victim's device key. Returns the payload
-    and the scope key (the new epoch's)."""
+    key sealed to AVIM's newest org key ``avim`` (``{key_id, x25519}``), all signed with the
+    victim's device key. Returns the payload and the scope key (the new epoch's)."""
     text = {k: prompt["text"][k] for k in ("version", "lang", "sha256")}
     scope = crypto.ScopeKey.generate()
     payload: JSON = {
         "request_id": prompt["request_id"],
         "text": text,
         "choices": choices,
-        "investigation_scope": scope.as_payload(avim_public),
+        "investigation_scope": scope.as_payload(avim["x25519"], avim["key_id"]),
     }
     payload["sig"] = keys.sign(
         crypto.signed_grant(

@@ -164,8 +164,12 @@ class ScopeKey:
         """The raw private key sealed to the org's X25519 key (PROTOCOL.md "Keys")."""
         return seal(bytes(self.private), org_public)
 
-    def as_payload(self, org_public: str) -> dict[str, str]:
-        return {"public": self.public, "sealed_private": self.sealed_to(org_public)}
+    def as_payload(self, org_public: str, key_id: str | None = None) -> dict[str, str]:
+        """``{public, sealed_private}``, with the org key version's ``key_id`` if given."""
+        payload = {"public": self.public, "sealed_private": self.sealed_to(org_public)}
+        if key_id is not None:
+            payload["key_id"] = key_id
+        return payload
 
 
 def open_scope_key(sealed_private: str, org_private: PrivateKey) -> PrivateKey:

@@ -31,6 +31,7 @@ from bridge.domain.delivery import (
 )
 from bridge.domain.devices import new_device_id
 from bridge.domain.machine import ConversationEvent, ConversationState
+from bridge.domain.orgkeys import sealed_to
 from bridge.domain.participants import participant_view, present_participants, victim_device_view
 from bridge.domain.roles import Role
 from bridge.domain.transitions import start, transition
@@ -60,6 +61,7 @@ class Conversations:
         """A victim starts a conversation; the ack is the HTTP answer with the victim token."""
         now = self.clock()
         async with self.db.session() as session, session.begin():
+            care_key_id = await sealed_to(session, "fier", body.care_scope.key_id, "care_scope")
             if await devices.with_signing_key(session, body.device.ed25519) is not None:
                 raise Conflict("these device keys are in use already")
             device = Device(
@@ -77,6 +79,7 @@ class Conversations:
                 victim_device_id=device.id,
                 care_public=body.care_scope.public,
                 care_sealed_private=body.care_scope.sealed_private,
+                care_key_id=care_key_id,
                 counsellor_account_id=None,
                 last_seq=0,
                 created_at=now,
@@ -208,6 +211,7 @@ class Conversations:
         care: dict[str, object] = {"public": conversation.care_public}
         if caller.role != Role.OFFICER:
             care["sealed_private"] = conversation.care_sealed_private
+            care["key_id"] = conversation.care_key_id
         epoch: dict[str, object] | None = None
         if ctx.request is not None and ctx.request.epoch_id is not None:
             row = await session.get_one(Epoch, ctx.request.epoch_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Role"]
+__all__ = ["CLI_ADMIN", "Role"]
 
 
 class Role(StrEnum):
@@ -16,3 +16,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     # The bridge itself, as the actor of a log entry (an expiry, a pause for an absence).
     SYSTEM = "system"
+
+
+# The actor of what an admin does through the ``bridge`` command (no account is logged in there).
+CLI_ADMIN = {"role": Role.ADMIN.value, "via": "cli"}

@@ -8,6 +8,7 @@ account is logged with the revocation of its tokens (DESIGN.md principle 8).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,7 +25,7 @@ from bridge.domain.auth import (
     set_disabled,
 )
 from bridge.domain.orgkeys import ORGS
-from bridge.domain.roles import Role
+from bridge.domain.roles import CLI_ADMIN, Role
 from bridge.errors import Forbidden, NotFound
 from bridge.log.writer import Log
 from bridge.store import orgkeys
@@ -110,21 +111,29 @@ class Staff:
                 session,
                 "account.disabled" if disabled else "account.enabled",
                 at=self.clock(),
-                actor={"role": Role.ADMIN.value, "via": "cli"},
+                actor=CLI_ADMIN,
                 user_id=account.id,
             )
         return account.id
 
-    async def public_org_key(self, org: str) -> OrgKey:
+    async def org_keys(self, org: str) -> Sequence[OrgKey]:
+        """Every version of the org's key, oldest first; the last is the one to seal to."""
         async with self.db.session() as session:
-            return await _org_key(session, org)
+            return await _versions(session, org)
 
-    async def sealed_org_key(self, principal: Principal, org: str) -> dict[str, object]:
-        """The org's private key sealed under its passphrase, for staff of that org; logged."""
+    async def sealed_org_key(
+        self, principal: Principal, org: str, key_id: str | None = None
+    ) -> dict[str, object]:
+        """A version of the org's private key (the newest unless ``key_id`` names one), sealed
+        under its passphrase, for staff of that org; logged."""
         if principal.org != org or principal.role not in _KEY_HOLDERS:
             raise Forbidden("only staff of that organisation may fetch its sealed key")
         async with self.db.session() as session, session.begin():
-            key = await _org_key(session, org)
+            keys = await _versions(session, org)
+            named = keys[-1:] if key_id is None else [k for k in keys if k.key_id == key_id]
+            if not named:
+                raise NotFound(f"the {org} key has no version {key_id}")
+            key = named[0]
             await self.log.append(
                 session,
                 "org_key.fetched",
@@ -136,10 +145,10 @@ class Staff:
         return key.sealed
 
 
-async def _org_key(session: AsyncSession, org: str) -> OrgKey:
+async def _versions(session: AsyncSession, org: str) -> Sequence[OrgKey]:
     if org not in ORGS:
         raise NotFound("no such organisation")
-    key = await orgkeys.of_org(session, org)
-    if key is None:
+    keys = await orgkeys.versions(session, org)
+    if not keys:
         raise NotFound(f"the {org} key has not been made yet (bridge keys init-org {org})")
-    return key
+    return keys

@@ -217,6 +217,12 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-log", help="a new log key, handed over by the old one (see docs/audit.md)"
     )
     rotate.add_argument("--db")
+    rotate_org = keys_sub.add_parser(
+        "rotate-org", help="a new version of an org's key, under a passphrase given for it"
+    )
+    rotate_org.add_argument("org", choices=["fier", "avim"])
+    rotate_org.add_argument("--passphrase-stdin", action="store_true")
+    rotate_org.add_argument("--db")
 
     audit = sub.add_parser("audit", help="export and verify the log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -291,6 +297,12 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         from bridge.edges.key_commands import rotate_log
 
         print(json.dumps(asyncio.run(rotate_log(settings))))
+        return 0
+    if args.keys_command == "rotate-org":
+        from bridge.edges.key_commands import rotate_org
+
+        passphrase = _read_secret(args.passphrase_stdin, f"New passphrase for {args.org}: ")
+        print(json.dumps(asyncio.run(rotate_org(settings, args.org, passphrase))))
         return 0
     passphrase = _read_secret(args.passphrase_stdin, f"Passphrase for {args.org}: ")
     public = asyncio.run(_init_org(settings, args.org, passphrase))

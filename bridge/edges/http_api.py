@@ -178,13 +178,15 @@ class HttpApi:
         return web.Response(status=204)
 
     async def org_key(self, request: web.Request) -> web.Response:
-        key = await self.staff.public_org_key(request.match_info["org"])
-        return web.json_response({"org": key.org, "key_id": key.key_id, "x25519": key.x25519})
+        """The newest key (the one to seal to), and every version (older scopes name theirs)."""
+        keys = await self.staff.org_keys(request.match_info["org"])
+        versions = [{"key_id": key.key_id, "x25519": key.x25519} for key in keys]
+        return web.json_response({"org": keys[-1].org, **versions[-1], "versions": versions})
 
     async def sealed_org_key(self, request: web.Request) -> web.Response:
         principal = await self._principal(request)
-        sealed = await self.staff.sealed_org_key(principal, request.match_info["org"])
-        return web.json_response(sealed)
+        org, key_id = request.match_info["org"], request.query.get("key_id")
+        return web.json_response(await self.staff.sealed_org_key(principal, org, key_id))
 
     async def create_conversation(self, request: web.Request) -> web.Response:
         body = decode_body(await self._body(request), ConversationCreate)

@@ -7,20 +7,20 @@ from typing import Any
 
 from bridge.clock import utc_now
 from bridge.config import Settings
-from bridge.domain.roles import Role
+from bridge.domain.orgkeys import rotate_org_key
+from bridge.domain.roles import CLI_ADMIN
 from bridge.log.rotation import rotate_log_key
+from bridge.log.writer import open_log
 from bridge.store.db import Database, upgrade
 
-__all__ = ["CLI_ACTOR", "rotate_log"]
-
-CLI_ACTOR = {"role": Role.ADMIN.value, "via": "cli"}
+__all__ = ["rotate_log", "rotate_org"]
 
 
 async def rotate_log(settings: Settings) -> dict[str, Any]:
     db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         await upgrade(db)
-        rotation = await rotate_log_key(db, settings, utc_now(), CLI_ACTOR)
+        rotation = await rotate_log_key(db, settings, utc_now(), CLI_ADMIN)
     finally:
         await db.dispose()
     return {
@@ -31,3 +31,21 @@ async def rotate_log(settings: Settings) -> dict[str, Any]:
         "handover": rotation.handover,
         "retired": str(rotation.retired),
     }
+
+
+async def rotate_org(settings: Settings, org: str, passphrase: str) -> dict[str, Any]:
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await upgrade(db)
+        old, new = await rotate_org_key(
+            db,
+            open_log(settings),
+            org,
+            passphrase,
+            opslimit=settings.org_key_opslimit,
+            memlimit=settings.org_key_memlimit,
+            now=utc_now(),
+        )
+    finally:
+        await db.dispose()
+    return {"org": org, "old_key_id": old.key_id, "key_id": new.key_id, "x25519": new.x25519}

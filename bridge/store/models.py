@@ -109,9 +109,14 @@ class Device(Base):
 
 
 class OrgKey(Base):
+    """One version of an org's key (``fier-1``, ``fier-2``, ...): the newest is the one to seal
+    to; older ones stay, as scope keys sealed to them must still open."""
+
     __tablename__ = "org_keys"
-    org: Mapped[str] = mapped_column(String(16), primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (UniqueConstraint("org", "version", name="uq_org_keys_org_version"),)
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
     x25519: Mapped[str] = mapped_column(String(43))
     sealed: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Time)
@@ -126,6 +131,8 @@ class Conversation(Base):
     victim_device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"))
     care_public: Mapped[str] = mapped_column(String(43))
     care_sealed_private: Mapped[str | None] = mapped_column(String(107))
+    # The fier key version the care scope key is sealed to (clients open it with that one).
+    care_key_id: Mapped[str | None] = mapped_column(String(64))
     counsellor_account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(Time)
@@ -177,6 +184,7 @@ class Epoch(Base):
     public: Mapped[str] = mapped_column(String(43))
     # Deleting the sealed private half shreds the epoch's investigation scope (retention).
     sealed_private: Mapped[str | None] = mapped_column(String(107))
+    key_id: Mapped[str | None] = mapped_column(String(64))  # the avim key version it is sealed to
     created_at: Mapped[datetime] = mapped_column(Time)
     ended_at: Mapped[datetime | None] = mapped_column(Time)
 

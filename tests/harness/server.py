@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import socket
@@ -144,6 +145,16 @@ class Bridge:
                 memlimit=FAST["org_key_memlimit"],
                 now=utc_now(),
             )
+
+    async def rotate_org(self, org: str, passphrase: str) -> dict[str, Any]:
+        """``bridge keys rotate-org ORG`` on this installation, at the tests' Argon2id cost;
+        its printed answer (``{org, old_key_id, key_id, x25519}``)."""
+        fast = {f"BRIDGE_{name.upper()}": str(FAST[name]) for name in FAST if "org_key" in name}
+        args = ("keys", "rotate-org", org, "--passphrase-stdin")
+        status, out, err = await bridge_cli(self.data_dir, *args, stdin=passphrase + "\n", env=fast)
+        assert status == 0, out + err
+        rotated: dict[str, Any] = json.loads(out)
+        return rotated
 
     async def victim(
         self, lang: str = "nl", *, url: str | None = None, network: Network | None = None

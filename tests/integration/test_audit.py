@@ -221,11 +221,9 @@ async def test_the_log_holds_no_content_keys_or_tokens(bridge: Bridge) -> None:
         secrets.append(crypto.b64u_encode(bytes(party.keys.box)))
     for org in ("fier", "avim"):
         secrets.append(bridge.passphrases[org])
-    assert counsellor.org_key is not None and officer.org_key is not None
-    secrets += [
-        crypto.b64u_encode(bytes(counsellor.org_key)),
-        crypto.b64u_encode(bytes(officer.org_key)),
-    ]
+    org_keys = [*counsellor.org_keys.values(), *officer.org_keys.values()]
+    assert len(org_keys) == 2
+    secrets += [crypto.b64u_encode(bytes(key)) for key in org_keys]
     for envelope in victim.sent.values():
         secrets += [str(envelope["ciphertext"]), *map(str, dict(envelope["keys"]).values())]
     conversation = victim.conversation

@@ -211,8 +211,8 @@ async def test_a_node_victim_holds_a_whole_driegesprek(
         crypto.verify_object(
             grant_entry["grant"], grant_entry["sig"], begun["victim_device"]["ed25519"]
         )
-        assert officer.org_key is not None
-        scope = crypto.open_scope_key(accepted["epoch"]["sealed_private"], officer.org_key)
+        avim_key = officer.org_keys[accepted["epoch"]["key_id"]]
+        scope = crypto.open_scope_key(accepted["epoch"]["sealed_private"], avim_key)
         assert crypto.b64u_encode(bytes(scope.public_key)) == granted["investigation_public"]
 
         sent: dict[int, tuple[str, list[str], str]] = {}

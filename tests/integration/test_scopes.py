@@ -66,9 +66,9 @@ async def test_avim_keys_cannot_open_pre_join_or_care_only_envelopes(bridge: Bri
     await victim.next_event("bridge.state", where=state_is("joined"))
     care_only = await victim.send("Alleen voor mijn hulpverlener.", care_only=True)
 
-    assert officer.org_key is not None
-    epoch_key = crypto.open_scope_key(accepted["epoch"]["sealed_private"], officer.org_key)
-    avim_keys: list[PrivateKey] = [officer.org_key, epoch_key, officer.keys.box]
+    avim_key = officer.org_keys[accepted["epoch"]["key_id"]]
+    epoch_key = crypto.open_scope_key(accepted["epoch"]["sealed_private"], avim_key)
+    avim_keys: list[PrivateKey] = [avim_key, epoch_key, officer.keys.box]
     for seq in (pre_join, care_only):
         envelope = stored_envelope(bridge, cid, seq)
         assert envelope["audience"] == ["care"]

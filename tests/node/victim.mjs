@@ -141,7 +141,7 @@ const COMMANDS = {
     const created = await api("/api/v1/conversations", {
       lang,
       device: { ed25519: keys.ed25519, x25519: keys.x25519 },
-      care_scope: care.asPayload(fier.x25519),
+      care_scope: care.asPayload(fier.x25519, fier.key_id),
     });
     const { conversation_id: id, victim_token: token, device_id: deviceId } = created.data;
     const conv = new Conversation(id);
@@ -166,7 +166,7 @@ const COMMANDS = {
     const current = started();
     if (!current.prompt) throw new Error("no consent question");
     const avim = (await api("/api/v1/orgs/avim/key")).data;
-    const { payload, scope } = grantPayload(current.prompt, choices, avim.x25519, current.keys);
+    const { payload, scope } = grantPayload(current.prompt, choices, avim, current.keys);
     const ack = await call("consent.grant", payload);
     const { conv } = current;
     conv.epoch = { epoch_id: ack.epoch_id, public: scope.public };

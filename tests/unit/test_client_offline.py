@@ -52,12 +52,17 @@ class StandIn:
         care: dict[str, str] = {"public": self.care.public}
         if client.role != "officer":
             care["sealed_private"] = self.care.sealed_to(self._public(self.fier))
+            care["key_id"] = "fier-1"
         return {
             "state": "active",
             "participants": participants,
             "care_scope": care,
             "epoch": (
-                {**epoch, "sealed_private": self.epoch.sealed_to(self._public(self.avim))}
+                {
+                    **epoch,
+                    "sealed_private": self.epoch.sealed_to(self._public(self.avim)),
+                    "key_id": "avim-1",
+                }
                 if client.role == "officer"
                 else epoch
             ),
@@ -101,7 +106,7 @@ async def parties(
             return await server.call(client, event, payload)
 
         monkeypatch.setattr(client, "call", call)
-    counsellor.org_key, officer.org_key = server.fier, server.avim
+    counsellor.org_keys, officer.org_keys = {"fier-1": server.fier}, {"avim-1": server.avim}
     await victim.join()
     await counsellor.join("c1")
     await officer.rejoin("c1")

@@ -21,6 +21,7 @@ from bridge.domain.consent.invites import invite_emit, invite_recipients
 from bridge.domain.consent.service import Ack
 from bridge.domain.delivery import CloseRoom, Effect, Emit, Outcome, investigation_room, victim_room
 from bridge.domain.machine import ConversationState, Event, State
+from bridge.domain.orgkeys import sealed_to
 from bridge.domain.roles import Role
 from bridge.domain.transitions import start, transition
 from bridge.errors import BadSignature, Forbidden, NotFound, WrongState
@@ -115,6 +116,8 @@ class Bridges(Absences):
             self.texts.check_current(
                 request.purpose, grant.text.version, grant.text.lang, grant.text.sha256
             )
+            scope = grant.investigation_scope
+            key_id = await sealed_to(session, "avim", scope.key_id, "investigation_scope")
             if request.state != State.PROPOSED or now >= request.prompt_expires_at:
                 raise WrongState(f"this question is {request.state}, it can no longer be answered")
             signed = crypto.signed_grant(
@@ -134,8 +137,9 @@ class Bridges(Absences):
                 id=str(uuid.uuid4()),
                 conversation_id=ctx.conversation.id,
                 request_id=request.id,
-                public=grant.investigation_scope.public,
-                sealed_private=grant.investigation_scope.sealed_private,
+                public=scope.public,
+                sealed_private=scope.sealed_private,
+                key_id=key_id,
                 created_at=now,
                 ended_at=None,
             )

@@ -41,6 +41,7 @@ def epoch_summary(epoch: Epoch, *, with_private: bool = False) -> dict[str, obje
     summary: dict[str, object] = {"epoch_id": epoch.id, "public": epoch.public}
     if with_private:
         summary["sealed_private"] = epoch.sealed_private
+        summary["key_id"] = epoch.key_id
     return summary
 
 

@@ -53,25 +53,22 @@ export class Conversation {
   }
 
   /**
-   * Apply a `conversation.join` answer or an `invite.accept` ack; with the org key, open the
-   * scope keys it carries (the victim has none: it opens with its own device key).
-   * @param {Json} data @param {Uint8Array | null} orgKey
+   * Apply a `conversation.join` answer or an `invite.accept` ack; open the scope keys it carries
+   * with the versions of the org key they name (`key_id`), where those are open (the victim has
+   * none: it opens with its own device key).
+   * @param {Json} data @param {Map<string, Uint8Array> | null} orgKeys key id -> org key
    */
-  apply(data, orgKey) {
+  apply(data, orgKeys) {
     if (typeof data.state === "string") this.state = data.state;
     const care = data.care_scope ?? {};
     if (care.public) this.carePublic = care.public;
-    if (orgKey && care.sealed_private && !this.scopeKeys.has("care")) {
-      this.scopeKeys.set("care", crypto.openScopeKey(care.sealed_private, orgKey));
-    }
+    this.#open("care", care, orgKeys);
     if ("bridge" in data) this.bridge = data.bridge ? { ...data.bridge } : null;
     if (this.bridge && !this.bridge.epoch && data.epoch) this.bridge.epoch = data.epoch;
     const epoch = data.epoch ?? this.bridge?.epoch ?? null;
     if (epoch) {
       this.epoch = { epoch_id: epoch.epoch_id, public: epoch.public };
-      if (orgKey && epoch.sealed_private && !this.scopeKeys.has(epoch.epoch_id)) {
-        this.scopeKeys.set(epoch.epoch_id, crypto.openScopeKey(epoch.sealed_private, orgKey));
-      }
+      this.#open(epoch.epoch_id, epoch, orgKeys);
     }
     if (data.victim_device) {
       this.victimDevice = data.victim_device;
@@ -81,6 +78,17 @@ export class Conversation {
       });
     }
     for (const p of data.participants ?? []) this.participants.set(p.device_id, p);
+  }
+
+  /**
+   * Open a sealed scope key into `slot` with the org key version it names, if that is open.
+   * @param {string} slot @param {Json} scope @param {Map<string, Uint8Array> | null} orgKeys
+   */
+  #open(slot, scope, orgKeys) {
+    const orgKey = orgKeys?.get(scope.key_id);
+    if (orgKey && scope.sealed_private && !this.scopeKeys.has(slot)) {
+      this.scopeKeys.set(slot, crypto.openScopeKey(scope.sealed_private, orgKey));
+    }
   }
 
   /** @param {Json} event a `bridge.state` event */

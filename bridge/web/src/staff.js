@@ -2,8 +2,10 @@
 // device key and the socket, and how a message is shown.
 //
 // Keys live in this page's memory only: a reload means logging in and unlocking again. The org
-// passphrase never leaves the browser (the org key is opened here with Argon2id). Server data is
-// only ever put into the page as text nodes.
+// passphrases never leave the browser (the org key is opened here with Argon2id). An org key may
+// have several versions (after a rotation), each under a passphrase of its own, maybe the same:
+// the page opens every version it can, and asks once more for each one it could not. Server data
+// is only ever put into the page as text nodes.
 
 import * as crypto from "./crypto.js";
 import { ApiError, apiCall } from "./api.js";
@@ -19,7 +21,7 @@ useStrings({ nl, en });
 
 // --- login, unlock, socket -----------------------------------------------------------------------
 
-/** One logged-in staff member in this page: token, org key, device key and socket. */
+/** One logged-in staff member in this page: token, org keys, device key and socket. */
 export class Staff {
   /** @param {"counsellor" | "officer"} role */
   constructor(role) {
@@ -28,8 +30,10 @@ export class Staff {
     this.token = null;
     /** @type {Json} */
     this.session = {};
-    /** @type {Uint8Array | null} */
-    this.orgKey = null;
+    /** @type {Map<string, Uint8Array>} key id -> an opened version of the org key */
+    this.orgKeys = new Map();
+    /** @type {Map<string, Json>} key id -> that version as fetched, sealed (fetched once) */
+    this.sealedKeys = new Map();
     /** @type {crypto.DeviceKeys | null} */
     this.keys = null;
     /** @type {string | null} */
@@ -52,14 +56,42 @@ export class Staff {
     this.token = session.token;
   }
 
-  /** Fetch the sealed org key and open it here with the passphrase (Argon2id). */
-  async unlock(/** @type {string} */ passphrase) {
+  /**
+   * Open the versions of the org key `keyIds` (by default every one still locked) here with the
+   * passphrase (Argon2id); the versions are fetched sealed the first time. Returns the key ids
+   * still locked; a passphrase that opens none of `keyIds` is a DecryptionError.
+   * @param {string} passphrase @param {string[]} [keyIds]
+   */
+  async unlock(passphrase, keyIds) {
     await crypto.ready();
-    const sealed = await this.api(`/api/v1/orgs/${encodeURIComponent(this.session.org)}/sealed-key`);
+    const org = encodeURIComponent(this.session.org);
+    if (this.sealedKeys.size === 0) {
+      const { versions } = await this.api(`/api/v1/orgs/${org}/key`);
+      for (const { key_id: keyId } of versions) {
+        const path = `/api/v1/orgs/${org}/sealed-key?key_id=${encodeURIComponent(keyId)}`;
+        this.sealedKeys.set(keyId, await this.api(path));
+      }
+    }
+    const trying = keyIds ?? this.locked();
     // Let the page show that it is busy before Argon2id takes the main thread.
     await new Promise((resolve) => setTimeout(resolve, 20));
-    this.orgKey = crypto.openOrgKey(sealed, passphrase);
-    this.keys = crypto.DeviceKeys.generate();
+    for (const keyId of trying) {
+      try {
+        this.orgKeys.set(keyId, crypto.openOrgKey(this.sealedKeys.get(keyId) ?? {}, passphrase));
+      } catch (err) {
+        if (!(err instanceof crypto.DecryptionError)) throw err;
+      }
+    }
+    if (!trying.some((keyId) => this.orgKeys.has(keyId))) {
+      throw new crypto.DecryptionError("the passphrase opens none of these keys");
+    }
+    this.keys ??= crypto.DeviceKeys.generate();
+    return this.locked();
+  }
+
+  /** The versions of the org key not opened (yet). */
+  locked() {
+    return [...this.sealedKeys.keys()].filter((keyId) => !this.orgKeys.has(keyId));
   }
 
   /**
@@ -113,28 +145,48 @@ export function renderMessage(list, seq, { text, time, role, own, marks }) {
 }
 
 /**
- * Wire the login and unlock forms; resolves once the org key is open.
+ * Wire the login and unlock forms; resolves once the org key is open. The first passphrase is
+ * tried on every version of the key; for each version it did not open the page asks once more
+ * (until the right passphrase, or the version is skipped).
  * @param {Staff} staff
  */
 export async function loginFlow(staff) {
   await logIn((username, password) => staff.login(username, password), `login.wrongRole.${staff.role}`);
   show("unlock");
+  const button = /** @type {HTMLButtonElement} */ ($("unlock-submit"));
+  const input = /** @type {HTMLInputElement} */ ($("unlock-passphrase"));
+  /** @type {string[] | null} the versions still to ask for, once the first passphrase is in */
+  let asking = null;
   return new Promise((resolve) => {
+    const next = () => {
+      input.value = "";
+      button.disabled = false;
+      status("unlock-status", "");
+      const keyId = asking?.[0];
+      $("unlock-version").hidden = $("unlock-skip").hidden = !keyId;
+      if (!keyId) {
+        resolve(undefined);
+        return;
+      }
+      $("unlock-version").textContent = t("unlock.another", { key: keyId });
+      input.focus();
+    };
     $("unlock-form").addEventListener("submit", async (event) => {
       event.preventDefault();
-      const button = /** @type {HTMLButtonElement} */ ($("unlock-submit"));
-      const input = /** @type {HTMLInputElement} */ ($("unlock-passphrase"));
       button.disabled = true;
       status("unlock-status", t("unlock.busy"));
       try {
-        await staff.unlock(input.value);
-        input.value = "";
-        status("unlock-status", "");
-        resolve(undefined);
+        const locked = await staff.unlock(input.value, asking?.slice(0, 1));
+        asking = asking === null ? locked : asking.filter((keyId) => locked.includes(keyId));
+        next();
       } catch {
         status("unlock-status", t("unlock.failed"));
         button.disabled = false;
       }
+    });
+    $("unlock-skip").addEventListener("click", () => {
+      asking = (asking ?? []).slice(1);
+      next();
     });
   });
 }

@@ -80,9 +80,9 @@ def test_grant_signs_the_new_scope_key() -> None:
     prompt = {"request_id": "r1", "text": {"version": 2, "lang": "nl", "sha256": "ab", "body": "…"}}
     choices = {"retain_for_case_file": False, "share_needs_note": True}
     avim = PrivateKey.generate()
-    payload, scope = writing.grant(
-        prompt, VICTIM, crypto.b64u_encode(bytes(avim.public_key)), choices
-    )
+    avim_key = {"key_id": "avim-2", "x25519": crypto.b64u_encode(bytes(avim.public_key))}
+    payload, scope = writing.grant(prompt, VICTIM, avim_key, choices)
+    assert payload["investigation_scope"]["key_id"] == "avim-2"
     assert payload["text"] == {"version": 2, "lang": "nl", "sha256": "ab"}
     assert payload["investigation_scope"]["public"] == scope.public
     sealed = payload["investigation_scope"]["sealed_private"]
@@ -95,7 +95,7 @@ def test_grant_signs_the_new_scope_key() -> None:
 
 def test_verified_envelope_opens_with_the_readers_key() -> None:
     conv = _conversation()
-    message = reading.decode(conv, "c1", _item(_victim_envelope(conv)), _care_reader, None)
+    message = reading.decode(conv, "c1", _item(_victim_envelope(conv)), _care_reader, {})
     assert (message.verified, message.text, message.sender_role) == (True, "hello", "victim")
 
 
@@ -112,24 +112,26 @@ def test_verified_envelope_opens_with_the_readers_key() -> None:
 def test_unverified_envelope_is_not_opened(change: JSON) -> None:
     conv = _conversation()
     envelope = {**_victim_envelope(conv), **change}
-    message = reading.decode(conv, "c1", _item(envelope), _care_reader, None)
+    message = reading.decode(conv, "c1", _item(envelope), _care_reader, {})
     assert (message.verified, message.text) == (False, None)
 
 
 def test_envelope_of_an_unknown_conversation_is_not_verified() -> None:
     envelope = _victim_envelope(_conversation())
-    message = reading.decode(None, "c1", _item(envelope), _care_reader, None)
+    message = reading.decode(None, "c1", _item(envelope), _care_reader, {})
     assert (message.verified, message.text) == (False, None)
 
 
-def test_scope_key_opens_only_with_the_org_key_and_is_kept() -> None:
-    fier = PrivateKey.generate()
+def test_scope_key_opens_only_with_the_org_key_version_it_names_and_is_kept() -> None:
+    fier, newer = PrivateKey.generate(), PrivateKey.generate()
     conv = _conversation()
     conv.sealed["care"] = CARE.sealed_to(crypto.b64u_encode(bytes(fier.public_key)))
-    assert reading.scope_key(conv, "care", None) is None
-    assert reading.scope_key(conv, "care", PrivateKey.generate()) is None
+    conv.sealed_by["care"] = "fier-1"
+    assert reading.scope_key(conv, "care", {}) is None
+    assert reading.scope_key(conv, "care", {"fier-1": PrivateKey.generate()}) is None
+    assert reading.scope_key(conv, "care", {"fier-2": fier}) is None  # not the version named
     assert conv.opened == {}
-    key = reading.scope_key(conv, "care", fier)
+    key = reading.scope_key(conv, "care", {"fier-1": fier, "fier-2": newer})
     assert key is not None and bytes(key) == bytes(CARE.private)
-    assert reading.scope_key(conv, "care", None) is key
-    assert reading.scope_key(conv, None, fier) is None
+    assert reading.scope_key(conv, "care", {}) is key
+    assert reading.scope_key(conv, None, {"fier-1": fier}) is None

@@ -249,11 +249,14 @@ export class ScopeKey {
   }
 
   /**
-   * `{public, sealed_private}`, as `POST /api/v1/conversations` carries the care scope.
+   * `{public, sealed_private, key_id?}`, as `POST /api/v1/conversations` carries the care
+   * scope.
    * @param {string} orgPublic
+   * @param {string | null} [keyId] the org key version's id, sent along when given
    */
-  asPayload(orgPublic) {
-    return { public: this.public, sealed_private: this.sealedTo(orgPublic) };
+  asPayload(orgPublic, keyId = null) {
+    const payload = { public: this.public, sealed_private: this.sealedTo(orgPublic) };
+    return keyId === null ? payload : { ...payload, key_id: keyId };
   }
 }
 

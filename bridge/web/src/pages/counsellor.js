@@ -140,7 +140,7 @@ async function openConversation(id, since = "", quiet = false) {
       };
       mine.set(id, entry);
     }
-    entry.conv.apply(ack.conversation, /** @type {Uint8Array} */ (staff.orgKey));
+    entry.conv.apply(ack.conversation, staff.orgKeys);
     if (entry.conv.bridge?.notice) entry.notice = entry.conv.bridge.notice;
     if (!quiet) activate(entry);
     render();

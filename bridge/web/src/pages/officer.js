@@ -88,7 +88,7 @@ async function accept(inviteId, button) {
     const ack = await staff.call("invite.accept", { invite_id: inviteId });
     invites.delete(inviteId);
     conv = new Conversation(String(ack.conversation_id));
-    conv.apply(ack, /** @type {Uint8Array} */ (staff.orgKey));
+    conv.apply(ack, staff.orgKeys);
     conv.bridge = { state: "joined", epoch: conv.epoch };
     gone = null;
     const me = (ack.participants ?? []).find(
@@ -227,7 +227,7 @@ async function rejoin() {
   if (!conv || gone) return;
   try {
     const ack = await staff.call("conversation.join", { conversation_id: conv.id });
-    conv.apply(ack.conversation, /** @type {Uint8Array} */ (staff.orgKey));
+    conv.apply(ack.conversation, staff.orgKeys);
     await conv.fetchHistory(staff, conv.resumeFrom(false), onMessage);
   } catch (err) {
     if (err instanceof ApiError && (err.code === "no_consent" || err.code === "forbidden")) {

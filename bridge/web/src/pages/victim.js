@@ -262,7 +262,7 @@ async function grant() {
       share_needs_note: /** @type {HTMLInputElement} */ ($("choice-needs-note")).checked,
     };
     const avim = await api("/api/v1/orgs/avim/key");
-    const { payload, scope } = grantPayload(current, choices, avim.x25519, session.keys);
+    const { payload, scope } = grantPayload(current, choices, avim, session.keys);
     const ack = await call("consent.grant", payload);
     const { conv } = session;
     conv.epoch = { epoch_id: ack.epoch_id, public: scope.public };
@@ -299,7 +299,7 @@ async function start() {
     const created = await api("/api/v1/conversations", {
       lang: language(),
       device: { ed25519: keys.ed25519, x25519: keys.x25519 },
-      care_scope: care.asPayload(fier.x25519),
+      care_scope: care.asPayload(fier.x25519, fier.key_id),
     });
     const started = {
       conversationId: created.conversation_id,

@@ -27,12 +27,13 @@ export function showQuestion(event) {
 
 /**
  * The `consent.grant` payload for `prompt` with `choices`: a fresh investigation scope key, its
- * private half sealed to AVIM's key, and the grant signed by this device (the victim holds the
- * door: DESIGN.md "End-to-end encryption").
- * @param {Json} prompt @param {Record<string, boolean>} choices @param {string} avimPublic
+ * private half sealed to AVIM's newest key `avim` (`{key_id, x25519}` of
+ * `/api/v1/orgs/avim/key`), and the grant signed by this device (the victim holds the door:
+ * DESIGN.md "End-to-end encryption").
+ * @param {Json} prompt @param {Record<string, boolean>} choices @param {Json} avim
  * @param {crypto.DeviceKeys} keys
  */
-export function grantPayload(prompt, choices, avimPublic, keys) {
+export function grantPayload(prompt, choices, avim, keys) {
   const text = { version: prompt.text.version, lang: prompt.text.lang, sha256: prompt.text.sha256 };
   const scope = crypto.ScopeKey.generate();
   const grant = crypto.signedGrant({
@@ -45,7 +46,7 @@ export function grantPayload(prompt, choices, avimPublic, keys) {
     request_id: prompt.request_id,
     text,
     choices,
-    investigation_scope: scope.asPayload(avimPublic),
+    investigation_scope: scope.asPayload(avim.x25519, avim.key_id),
     sig: keys.sign(grant),
   };
   return { payload, scope };
