@@ -111,12 +111,14 @@ class Log:
         process the new key is read from the key file."""
         if state.key_id in (None, self.key.key_id):
             return True
-        if self.key_path is not None:
-            key = load_log_key(self.key_path, self.key.origin)
-            if key.key_id == state.key_id:
-                self.key = key
-                _log.info("log_key.reloaded", key_id=key.key_id)
-                return True
+        try:
+            key = None if self.key_path is None else load_log_key(self.key_path, self.key.origin)
+        except (OSError, ValueError):  # no key file, or an unreadable one: no signature either
+            key = None
+        if key is not None and key.key_id == state.key_id:
+            self.key = key
+            _log.info("log_key.reloaded", key_id=key.key_id)
+            return True
         _log.error("log_key.not_current", holds=self.key.key_id, current=state.key_id)
         return False
 
