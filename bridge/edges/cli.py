@@ -28,6 +28,7 @@ from bridge.edges.app import make_app
 from bridge.errors import BridgeError
 from bridge.log.logkey import create_log_key
 from bridge.log.writer import open_log
+from bridge.store.backup import backup_sqlite
 from bridge.store.db import Database, downgrade, upgrade
 
 __all__ = ["main"]
@@ -185,6 +186,11 @@ def _parser() -> argparse.ArgumentParser:
     down = db_sub.add_parser("downgrade", help="migrate back to an earlier schema (rolling back)")
     down.add_argument("revision", help="the revision to go back to, e.g. 0001, or base")
     down.add_argument("--db")
+    backup = db_sub.add_parser(
+        "backup", help="copy a SQLite database while it runs (PostgreSQL: pg_dump --format=custom)"
+    )
+    backup.add_argument("--to", type=Path, required=True, metavar="FILE", help="a new file")
+    backup.add_argument("--db")
 
     user = sub.add_parser("user", help="staff accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -263,6 +269,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
+    if args.db_command == "backup":
+        settings = _settings(args)
+        revision = backup_sqlite(settings.db_url, args.to)
+        print(
+            f"database (schema {revision}) copied to {args.to}; "
+            f"the log key ({settings.log_key_path}) is not in it: keep it separately"
+        )
+        return 0
     back_to = args.revision if args.db_command == "downgrade" else None
     asyncio.run(_db_migrate(_settings(args), back_to))
     print("database is at the newest schema" if back_to is None else f"database is at {back_to}")

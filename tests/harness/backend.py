@@ -25,6 +25,7 @@ __all__ = [
     "database_url",
     "db_rows",
     "execute",
+    "libpq_url",
     "query",
     "release",
     "start_backend",
@@ -72,11 +73,16 @@ def database_url(data_dir: Path, *, empty: bool = False, sync: bool = False) -> 
     return f"{driver}:///{(data_dir / 'bridge.db').resolve()}"
 
 
+def libpq_url(data_dir: Path, *, empty: bool = False) -> str:
+    """The installation's PostgreSQL database as libpq takes it (``pg_dump``, ``pg_restore``);
+    made as :func:`database_url` makes it, ``empty`` for a restore."""
+    return _pg().url(_pg().database_for(data_dir, empty=empty), "postgresql")
+
+
 @contextlib.contextmanager
 def _connect(data_dir: Path, *, read_only: bool) -> Iterator[Any]:
     if POSTGRES:
-        url = _pg().url(_pg().database_for(data_dir), "postgresql")
-        with psycopg.connect(url, autocommit=True) as connection:
+        with psycopg.connect(libpq_url(data_dir), autocommit=True) as connection:
             yield connection
         return
     path = (data_dir / "bridge.db").resolve()
