@@ -53,8 +53,14 @@ class RedisPresence:
         self.redis = redis
         self.prefix = prefix
         self.node = uuid.uuid4().hex
-        # This node's own sockets, to know what to remove when one goes.
+        # This node's own sockets, to know what to remove when one goes, and to write it all
+        # again if the node was taken for dead (a Redis outage longer than a lease).
         self._fields: dict[str, list[tuple[str, str]]] = {}  # sid -> [(key, field)]
+        self._duty: dict[str, str] = {}  # duty field -> officer
+        self._conversations: set[str] = set()
+        # No node is let go of before this (monotonic): after Redis was out of reach every
+        # lease has run out, and the others need a lease's time to renew theirs.
+        self._reap_from = 0.0
         # One local waiter at a time per conversation before the shared lock.
         self._local = LocalPresence()
         # Set by close: redis-py may swallow a cancellation that lands inside a command, so
@@ -67,8 +73,25 @@ class RedisPresence:
     async def start(self) -> None:
         await self._renew()
 
-    async def _renew(self) -> None:
-        await self.redis.zadd(self._key("nodes"), {self.node: _now_ms() + LEASE_SECONDS * 1000})
+    async def _renew(self) -> bool:
+        """Renew this node's lease; whether it had been let go of (no lease to renew)."""
+        added = await self.redis.zadd(
+            self._key("nodes"), {self.node: _now_ms() + LEASE_SECONDS * 1000}
+        )
+        return bool(added)
+
+    async def _write_again(self) -> None:
+        """Another node took this one for dead and removed what it held: write it again."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for fields in self._fields.values():
+                for key, field in fields:
+                    pipe.hset(key, field, 1)
+            for conversation_id in self._conversations:
+                pipe.sadd(self._key("node", self.node), conversation_id)
+            for field, value in self._duty.items():
+                pipe.hset(self._key("duty"), field, value)
+            await pipe.execute()
+        _log.warning("presence.written_again", sockets=len(self._fields))
 
     async def _alive(self) -> set[str]:
         nodes = await self.redis.zrangebyscore(self._key("nodes"), _now_ms(), "+inf")
@@ -91,15 +114,19 @@ class RedisPresence:
             pipe.sadd(self._key("node", self.node), conversation_id)
             await pipe.execute()
         self._fields.setdefault(sid, []).append((key, field))
+        self._conversations.add(conversation_id)
 
     async def on_duty(self, sid: str, officer: OnDutyOfficer) -> None:
         value = json.dumps([officer.account_id, officer.region, officer.gender])
+        self._duty[f"{self.node}|{sid}"] = value
         await self.redis.hset(self._key("duty"), f"{self.node}|{sid}", value)
 
     async def off_duty(self, sid: str) -> None:
+        self._duty.pop(f"{self.node}|{sid}", None)
         await self.redis.hdel(self._key("duty"), f"{self.node}|{sid}")
 
     async def gone(self, sid: str) -> None:
+        self._duty.pop(f"{self.node}|{sid}", None)
         async with self.redis.pipeline(transaction=True) as pipe:
             for key, field in self._fields.pop(sid, []):
                 pipe.hdel(key, field)
@@ -130,16 +157,22 @@ class RedisPresence:
     async def run(self, departed: Departed) -> None:
         while not self._stopping.is_set():
             try:
-                await self._renew()
-                for dead in await self.redis.zrangebyscore(self._key("nodes"), "-inf", _now_ms()):
-                    # Whoever removes a dead node lets go of it: exactly one node does.
-                    if await self.redis.zrem(self._key("nodes"), _text(dead)):
-                        await self._let_go(_text(dead), departed)
+                if await self._renew():
+                    await self._write_again()
+                if time.monotonic() >= self._reap_from:
+                    await self._let_go_of_dead_nodes(departed)
             except Exception as exc:
                 # Redis out of reach: said once a second, without a trace (/readyz says so too).
                 _log.warning("presence.renew_failed", error=type(exc).__name__)
+                self._reap_from = time.monotonic() + LEASE_SECONDS + RENEW_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), RENEW_SECONDS)
+
+    async def _let_go_of_dead_nodes(self, departed: Departed) -> None:
+        for dead in await self.redis.zrangebyscore(self._key("nodes"), "-inf", _now_ms()):
+            # Whoever removes a dead node lets go of it: exactly one node does.
+            if await self.redis.zrem(self._key("nodes"), _text(dead)):
+                await self._let_go(_text(dead), departed)
 
     async def _let_go(self, dead: str, departed: Departed) -> None:
         """Remove what a dead node held, then run the departures it never ran."""

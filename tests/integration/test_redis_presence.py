@@ -70,3 +70,36 @@ async def test_a_dead_nodes_departures_run_once_on_one_of_the_others() -> None:
         assert len({node for node, _, _ in departures}) == 1
         assert not await boards[0].victim_present("c-1")
         await redis.aclose()
+
+
+async def test_a_node_taken_for_dead_writes_its_presence_again() -> None:
+    """After an outage longer than a lease another node may let go of a live one: the live node
+    finds its lease gone at its next renewal and writes what it holds again."""
+    with redis_server() as server:
+        redis = shared.connect(server.url)
+        alive, other = RedisPresence(redis, shared.PREFIX), RedisPresence(redis, shared.PREFIX)
+        await alive.start()
+        await alive.joined("sid-v", "victim", "c-1")
+        await alive.on_duty("sid-o", OnDutyOfficer("acc-1", None, None))
+        departures: list[tuple[str, str]] = []
+
+        async def departed(role: str, conversation_id: str) -> None:
+            departures.append((role, conversation_id))
+
+        assert await redis.zrem(f"{shared.PREFIX}:nodes", alive.node)
+        await other._let_go(alive.node, departed)
+        assert departures == [("victim", "c-1")]
+        assert not await other.victim_present("c-1")
+
+        task = asyncio.create_task(alive.run(departed))
+        try:
+            for _ in range(50):
+                if await other.victim_present("c-1"):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            alive.stop()
+            await task
+        assert await other.victim_present("c-1")
+        assert await other.officers_on_duty() == [OnDutyOfficer("acc-1", None, None)]
+        await redis.aclose()
