@@ -1,9 +1,13 @@
-"""The whole suite twice at once: on SQLite (the embedded default) and on PostgreSQL.
+"""The whole suite on SQLite (the embedded default) and, at the same time, on PostgreSQL.
 
 Each pass is its own pytest process, so each has a core of its own on a two-core machine. The
 SQLite pass prints as it goes; the PostgreSQL pass writes to ``.pytest-postgresql.log`` and its
 report follows. Both must pass: any other exit status (5 among them, "no tests ran") fails.
 Arguments are handed to both passes (``python tests/run_both.py -m "not heavy"``).
+
+The PostgreSQL pass leaves out what never reaches a database (``NO_DATABASE``: pure code,
+vectors, file checks) and the two throughput runs (``THROUGHPUT``), whose database path is the
+crash test's, which runs on both.
 """
 
 from __future__ import annotations
@@ -16,13 +20,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / ".pytest-postgresql.log"
 
+NO_DATABASE = (
+    "tests/unit/client",
+    "tests/unit/policy",
+    "tests/unit/test_client_offline.py",
+    "tests/unit/test_crypto.py",
+    "tests/unit/test_layers.py",
+    "tests/unit/test_limiters.py",
+    "tests/unit/test_protocol.py",
+    "tests/unit/test_redis_limits.py",
+    "tests/unit/test_security_doc.py",
+    "tests/unit/test_signed_envelope.py",
+    "tests/browser/test_crypto_vectors.py",
+    "tests/browser/test_merkle_vectors.py",
+    "tests/deploy",
+)
+THROUGHPUT = ("tests/adversarial/test_storm.py", "tests/adversarial/test_load_short.py")
+
 
 def main(args: list[str]) -> int:
     pytest = [sys.executable, "-m", "pytest", *args]
     env = {k: v for k, v in os.environ.items() if k != "BRIDGE_TEST_DATABASE"}
     with LOG.open("w") as log:
+        skipped = [f"--ignore={path}" for path in (*NO_DATABASE, *THROUGHPUT)]
         postgres = subprocess.Popen(
-            [*pytest, "-p", "no:cacheprovider"],
+            [*pytest, *skipped, "-p", "no:cacheprovider"],
             cwd=ROOT,
             env={**env, "BRIDGE_TEST_DATABASE": "postgresql"},
             stdout=log,
