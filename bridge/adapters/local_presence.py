@@ -64,6 +64,9 @@ class LocalPresence:
     async def officers_on_duty(self) -> list[OnDutyOfficer]:
         return list({o.account_id: o for o in self._duty.values()}.values())
 
+    async def start(self) -> None:
+        return None
+
     async def run(self, departed: Departed) -> None:
         """One node: no other node can die under it."""
         await self._stopping.wait()

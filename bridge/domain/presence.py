@@ -43,6 +43,9 @@ class PresenceBoard(Presence, Protocol):
     async def gone(self, sid: str) -> None:
         """The socket is closed: it counts nowhere any more."""
 
+    async def start(self) -> None:
+        """This node starts: it counts from now on (before any socket connects)."""
+
     async def run(self, departed: Departed) -> None:
         """Keep this node's presence alive and let go of nodes that died, until cancelled."""
 

@@ -34,8 +34,7 @@ class Links:
     redis: Redis | None = None
 
     async def start(self) -> None:
-        if isinstance(self.board, RedisPresence):
-            await self.board.start()
+        await self.board.start()
 
     async def ping(self) -> bool:
         """Whether Redis answers (always, alone)."""
