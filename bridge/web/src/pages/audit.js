@@ -1,15 +1,17 @@
-// The auditor's page: log in, see the log key (to compare with the one got out of band, or paste
-// that one), verify the signed checkpoint and recompute the tree head from every entry in this
-// browser, list the entries with filters, and verify one entry's inclusion proof.
+// The auditor's page: log in, see the key the log began with (to compare with the one got out of
+// band, or paste that one), follow the log's changes of key from it, verify the signed checkpoint
+// and recompute the tree head from every entry in this browser, list the entries with filters,
+// and verify one entry's inclusion proof.
 //
-// Merkle hashing and proofs are ../merkle.js (RFC 9162 2.1). The log holds no content; server
-// data is only ever put into the page as text nodes.
+// Merkle hashing and proofs are ../merkle.js (RFC 9162 2.1), following the key ../logkeys.js. The
+// log holds no content; server data is only ever put into the page as text nodes.
 
 import "./staff.css";
 import "./audit.css";
 import { ApiError, apiCall } from "../api.js";
 import * as crypto from "../crypto.js";
 import { logIn } from "../login.js";
+import * as logkeys from "../logkeys.js";
 import * as merkle from "../merkle.js";
 import { $, el, hasText, locale, setupLanguage, show, status, t, useStrings } from "../page.js";
 import en from "../i18n/audit.en.json";
@@ -48,18 +50,19 @@ function hash(text) {
 
 /** @type {{checkpoint: Json, root: Uint8Array} | null} a checkpoint whose signature verified */
 let verified = null;
-/** @type {Json | null} */
-let logKey = null;
 /** @type {{index: number, entry: Json}[]} */
 let entries = [];
 let running = false;
 
-async function showLogKey() {
-  logKey = await api("/api/v1/audit/log-key");
-  const key = /** @type {Json} */ (logKey);
-  $("key-origin").textContent = String(key.origin ?? "");
-  $("key-id").textContent = String(key.key_id ?? "");
-  $("key-ed25519").textContent = String(key.ed25519 ?? "");
+/** The keys the server says the log was signed with; the first is the one to compare. */
+async function showLogKeys() {
+  const history = await api("/api/v1/audit/log-keys");
+  const first = history.keys?.[0] ?? {};
+  $("key-origin").textContent = String(history.origin ?? "");
+  $("key-id").textContent = String(first.key_id ?? "");
+  $("key-ed25519").textContent = String(first.ed25519 ?? "");
+  const served = /** @type {Json[]} */ (history.keys ?? []);
+  return { origin: String(history.origin ?? ""), served };
 }
 
 /** Every entry below `size`, page by page. @param {number} size */
@@ -77,6 +80,75 @@ async function fetchEntries(size) {
   return all.slice(0, size);
 }
 
+/** The signed checkpoints, oldest first, up to the first that covers entry `index`.
+ * @param {number} index */
+async function fetchCheckpoints(index) {
+  /** @type {Json[]} */
+  const all = [];
+  for (;;) {
+    const page = await api(`/api/v1/audit/checkpoints?start=${all.length}&count=${PAGE}`);
+    const items = /** @type {Json[]} */ (page.checkpoints ?? []);
+    all.push(...items);
+    if (items.length < PAGE || items.some((c) => Number(c?.size) > index)) return all;
+  }
+}
+
+/**
+ * The log's keys from `key` on and the first problem with a change of key (../logkeys.js); null
+ * if `key` is no Ed25519 key.
+ * @param {string} key @param {string} origin @param {Uint8Array[]} leaves
+ */
+async function keysFrom(key, origin, leaves) {
+  let first;
+  try {
+    first = { ed25519: key, key_id: logkeys.keyId(origin, key) };
+  } catch (err) {
+    if (!(err instanceof crypto.CryptoError)) throw err;
+    return null;
+  }
+  const rotations = entries.filter(({ entry }) => entry?.kind === logkeys.ROTATED);
+  const last = rotations.length ? rotations[rotations.length - 1].index : -1;
+  const checkpoints = last < 0 ? [] : await fetchCheckpoints(last);
+  return logkeys.followKeys({ origin, first, entries, leaves, checkpoints });
+}
+
+/**
+ * Follow the log's keys from the trusted `key` and check the latest checkpoint under the key they
+ * lead to, and no other; what is wrong goes into `reasons`. `signed`: the checkpoint's signature
+ * verified; `ok`: also by the key in force, reached without a problem, and the server names no
+ * key the log was not handed over to.
+ * @param {Json} checkpoint @param {Uint8Array[]} leaves @param {string[]} reasons
+ * @param {{key: string, pasted: boolean, origin: string, served: Json[]}} trust
+ */
+async function checkKeys(checkpoint, leaves, reasons, { key, pasted, origin, served }) {
+  const chain = await keysFrom(key, origin, leaves);
+  if (chain === null) {
+    reasons.push(t(pasted ? "reason.badKey" : "reason.badSig"));
+    return { keys: [], signed: false, ok: false };
+  }
+  if (chain.problem) reasons.push(t(chain.problem.key, chain.problem.values));
+  const inForce = chain.keys[chain.keys.length - 1];
+  let signed = false;
+  try {
+    crypto.verifyObject(checkpoint, checkpoint.sig, inForce.ed25519);
+    signed = true;
+  } catch (err) {
+    if (!(err instanceof crypto.CryptoError)) throw err;
+    reasons.push(t("reason.badSig"));
+  }
+  const named = checkpoint.key_id === inForce.key_id;
+  if (!named) {
+    reasons.push(t("reason.keyId", { key: String(checkpoint.key_id), current: inForce.key_id }));
+  }
+  // After a problem in the hand-overs the later keys are unchecked rather than unknown.
+  /** @param {Json} s */
+  const known = (s) => chain.keys.some((k) => k.key_id === s.key_id && k.ed25519 === s.ed25519);
+  const unknown = chain.problem ? [] : served.filter((s) => !known(s));
+  for (const s of unknown) reasons.push(t("reason.serverKey", { key: String(s.key_id) }));
+  const ok = signed && named && chain.problem === null && unknown.length === 0;
+  return { keys: chain.keys, signed, ok };
+}
+
 async function verifyLog() {
   if (running) return;
   running = true;
@@ -85,28 +157,19 @@ async function verifyLog() {
   status("verify-status", t("verify.busy"));
   verified = null;
   try {
-    await showLogKey();
+    const { origin, served } = await showLogKeys();
     const pasted = /** @type {HTMLInputElement} */ ($("trusted-key")).value.trim();
-    const key = pasted || String(logKey?.ed25519 ?? "");
+    const key = pasted || String(served[0]?.ed25519 ?? "");
     const checkpoint = await api("/api/v1/audit/checkpoint");
     /** @type {string[]} */
     const reasons = [];
-
-    let sigOk = false;
-    try {
-      crypto.verifyObject(checkpoint, checkpoint.sig, key);
-      sigOk = true;
-    } catch (err) {
-      const badKey = err instanceof crypto.CryptoError && !(err instanceof crypto.BadSignatureError);
-      reasons.push(t(badKey && pasted ? "reason.badKey" : "reason.badSig"));
-    }
-    if (checkpoint.key_id !== logKey?.key_id) reasons.push(t("reason.keyId"));
 
     const size = Number(checkpoint.size);
     entries = await fetchEntries(size);
     const consecutive = entries.length === size && entries.every((e, i) => e.index === i);
     if (!consecutive) reasons.push(t("reason.entries", { last: size - 1 }));
-    const own = merkle.root(entries.map(({ entry }) => leafHash(entry)));
+    const leaves = entries.map(({ entry }) => leafHash(entry));
+    const own = merkle.root(leaves);
     let root = new Uint8Array(0);
     try {
       root = hash(checkpoint.root);
@@ -116,9 +179,12 @@ async function verifyLog() {
     const rootOk = merkle.sameHash(own, root);
     if (!rootOk) reasons.push(t("reason.rootMismatch"));
 
-    if (sigOk) verified = { checkpoint, root };
-    const intact = sigOk && rootOk && consecutive && checkpoint.key_id === logKey?.key_id;
+    const trust = { key, pasted: Boolean(pasted), origin, served };
+    const keys = await checkKeys(checkpoint, leaves, reasons, trust);
+    if (keys.signed) verified = { checkpoint, root };
+    const intact = keys.ok && rootOk && consecutive;
     renderVerdict(checkpoint, own, intact, reasons, Boolean(pasted));
+    renderKeys(keys.keys);
     renderKinds();
     renderEntries();
     status("verify-status", "");
@@ -149,6 +215,21 @@ function renderVerdict(checkpoint, own, intact, reasons, pasted) {
   const time = el("time", "", when(checkpoint.time));
   /** @type {HTMLTimeElement} */ (time).dateTime = String(checkpoint.time ?? "");
   $("cp-time").replaceChildren(time);
+}
+
+/** The keys the log was checked with, each with the hand-over that brought it in.
+ * @param {logkeys.ChainKey[]} keys */
+function renderKeys(keys) {
+  const items = keys.map(({ key_id, ed25519, rotation }) => {
+    const text = rotation
+      ? t("keys.handedOver", { id: key_id, index: rotation.index, size: rotation.size })
+      : t("keys.first", { id: key_id });
+    const item = el("li", "", text);
+    item.dataset.keyId = key_id;
+    item.append(el("span", "mono key", ed25519));
+    return item;
+  });
+  $("key-chain").replaceChildren(...items);
 }
 
 /** After a language switch: the verdict and its reasons again, in the new language. */
