@@ -5,9 +5,11 @@ SQLite pass prints as it goes; the PostgreSQL pass writes to ``.pytest-postgresq
 report follows. Both must pass: any other exit status (5 among them, "no tests ran") fails.
 Arguments are handed to both passes (``python tests/run_both.py -m "not heavy"``).
 
-The PostgreSQL pass leaves out what never reaches a database (``NO_DATABASE``: pure code,
-vectors, file checks) and the two throughput runs (``THROUGHPUT``), whose database path is the
-crash test's, which runs on both.
+The PostgreSQL pass leaves out what never reaches a database (``NO_DATABASE``: pure code, file
+checks), the browser tests (``BROWSER``: the pages are clients, and what they ask of the server
+is asked by the integration tests on both databases; two browsers at once on two cores also slow
+each other past the tests' patience) and the two throughput runs (``THROUGHPUT``), whose database
+path is the crash test's, which runs on both.
 """
 
 from __future__ import annotations
@@ -31,10 +33,9 @@ NO_DATABASE = (
     "tests/unit/test_redis_limits.py",
     "tests/unit/test_security_doc.py",
     "tests/unit/test_signed_envelope.py",
-    "tests/browser/test_crypto_vectors.py",
-    "tests/browser/test_merkle_vectors.py",
     "tests/deploy",
 )
+BROWSER = ("tests/browser",)
 THROUGHPUT = ("tests/adversarial/test_storm.py", "tests/adversarial/test_load_short.py")
 
 
@@ -42,7 +43,7 @@ def main(args: list[str]) -> int:
     pytest = [sys.executable, "-m", "pytest", *args]
     env = {k: v for k, v in os.environ.items() if k != "BRIDGE_TEST_DATABASE"}
     with LOG.open("w") as log:
-        skipped = [f"--ignore={path}" for path in (*NO_DATABASE, *THROUGHPUT)]
+        skipped = [f"--ignore={path}" for path in (*NO_DATABASE, *BROWSER, *THROUGHPUT)]
         postgres = subprocess.Popen(
             [*pytest, *skipped, "-p", "no:cacheprovider"],
             cwd=ROOT,

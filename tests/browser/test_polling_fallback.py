@@ -13,6 +13,8 @@ from test_victim_page import Victim, start_chat
 from browser_support import Pages
 from harness import Bridge
 
+POLLING_PATIENCE_MS = 20_000
+
 
 @pytest.mark.parametrize("blocked", ["refused", "silent"])
 async def test_the_victims_page_chats_over_long_polling_when_websockets_are_blocked(
@@ -42,11 +44,19 @@ async def test_the_victims_page_chats_over_long_polling_when_websockets_are_bloc
     counsellor = await bridge.counsellor()
     await counsellor.join(cid)
     await counsellor.send(cid, "Hoi, ik ben er. Waar wil je over praten?")
-    await expect(victim.message("Hoi, ik ben er. Waar wil je over praten?")).to_have_count(1)
+    # Each delivery over long-polling waits for the page's next poll: more patience than for a
+    # websocket on a busy machine.
+    await expect(victim.message("Hoi, ik ben er. Waar wil je over praten?")).to_have_count(
+        1, timeout=POLLING_PATIENCE_MS
+    )
 
     posted = len(polls)
     await victim.send("Ik weet niet goed waar ik moet beginnen.")
-    got = await counsellor.next_event("message", where=lambda e: e["sender_role"] == "victim")
+    got = await counsellor.next_event(
+        "message",
+        timeout=POLLING_PATIENCE_MS / 1000,
+        where=lambda e: e["sender_role"] == "victim",
+    )
     assert got["verified"] is True
     assert got["text"] == "Ik weet niet goed waar ik moet beginnen."
 
