@@ -126,6 +126,20 @@ async def sockets_on(node: Node, role: str) -> float:
     raise AssertionError(f"no bridge_sockets for {role}")
 
 
+async def bridged(
+    victim: VictimClient, counsellor: CounsellorClient, officer: OfficerClient
+) -> None:
+    """The counsellor proposes, the victim grants, the officer accepts: the bridge is joined
+    (wherever each of them is connected)."""
+    await counsellor.propose(victim.conversation_id, "informational")
+    await victim.next_event("consent.prompt")
+    await victim.grant()
+    invite = await officer.next_event("invite")
+    await officer.accept(invite["invite_id"])
+    for party in (victim, counsellor):
+        await party.next_event("bridge.state", where=state_is("joined"))
+
+
 @pytest.mark.heavy
 async def test_two_nodes_behind_nginx_share_the_driegesprek_and_survive_a_kill(
     tmp_path: Path,
@@ -139,17 +153,8 @@ async def test_two_nodes_behind_nginx_share_the_driegesprek_and_survive_a_kill(
         assert [await sockets_on(c.b, r) for r in ("victim", "officer", "counsellor")] == [0, 0, 1]
         cid = victim.conversation_id
 
-        async def joined() -> None:
-            await counsellor.propose(cid, "informational")
-            await victim.next_event("consent.prompt")  # from B to A
-            await victim.grant()
-            invite = await officer.next_event("invite")
-            await officer.accept(invite["invite_id"])
-            for party in (victim, counsellor):
-                await party.next_event("bridge.state", where=state_is("joined"))
-
         await counsellor.join(cid)
-        await joined()
+        await bridged(victim, counsellor, officer)
         seq = await counsellor.send(cid, "Van node B naar node A.")
         for party in (victim, officer):
             event = await party.next_event("message", where=lambda e: e["seq"] == seq)
@@ -167,12 +172,12 @@ async def test_two_nodes_behind_nginx_share_the_driegesprek_and_survive_a_kill(
         assert seq not in officer.conversations[cid].messages
 
         # A new consent, then the victim withdraws it: the officer is out again.
-        await joined()
+        await bridged(victim, counsellor, officer)
         await victim.withdraw()
         withdrawn = await officer.next_event("bridge.state", where=state_is("ended"))
         assert withdrawn["reason"] == "withdrawn"
         await counsellor.next_event("bridge.state", where=state_is("ended"))
-        await joined()
+        await bridged(victim, counsellor, officer)
 
         # Node A dies under load; its clients come back on B and resend what was not acked.
         acked: dict[str, list[int]] = {}
@@ -231,13 +236,7 @@ async def joined_across(c: Cluster) -> tuple[VictimClient, CounsellorClient, Off
     victim = await c.bridge.victim(url=c.a.url)
     counsellor = await c.bridge.counsellor(url=c.b.url)
     await counsellor.join(victim.conversation_id)
-    await counsellor.propose(victim.conversation_id, "informational")
-    await victim.next_event("consent.prompt")
-    await victim.grant()
-    invite = await officer.next_event("invite")
-    await officer.accept(invite["invite_id"])
-    for party in (victim, counsellor):
-        await party.next_event("bridge.state", where=state_is("joined"))
+    await bridged(victim, counsellor, officer)
     return victim, counsellor, officer
 
 
@@ -269,12 +268,7 @@ async def test_the_counsellor_leaving_one_node_pauses_the_officer_on_the_other(
         counsellor = await c.bridge.counsellor(url=c.b.url)
         cid = victim.conversation_id
         await counsellor.join(cid)
-        await counsellor.propose(cid, "informational")
-        await victim.next_event("consent.prompt")
-        await victim.grant()
-        invite = await officer.next_event("invite")  # on A, for a grant made on A, proposed on B
-        await officer.accept(invite["invite_id"])
-        await counsellor.next_event("bridge.state", where=state_is("joined"))
+        await bridged(victim, counsellor, officer)  # proposed on B, granted and accepted on A
         await counsellor.aclose()
         for party in (victim, officer):
             paused = await party.next_event("bridge.state", where=state_is("paused"))
@@ -292,13 +286,9 @@ async def test_an_officer_on_duty_on_one_node_is_invited_from_the_other(tmp_path
         victim = await c.bridge.victim(url=c.b.url)
         counsellor = await c.bridge.counsellor(url=c.b.url)
         await counsellor.join(victim.conversation_id)
-        await counsellor.propose(victim.conversation_id, "informational")
-        await victim.next_event("consent.prompt")
-        await victim.grant()  # on B: the officer on duty is on A
-        # Only an officer seen on duty is sent the invite at the grant; nobody on duty, it waits.
-        invite = await officer.next_event("invite")
-        await officer.accept(invite["invite_id"])
-        await counsellor.next_event("bridge.state", where=state_is("joined"))
+        # Granted on B, with the officer on duty on A: only an officer seen on duty is sent the
+        # invite at the grant (with nobody on duty it waits, and no invite event comes).
+        await bridged(victim, counsellor, officer)
 
 
 @pytest.mark.slow
