@@ -78,6 +78,7 @@ async def audit_verify(bridge: Bridge, url: str) -> tuple[int, str]:
     """``bridge audit verify --url`` against the node at ``url`` with an auditor's fresh token
     (from ``bridge``'s URL): its exit status and what it printed."""
     token = await bridge.token("auditor")
-    args = ("audit", "verify", "--url", url, "--token", token)
+    # --token=...: a token may begin with "-", which argparse would take for an option.
+    args = ("audit", "verify", "--url", url, f"--token={token}")
     status, out, err = await bridge_cli(bridge.data_dir, *args)
     return status, out + err
