@@ -29,7 +29,7 @@ from bridge.errors import BridgeError
 from bridge.log.logkey import create_log_key
 from bridge.log.writer import open_log
 from bridge.store.backup import backup_sqlite
-from bridge.store.db import Database, downgrade, upgrade
+from bridge.store.db import Database, downgrade, migrated, upgrade
 
 __all__ = ["main"]
 
@@ -80,9 +80,7 @@ async def _db_migrate(settings: Settings, back_to: str | None) -> None:
 
 
 async def _user_add(settings: Settings, args: argparse.Namespace, password: str) -> str:
-    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        await upgrade(db)
+    async with migrated(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous) as db:
         return await Staff(db, open_log(settings), utc_now).add_account(
             args.name,
             password,
@@ -93,23 +91,15 @@ async def _user_add(settings: Settings, args: argparse.Namespace, password: str)
             opslimit=settings.password_opslimit,
             memlimit=settings.password_memlimit,
         )
-    finally:
-        await db.dispose()
 
 
 async def _user_disable(settings: Settings, name: str, disabled: bool) -> str:
-    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        await upgrade(db)
+    async with migrated(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous) as db:
         return await Staff(db, open_log(settings), utc_now).set_disabled(name, disabled)
-    finally:
-        await db.dispose()
 
 
 async def _init_org(settings: Settings, org: str, passphrase: str) -> str:
-    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        await upgrade(db)
+    async with migrated(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous) as db:
         key = await init_org_key(
             db,
             open_log(settings),
@@ -120,8 +110,6 @@ async def _init_org(settings: Settings, org: str, passphrase: str) -> str:
             now=utc_now(),
         )
         return key.x25519
-    finally:
-        await db.dispose()
 
 
 def _serve(settings: Settings, demo: bool) -> None:

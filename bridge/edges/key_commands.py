@@ -11,18 +11,14 @@ from bridge.domain.orgkeys import rotate_org_key
 from bridge.domain.roles import CLI_ADMIN
 from bridge.log.rotation import rotate_log_key
 from bridge.log.writer import open_log
-from bridge.store.db import Database, upgrade
+from bridge.store.db import migrated
 
 __all__ = ["rotate_log", "rotate_org"]
 
 
 async def rotate_log(settings: Settings) -> dict[str, Any]:
-    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        await upgrade(db)
+    async with migrated(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous) as db:
         rotation = await rotate_log_key(db, settings, utc_now(), CLI_ADMIN)
-    finally:
-        await db.dispose()
     return {
         "old": {"key_id": rotation.old.key_id, "ed25519": rotation.old.ed25519},
         "new": {"key_id": rotation.new.key_id, "ed25519": rotation.new.ed25519},
@@ -34,9 +30,7 @@ async def rotate_log(settings: Settings) -> dict[str, Any]:
 
 
 async def rotate_org(settings: Settings, org: str, passphrase: str) -> dict[str, Any]:
-    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        await upgrade(db)
+    async with migrated(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous) as db:
         old, new = await rotate_org_key(
             db,
             open_log(settings),
@@ -46,6 +40,4 @@ async def rotate_org(settings: Settings, org: str, passphrase: str) -> dict[str,
             memlimit=settings.org_key_memlimit,
             now=utc_now(),
         )
-    finally:
-        await db.dispose()
     return {"org": org, "old_key_id": old.key_id, "key_id": new.key_id, "x25519": new.x25519}

@@ -7,6 +7,8 @@ fail with "database is locked"; PostgreSQL uses a normal pool.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["Database", "downgrade", "upgrade"]
+__all__ = ["Database", "downgrade", "migrated", "upgrade"]
 
 
 class Database:
@@ -92,3 +94,14 @@ async def downgrade(db: Database, revision: str) -> None:
     """Migrate the database back to ``revision`` (``base``: no tables), on the running loop."""
     async with db.engine.begin() as conn:
         await conn.run_sync(lambda c: command.downgrade(_alembic_config(c), revision))
+
+
+@contextlib.asynccontextmanager
+async def migrated(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncIterator[Database]:
+    """The database at ``url``, migrated to the newest schema, for one command; disposed after."""
+    db = Database(url, sqlite_synchronous=sqlite_synchronous)
+    try:
+        await upgrade(db)
+        yield db
+    finally:
+        await db.dispose()

@@ -16,6 +16,7 @@ from bridge.log.logkey import LogKey
 from bridge.log.writer import Log
 from bridge.store.db import Database, upgrade
 from bridge.store.models import Conversation, Device
+from harness import database_url
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -44,7 +45,7 @@ def _conversation(n: int) -> Conversation:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[tuple[Database, Log]]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}")
+    db = Database(database_url(tmp_path))
     await upgrade(db)
     async with db.session() as session, session.begin():
         session.add(
