@@ -4,7 +4,8 @@
 //
 //   node bench/generators/socketio.mjs CONFIG.json
 //
-// CONFIG: {target, url, rooms, rate, duration, warmup, payload_bytes, drain?, go_on_stdin?}. Every
+// CONFIG: {target, url, rooms, rate, duration, warmup, payload_bytes, drain?, go_on_stdin?}.
+// `drain`: seconds without a delivery or ack after which what has not arrived is lost. Every
 // room's three members (victim, counsellor, officer) are connected from this process, over
 // websockets as the pages connect, and send in turn to care + investigation, open-loop: message
 // k is due at k / rate seconds, to room k mod rooms, whatever the acks do. At the end one JSON
@@ -52,6 +53,7 @@ export const webRequire = createRequire(new URL("../../bridge/web/package.json",
 export const ACK_TIMEOUT_MS = 10_000;
 const CONNECT_PARALLEL = 20; // rooms connected at once
 const JOINED_TIMEOUT_MS = 60_000; // for a bridge paused by the last run's departures to resume
+const DRAIN_LIMIT_MS = 60_000; // the longest drain, however late messages still come
 const VERIFY_FIRST = 3; // messages each victim verifies and opens
 const MEMBERS = 3;
 const AUDIENCE = ["care", "investigation"];
@@ -162,6 +164,7 @@ export async function generate(config, connectRoom) {
   };
   let closing = false;
   let pending = 0;
+  let lastProgress = 0; // when the last delivery or ack came
   const error = (/** @type {string} */ code) => {
     counts.errors += 1;
     errorCodes[code] = (errorCodes[code] ?? 0) + 1;
@@ -182,6 +185,7 @@ export async function generate(config, connectRoom) {
       }
       masks[k] |= bit;
       counts.delivered += 1;
+      lastProgress = now;
       // Sent after the warm-up (its due time), so counted; sentAt is 0 for one not sent yet.
       if (sentAt[k] && k * (1000 / rate) >= warmupMs) latencies.push(ms3(now - sentAt[k]));
     },
@@ -226,6 +230,7 @@ export async function generate(config, connectRoom) {
     pending += 1;
     rooms[room].send(member, packet).then((outcome) => {
       pending -= 1;
+      lastProgress = performance.now();
       if (!outcome.ok) return error(`ack: ${outcome.code}`);
       acked[k] = 1;
       counts.acked += 1;
@@ -249,7 +254,11 @@ export async function generate(config, connectRoom) {
     for (let k = 0; k < total; k++) if (acked[k] && masks[k] !== full) n += 1;
     return n;
   };
-  while (performance.now() - sendEnd < drainMs && (pending > 0 || missing() > 0)) {
+  // A message still on its way is late, not lost: the drain goes on while deliveries or acks
+  // keep coming (each within drainMs of the last), up to DRAIN_LIMIT_MS after the last send.
+  while (pending > 0 || missing() > 0) {
+    const now = performance.now();
+    if (now - Math.max(sendEnd, lastProgress) > drainMs || now - sendEnd > DRAIN_LIMIT_MS) break;
     await sleep(20);
   }
   const lost = missing();

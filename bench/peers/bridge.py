@@ -211,11 +211,14 @@ class BridgeTarget:
         text = config.read_text() + FAST_SENDING
         for n in range(self.node_count):
             node = Node(self.data_dir, name=f"node{n + 1}", env=env, config=text)
-            with spawning_on(SERVER_CPU):
-                await node.start()
-            assert node.proc is not None
-            pin_tree(node.proc.pid, SERVER_CPU)
+            await self._start(node)
             self.nodes.append(node)
+
+    async def _start(self, node: Node) -> None:
+        with spawning_on(SERVER_CPU):
+            await node.start()
+        assert node.proc is not None
+        pin_tree(node.proc.pid, SERVER_CPU)
 
     async def set_up(self, rooms: int) -> SetUp:
         """Set up ``rooms`` driegesprekken through node 1 from the driver processes; their
@@ -285,12 +288,15 @@ class BridgeTarget:
         return found
 
     async def idle_sockets(self, count: int) -> JSON | None:
-        """Victims made through the API of node 1, then ``count`` of them connected and joined,
-        idle, on node 1 (``bench/idle_sockets.py``'s measure)."""
+        """Victims made through the API of node 1, which is then started again (so that what
+        it holds is the sockets, not what making them left), then ``count`` of them connected
+        and joined, idle, on node 1 (``bench/idle_sockets.py``'s measure)."""
         from peers.relays import IDLE_WARM_UP, idle_options
 
         node = self.nodes[0]
         victims = await idle_sockets.create_victims(node.url, count + IDLE_WARM_UP)
+        await node.stop()
+        await self._start(node)
         targets = idle_sockets.bridge_targets(victims)
         options = idle_options(self.options)
         return dict(

@@ -409,7 +409,8 @@ class Target(Protocol):
 
     async def idle_sockets(self, count: int) -> JSON | None:
         """Open ``count`` idle connected sockets and hold them: the server's VmRSS before and
-        after (``kib_per_socket``); None where the target cannot."""
+        after (``kib_per_socket``); None where the target cannot. Called once, right after
+        :meth:`start` and before :meth:`set_up`, on a server that has done nothing yet."""
         ...
 
     def errors(self) -> list[str]:
