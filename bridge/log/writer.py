@@ -6,10 +6,19 @@ Every entry is the canonical JSON (JCS) of ``{kind, at, prev_checkpoint, convers
 state change and its entry commit together or not at all. The tree head is kept incrementally
 (the compact range in ``log_state``): an append costs O(log n) hashes, never a pass over the log.
 
+Appends are grouped per transaction: the first reads the tree head and locks its row (one writer
+at a time, whichever node), and every append of that transaction then works in memory: its
+index, entry, leaf hash and the compact range. The entries, the checkpoints they made due and the
+new head reach the database together when the session flushes (before its next query, at a
+savepoint, at the commit), one multi-row insert and one update however many entries there are.
+A transaction rolled back writes none of it; the next one reads the head again.
+
 A checkpoint ``{size, root, time, key_id, sig}`` is signed with the log key every
 ``checkpoint_every`` entries, every minute while entries arrive (:func:`run_checkpoints`), and on
 demand; every entry names the latest one as ``prev_checkpoint``, so an entry cannot be moved to
 before a checkpoint, and the log cannot be cut or rewritten behind one, without it showing.
+Grouping changes none of this: the entries and checkpoints of a group are those its appends
+would have made one transaction each.
 
 The log key changes only by :meth:`Log.rotate`: a ``log_key.rotated`` entry and a checkpoint of
 the old key that covers it, so the key auditors trust signs the hand-over. ``log_state.key_id``
@@ -21,12 +30,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Final
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import event as orm_event
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bridge.clock import iso
 from bridge.config import Settings
@@ -40,9 +53,48 @@ __all__ = ["Log", "LogKeyNotCurrent", "checkpoint_view", "open_log", "run_checkp
 
 _log = structlog.get_logger("bridge.log")
 
+# Key of ``Session.info``: the group of the session's current transaction.
+_GROUP: Final = "bridge.log.group"
+
 
 class LogKeyNotCurrent(RuntimeError):
     """This node's log key is not the one the log signs with now (it was rotated)."""
+
+
+@dataclass(eq=False)
+class _Group:
+    """The tree head as one transaction holds it, and what it appended that is not written yet.
+
+    ``state`` is the locked ``log_state`` row; its changes are what make the session flush, and
+    :func:`_write` puts the pending rows in before the head's update."""
+
+    state: LogState
+    frontier: list[bytes]
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _write(session: Session, _context: object, _instances: object) -> None:
+    """Before a flush: the group's pending entries and checkpoints, and the head's frontier."""
+    group: _Group | None = session.info.get(_GROUP)
+    if group is None:
+        return
+    connection = session.connection()
+    if group.entries:
+        connection.execute(insert(LogEntry), group.entries)
+        group.state.frontier = [b64u_encode(node) for node in group.frontier]
+        group.entries = []
+    if group.checkpoints:
+        connection.execute(insert(StoredCheckpoint), group.checkpoints)
+        group.checkpoints = []
+
+
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    """The transaction ended, or a savepoint did: the group goes with it. (A savepoint rolled
+    back takes back appends the group counted, and perhaps the head's lock.) The next append
+    reads the head again; a flush's own subtransaction is neither."""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_GROUP, None)
 
 
 class Log:
@@ -54,12 +106,30 @@ class Log:
         self.key_path = key_path  # read again when the log has moved on to another key
 
     @staticmethod
-    async def _state(session: AsyncSession) -> LogState:
-        # FOR UPDATE: appends are serialised on the one row that holds the tree head.
-        state = await session.scalar(select(LogState).where(LogState.id == 1).with_for_update())
+    async def _group(session: AsyncSession) -> _Group:
+        """The group of the session's transaction, the tree head read and locked if it is the
+        first call in it."""
+        sync = session.sync_session
+        group: _Group | None = sync.info.get(_GROUP)
+        if group is not None:
+            return group
+        # FOR UPDATE: appends are serialised on the one row that holds the tree head, held to
+        # the commit; populate_existing, since the session may hold the row from an earlier
+        # transaction and another writer may have moved it on since.
+        state = await session.scalar(
+            select(LogState)
+            .where(LogState.id == 1)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         if state is None:
             raise RuntimeError("the log has no tree head: run the migrations")
-        return state
+        if not orm_event.contains(sync, "before_flush", _write):
+            orm_event.listen(sync, "before_flush", _write)
+            orm_event.listen(sync, "after_transaction_end", _forget)
+        group = _Group(state, [b64u_decode(node) for node in state.frontier])
+        sync.info[_GROUP] = group
+        return group
 
     async def append(
         self,
@@ -72,7 +142,8 @@ class Log:
         **fields: object,
     ) -> int:
         """Append one entry in the caller's transaction and return its 0-based index."""
-        state = await self._state(session)
+        group = await self._group(session)
+        state = group.state
         previous = (
             None
             if state.checkpoint_size is None
@@ -87,23 +158,22 @@ class Log:
         encoded = jcs(entry)
         leaf = merkle.leaf_hash(encoded)
         index = state.size
-        session.add(
-            LogEntry(
-                idx=index,
-                kind=kind,
-                conversation_id=conversation_id,
-                entry=encoded.decode(),
-                leaf_hash=b64u_encode(leaf),
-            )
+        group.entries.append(
+            {
+                "idx": index,
+                "kind": kind,
+                "conversation_id": conversation_id,
+                "entry": encoded.decode(),
+                "leaf_hash": b64u_encode(leaf),
+            }
         )
-        frontier = [b64u_decode(node) for node in state.frontier]
-        state.frontier = [b64u_encode(n) for n in merkle.frontier_append(frontier, index, leaf)]
+        group.frontier = merkle.frontier_append(group.frontier, index, leaf)
         state.size = index + 1
         due = state.size - (state.checkpoint_size or 0) >= self.checkpoint_every
         # A node without the current key leaves the periodic checkpoint to one that has it
         # rather than refuse the change this entry records.
         if due and self._holds_current_key(state):
-            await self._sign(session, state, at)
+            self._sign(group, at)
         return index
 
     def _holds_current_key(self, state: LogState) -> bool:
@@ -124,48 +194,41 @@ class Log:
 
     async def signing_key(self, session: AsyncSession) -> LogKey:
         """The key the log signs with now; ``LogKeyNotCurrent`` if this node lacks it."""
-        if not self._holds_current_key(await self._state(session)):
+        if not self._holds_current_key((await self._group(session)).state):
             raise LogKeyNotCurrent("this node does not hold the log's current key")
         return self.key
 
-    async def _sign(
-        self, session: AsyncSession, state: LogState, now: datetime
-    ) -> SignedCheckpoint:
+    def _sign(self, group: _Group, now: datetime) -> SignedCheckpoint:
+        state = group.state
         if not self._holds_current_key(state):
             raise LogKeyNotCurrent("this node does not hold the log's current key")
         state.key_id = self.key.key_id
-        root = merkle.frontier_root([b64u_decode(node) for node in state.frontier])
-        signed = self.key.sign_checkpoint(state.size, root, iso(now))
-        session.add(
-            StoredCheckpoint(
-                size=state.size,
-                root=signed["root"],
-                time=signed["time"],
-                key_id=signed["key_id"],
-                sig=signed["sig"],
-            )
+        signed = self.key.sign_checkpoint(
+            state.size, merkle.frontier_root(group.frontier), iso(now)
         )
+        group.checkpoints.append(dict(signed))
         state.checkpoint_size = state.size
         state.checkpoint_root = signed["root"]
         return signed
 
     async def checkpoint(self, session: AsyncSession, now: datetime) -> SignedCheckpoint:
         """A signed checkpoint covering the whole log, signed now if the latest does not."""
-        state = await self._state(session)
-        if state.checkpoint_size == state.size:
+        group = await self._group(session)
+        if group.state.checkpoint_size == group.state.size:
+            await session.flush()  # the latest may be one this group signed
             latest = await session.scalar(
                 select(StoredCheckpoint).order_by(StoredCheckpoint.id.desc()).limit(1)
             )
             if latest is not None:
                 return checkpoint_view(latest)
-        return await self._sign(session, state, now)
+        return self._sign(group, now)
 
     async def checkpoint_if_behind(self, session: AsyncSession, now: datetime) -> bool:
         """Sign a checkpoint if entries arrived since the latest one."""
-        state = await self._state(session)
-        if state.size == (state.checkpoint_size or 0):
+        group = await self._group(session)
+        if group.state.size == (group.state.checkpoint_size or 0):
             return False
-        await self._sign(session, state, now)
+        self._sign(group, now)
         return True
 
     async def rotate(
@@ -185,7 +248,7 @@ class Log:
             new_ed25519=new.ed25519,
         )
         handover = await self.checkpoint(session, now)
-        (await self._state(session)).key_id = new.key_id
+        (await self._group(session)).state.key_id = new.key_id
         self.key = new
         return index, handover
 
