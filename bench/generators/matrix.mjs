@@ -9,14 +9,15 @@
 //
 // Every room's three members live in this process, so a delivery's latency is read on one clock:
 // the time a member's /sync returns the event minus the time its sender sent it. Each member
-// stores a filter (its room's m.room.message timeline, nothing else), makes one first /sync for
-// its position, then long-polls /sync (since, timeout 30 s) one request after the other. Sending
-// is open-loop: message k is due at k / rate seconds, to room k mod rooms, from that room's
-// members in turn, as PUT /rooms/{room}/send/m.room.message/{txnId} with an m.text body of
-// payload_bytes characters and a bench_id the /sync side matches. Every message is three
-// deliveries: its sender's own /sync returns it too. sent, acked, delivered and lost count every
-// message of the run; latencies only those due after the warm-up. At the end one JSON line goes
-// to stdout (the contract's fields and a few more); progress goes to stderr.
+// stores a filter (its room's m.room.message timeline only: no state, ephemeral events, account
+// data or presence), makes one first /sync for its position, then long-polls /sync (since,
+// timeout 30 s) one request after the other. Sending is open-loop: message k is due at k / rate
+// seconds, to room k mod rooms, from that room's members in turn, as
+// PUT /rooms/{room}/send/m.room.message/{txnId} with an m.text body of payload_bytes characters
+// and a bench_id the /sync side matches. Every message is three deliveries: its sender's own
+// /sync returns it too. sent, acked, delivered and lost count every message of the run;
+// latencies only those due after the warm-up. At the end one JSON line goes to stdout (the
+// contract's fields and a few more); progress goes to stderr.
 //
 // node:http with a keep-alive agent rather than fetch(): fewer layers per request, as this
 // process must cost little CPU beside the server.
@@ -138,6 +139,7 @@ async function main() {
   let gaps = 0; // "limited" timelines: events skipped, which shows as lost
   let pending = 0;
   const error = (/** @type {string} */ code) => {
+    if (closing) return; // the requests destroyed at the end
     counts.errors += 1;
     errorCodes[code] = (errorCodes[code] ?? 0) + 1;
     if (counts.errors <= 10) process.stderr.write(`matrix: ${code}\n`);
@@ -165,7 +167,7 @@ async function main() {
       room: {
         rooms: [room.id],
         timeline: { limit: TIMELINE_LIMIT, types: ["m.room.message"] },
-        state: { types: [], lazy_load_members: true },
+        state: { types: [] },
         ephemeral: { types: [] },
         account_data: { types: [] },
       },
@@ -238,6 +240,7 @@ async function main() {
     await goSignal();
   }
 
+  const cpu0 = process.cpuUsage();
   const interval = 1000 / rate;
   const t0 = performance.now() + 10;
   const turns = new Uint8Array(rooms.length);
@@ -292,6 +295,7 @@ async function main() {
     await sleep(20);
   }
   const lagSorted = lags.length ? lags : [0];
+  const cpu = process.cpuUsage(cpu0);
   const result = {
     offered: rate,
     sent: counts.sent,
@@ -314,6 +318,8 @@ async function main() {
     limited_timelines: gaps,
     connect_seconds: ms3((connected - began) / 1000),
     send_seconds: ms3((sendEnd - t0) / 1000),
+    // This process's own CPU over the sending and the drain (it may exit before it is read).
+    cpu_seconds: ms3((cpu.user + cpu.system) / 1e6),
     // How late the generator sent against its schedule: past a few ms it, not the server,
     // limits the run.
     send_lag_ms: {

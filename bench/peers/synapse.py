@@ -620,7 +620,9 @@ async def _check(args: argparse.Namespace) -> JSON:
                     "send_lag_ms": result["send_lag_ms"],
                     "window_seconds": window["seconds"],
                     "server_cpu_percent": round(100 * cpu["server"] / window["seconds"], 1),
-                    "generator_cpu_percent": round(100 * cpu["generator"] / window["seconds"], 1),
+                    "generator_cpu_percent": round(
+                        100 * (cpu["generator"] or 0.0) / window["seconds"], 1
+                    ),
                     "server_cpu_ms_per_delivery": round(1000 * cpu["server"] / delivered, 3)
                     if delivered
                     else None,
