@@ -1,10 +1,18 @@
 """Appends per second to the Merkle log, inside transactions as the server makes them.
 
-Baseline, measured in the same process on the same kind of database: the same number of
-transactions that each insert one row of the same size with no log work (no JCS, no hashing, no
-tree head, no checkpoints). The ratio is what the log costs a state change.
+Two measurements, each against its baseline measured in the same process on the same kind of
+database (a fresh file each):
 
-    .venv/bin/python bench/log_appends.py [--appends 3000] [--sqlite-synchronous FULL]
+- one append per transaction, as a single state change makes it: the commit (an fsync with
+  ``synchronous=FULL``) is part of every append. Baseline: as many transactions that each insert
+  one row of the same size with no log work (no JCS, no hashing, no tree head, no checkpoints).
+- ``--group`` appends per transaction, as a transaction that carries several makes them (setting
+  up a conversation, a group commit): the tree head is read and written once for all of them.
+  Baseline: as many transactions that each insert as many such rows with one statement.
+
+The ratios are what the log costs against the same work without it.
+
+    .venv/bin/python bench/log_appends.py [--appends 3000] [--group 100] [--sqlite-synchronous FULL]
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nacl.signing import SigningKey
+from sqlalchemy import insert
 
 from bridge.log.logkey import LogKey
 from bridge.log.writer import Log
@@ -25,6 +34,7 @@ from bridge.store.models import LogEntry
 
 ACTOR = {"role": "officer", "user_id": "6f1c3c1e-93c5-4d5e-9a39-8f2f0a7b1c11"}
 CONVERSATION = "2b0f1a3c-6a4e-4f43-9f0e-5d7c1e2a9b10"
+ROW = '{"kind":"transcript.read","padding":"' + "x" * 300 + '"}'
 
 
 async def _database(folder: Path, name: str, synchronous: str) -> Database:
@@ -33,52 +43,75 @@ async def _database(folder: Path, name: str, synchronous: str) -> Database:
     return db
 
 
-async def baseline(db: Database, count: int) -> float:
-    row = '{"kind":"transcript.read","padding":"' + "x" * 300 + '"}'
+async def plain(db: Database, count: int, group: int) -> float:
+    """Rows a second, ``group`` plain rows a transaction."""
     started = time.perf_counter()
-    for index in range(count):
+    for first in range(0, count, group):
+        rows = [
+            {
+                "idx": index,
+                "kind": "baseline",
+                "conversation_id": CONVERSATION,
+                "entry": ROW,
+                "leaf_hash": "-" * 43,
+            }
+            for index in range(first, min(first + group, count))
+        ]
         async with db.session() as session, session.begin():
-            session.add(
-                LogEntry(idx=index, kind="baseline", conversation_id=None, entry=row, leaf_hash="-")
-            )
+            await session.execute(insert(LogEntry), rows)
     return count / (time.perf_counter() - started)
 
 
-async def appends(db: Database, count: int) -> float:
+async def appends(db: Database, count: int, group: int) -> float:
+    """Log appends a second, ``group`` appends a transaction."""
     log = Log(LogKey(SigningKey.generate(), "bench/log"), checkpoint_every=100)
     started = time.perf_counter()
-    for seq in range(count):
+    for first in range(0, count, group):
         async with db.session() as session, session.begin():
-            await log.append(
-                session,
-                "transcript.read",
-                at=datetime.now(UTC),
-                conversation_id=CONVERSATION,
-                actor=ACTOR,
-                scope="investigation",
-                first_seq=seq,
-                last_seq=seq + 1,
-            )
+            for seq in range(first, min(first + group, count)):
+                await log.append(
+                    session,
+                    "transcript.read",
+                    at=datetime.now(UTC),
+                    conversation_id=CONVERSATION,
+                    actor=ACTOR,
+                    scope="investigation",
+                    first_seq=seq,
+                    last_seq=seq + 1,
+                )
     return count / (time.perf_counter() - started)
 
 
-async def main(count: int, synchronous: str) -> None:
+async def main(count: int, group: int, synchronous: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        plain = await _database(folder, "baseline.db", synchronous)
-        logged = await _database(folder, "log.db", synchronous)
-        base_rate = await baseline(plain, count)
-        log_rate = await appends(logged, count)
-        await plain.dispose()
-        await logged.dispose()
-    print(f"transactions with a plain insert: {base_rate:8.0f} /s (baseline)")
-    print(f"transactions with a log append:   {log_rate:8.0f} /s")
-    print(f"ratio (log / baseline):           {log_rate / base_rate:8.2f}")
+        rates = []
+        for name, run, size in (
+            ("plain-1", plain, 1),
+            ("log-1", appends, 1),
+            ("plain-n", plain, group),
+            ("log-n", appends, group),
+        ):
+            db = await _database(folder, f"{name}.db", synchronous)
+            rates.append(await run(db, count, size))
+            await db.dispose()
+    base_one, log_one, base_group, log_group = rates
+    print(f"SQLite synchronous={synchronous}, {count} appends")
+    print("one append per transaction:")
+    print(f"  transactions with a plain insert:      {base_one:8.0f} /s (baseline)")
+    print(f"  transactions with a log append:        {log_one:8.0f} /s")
+    print(f"  ratio (log / baseline):                {log_one / base_one:8.2f}")
+    print(f"{group} appends per transaction:")
+    print(f"  plain rows, {group:3d} a transaction:        {base_group:8.0f} /s (baseline)")
+    print(f"  log appends, {group:3d} a transaction:       {log_group:8.0f} /s")
+    print(f"  ratio (log / baseline):                {log_group / base_group:8.2f}")
+    print(f"  against one-row transactions:          {log_group / base_one:8.1f} x")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--appends", type=int, default=3000)
+    parser.add_argument("--group", type=int, default=100, help="appends per transaction")
     parser.add_argument("--sqlite-synchronous", default="FULL", choices=["NORMAL", "FULL"])
     args = parser.parse_args()
-    asyncio.run(main(args.appends, args.sqlite_synchronous))
+    asyncio.run(main(args.appends, args.group, args.sqlite_synchronous))
