@@ -19,7 +19,7 @@ from bridge.errors import Forbidden, NoConsent, NotFound, WrongState
 from bridge.store import conversations, participants, requests
 from bridge.store.models import BridgeRequest, Conversation, Participant
 
-__all__ = ["Caller", "ConversationContext", "load_context"]
+__all__ = ["Caller", "ConversationContext", "check_access", "load_context"]
 
 
 @dataclass(frozen=True)
@@ -60,24 +60,49 @@ async def load_context(
     conversation = await conversations.locked(session, conversation_id)
     if conversation is None:
         raise NotFound("no such conversation")
-    principal = caller.principal
     officer: Participant | None = None
-    if principal.role == Role.VICTIM:
-        if principal.conversation_id != conversation.id:
-            raise Forbidden("this is not your conversation")
-    elif principal.role == Role.COUNSELLOR:
-        if conversation.counsellor_account_id != principal.account_id:
-            raise Forbidden("another counsellor holds this conversation")
-    elif principal.role == Role.OFFICER:
-        officer = await participants.latest_officer(session, conversation.id, principal.account_id)
-        if officer is None:
-            raise Forbidden("you never joined this conversation")
-        if officer.ended_at is not None:
-            raise NoConsent("the victim's consent for you to read along has ended")
-    else:
-        raise Forbidden(f"a {principal.role} takes no part in conversations")
-    if conversation.state == ConversationState.CLOSED and not allow_closed:
-        raise WrongState("the conversation is closed")
+    if caller.role == Role.OFFICER:
+        officer = await participants.latest_officer(
+            session, conversation.id, caller.principal.account_id
+        )
+    check_access(
+        caller.principal,
+        conversation.id,
+        conversation.state,
+        conversation.counsellor_account_id,
+        None if officer is None else officer.ended_at is not None,
+        allow_closed=allow_closed,
+    )
     return ConversationContext(
         conversation, await requests.active(session, conversation.id), officer
     )
+
+
+def check_access(
+    principal: Principal,
+    conversation_id: str,
+    state: str,
+    counsellor_account_id: str | None,
+    officer_ended: bool | None,
+    *,
+    allow_closed: bool = False,
+) -> None:
+    """Raise the protocol error for ``principal`` acting on this conversation, if there is one.
+
+    ``officer_ended`` is whether an officer's latest participation has ended (None: it never
+    joined)."""
+    if principal.role == Role.VICTIM:
+        if principal.conversation_id != conversation_id:
+            raise Forbidden("this is not your conversation")
+    elif principal.role == Role.COUNSELLOR:
+        if counsellor_account_id != principal.account_id:
+            raise Forbidden("another counsellor holds this conversation")
+    elif principal.role == Role.OFFICER:
+        if officer_ended is None:
+            raise Forbidden("you never joined this conversation")
+        if officer_ended:
+            raise NoConsent("the victim's consent for you to read along has ended")
+    else:
+        raise Forbidden(f"a {principal.role} takes no part in conversations")
+    if state == ConversationState.CLOSED and not allow_closed:
+        raise WrongState("the conversation is closed")

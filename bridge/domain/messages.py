@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from bridge import crypto
 from bridge.clock import iso
-from bridge.domain.access import Caller, ConversationContext, load_context
+from bridge.domain.access import Caller, check_access, load_context
 from bridge.domain.core import Core
 from bridge.domain.delivery import Emit, Outcome, care_room, investigation_room
 from bridge.domain.machine import ConversationState, State
+from bridge.domain.message_writer import Accepted, MessageWriter
+from bridge.domain.roles import Role
+from bridge.domain.standings import KEPT, Standings
 from bridge.errors import (
     BadKeys,
     BadSignature,
-    Conflict,
+    BridgeError,
     Forbidden,
     Invalid,
     NoConsent,
@@ -26,8 +29,9 @@ from bridge.errors import (
     WrongState,
 )
 from bridge.protocol import Envelope, HistoryShare, SignedEnvelope
-from bridge.store import conversations, messages
-from bridge.store.models import Device, Message, SharedKey
+from bridge.store import messages
+from bridge.store.models import Device, SharedKey
+from bridge.store.standing import Standing
 
 __all__ = ["Messages"]
 
@@ -40,72 +44,100 @@ class Messages:
         self.log = core.log
         self.policy = core.policy
         self.clock = core.clock
+        self.standings = Standings(core.db)
+        self.writer = MessageWriter(core.db, self.standings, self)
+        # Device keys never change once registered.
+        self._device_keys: dict[str, str] = {}
 
     async def send(self, caller: Caller, signed: SignedEnvelope) -> Outcome:
-        """Accept one envelope (PROTOCOL.md, "The envelope"): checks, seq, durable, then fan-out."""
+        """Accept one envelope (PROTOCOL.md, "The envelope"): checks, seq, durable, then fan-out.
+
+        Checked against the conversation's kept standing, numbered and stored in a group commit
+        (``message_writer``); a refusal is decided on the standing as it is now."""
+        envelope = signed.fields
+        standing = await self.standings.get(envelope.conversation_id)
+        key = await self._device_key(caller)
+        try:
+            self.admit(caller, standing, envelope)
+            self._check_envelope(signed, key)
+        except BridgeError:
+            standing, seq = await self._reconsider(caller, signed, key)
+            if seq is not None:
+                return Outcome({"seq": seq}, [])
         now = self.clock()
-        envelope, digest = signed.fields, signed.digest
-        async with self.db.session() as session, session.begin():
-            ctx = await load_context(session, caller, envelope.conversation_id, allow_closed=True)
-            if envelope.sender.role != caller.role or envelope.sender.device_id != caller.device_id:
-                raise Forbidden("the envelope's sender is not this device")
-            previous = await messages.by_client_msg_id(session, envelope.client_msg_id)
-            if previous is not None and previous.envelope_sha256 == digest:
-                # An identical resend (a lost ack, even one the conversation's closing came
-                # after): the same seq, nothing new (idempotency).
-                return Outcome({"seq": previous.seq}, [])
-            if envelope.kind == "needs_note":
-                self._check_needs_note_sender(caller, ctx)
-            if ctx.conversation.state == ConversationState.CLOSED:
-                raise WrongState("the conversation is closed")
-            self._check_audience(caller, ctx, envelope)
-            device = await session.get_one(Device, caller.device_id)
-            try:
-                crypto.verify_signed(signed.signed, envelope.sig, device.ed25519)
-            except crypto.CryptoError:
-                raise BadSignature("the envelope's signature does not verify") from None
-            try:
-                crypto.check_envelope_keys(envelope.keys, envelope.audience)
-            except crypto.CryptoError as exc:
-                raise BadKeys(str(exc)) from None
-            if previous is not None:
-                raise Conflict("this client_msg_id was used for another envelope")
-            seq = await conversations.next_seq(session, ctx.conversation.id)
-            session.add(
-                Message(
-                    conversation_id=ctx.conversation.id,
-                    seq=seq,
-                    client_msg_id=envelope.client_msg_id,
-                    sender_device_id=device.id,
-                    sender_role=caller.role,
-                    kind=envelope.kind,
-                    investigation=envelope.investigation,
-                    epoch_id=envelope.epoch_id,
-                    envelope=signed.canonical.decode(),
-                    envelope_sha256=digest,
-                    server_time=now,
-                )
-            )
+        written = await self.writer.write(Accepted(caller, signed, standing, now))
+        if not written.new:
+            return Outcome({"seq": written.seq}, [])
         event = {
-            "conversation_id": ctx.conversation.id,
-            "seq": seq,
+            "conversation_id": envelope.conversation_id,
+            "seq": written.seq,
             "envelope": signed.sent,
             "server_time": iso(now),
         }
-        rooms: tuple[str, ...] = (care_room(ctx.conversation.id),)
+        rooms: tuple[str, ...] = (care_room(envelope.conversation_id),)
         if envelope.investigation:
-            rooms += (investigation_room(ctx.conversation.id),)
-        return Outcome({"seq": seq}, [Emit("message", event, rooms)])
+            rooms += (investigation_room(envelope.conversation_id),)
+        return Outcome({"seq": written.seq}, [Emit("message", event, rooms)])
 
-    def _check_needs_note_sender(self, caller: Caller, ctx: ConversationContext) -> None:
-        # PROTOCOL.md: only the counsellor, only if the grant allows it (forbidden comes before
-        # any state).
-        choices = (ctx.request.choices if ctx.request is not None else None) or {}
-        if caller.role not in self.policy.needs_note_roles or not choices.get("share_needs_note"):
+    async def _reconsider(
+        self, caller: Caller, signed: SignedEnvelope, key: str
+    ) -> tuple[Standing, int | None]:
+        """The message was refused against the kept standing: decide on the standing as it is
+        now, in the protocol's order (an identical resend is answered with its seq before the
+        state's checks, even after the conversation closed). Raises the refusal, or returns the
+        standing that admits the message and, for a resend, its seq."""
+        envelope = signed.fields
+        async with self.db.session() as session, session.begin():
+            standing = await self.standings.fresh(session, envelope.conversation_id)
+            self.check_sender(caller, standing, envelope)
+            previous = await messages.by_client_msg_id(session, envelope.client_msg_id)
+            if previous is not None and previous.envelope_sha256 == signed.digest:
+                return standing, previous.seq
+            self._check_rules(caller, standing, envelope)
+            self._check_envelope(signed, key)
+        return standing, None
+
+    @staticmethod
+    def _check_envelope(signed: SignedEnvelope, key: str) -> None:
+        """The signature with the sender's device key ``key``, and the envelope's keys."""
+        envelope = signed.fields
+        try:
+            crypto.verify_signed(signed.signed, envelope.sig, key)
+        except crypto.CryptoError:
+            raise BadSignature("the envelope's signature does not verify") from None
+        try:
+            crypto.check_envelope_keys(envelope.keys, envelope.audience)
+        except crypto.CryptoError as exc:
+            raise BadKeys(str(exc)) from None
+
+    def admit(self, caller: Caller, standing: Standing, envelope: Envelope) -> None:
+        self.check_sender(caller, standing, envelope)
+        self._check_rules(caller, standing, envelope)
+
+    @staticmethod
+    def check_sender(caller: Caller, standing: Standing, envelope: Envelope) -> None:
+        check_access(
+            caller.principal,
+            standing.conversation_id,
+            standing.state,
+            standing.counsellor_account_id,
+            _officer_ended(caller, standing),
+            allow_closed=True,
+        )
+        if envelope.sender.role != caller.role or envelope.sender.device_id != caller.device_id:
+            raise Forbidden("the envelope's sender is not this device")
+
+    def _check_rules(self, caller: Caller, standing: Standing, envelope: Envelope) -> None:
+        # PROTOCOL.md: a needs_note only from the counsellor, only if the grant allows it
+        # (forbidden comes before any state).
+        if envelope.kind == "needs_note" and (
+            caller.role not in self.policy.needs_note_roles
+            or not standing.choices.get("share_needs_note")
+        ):
             raise Forbidden("the victim did not allow a needs_note, or you may not send one")
-
-    def _check_audience(self, caller: Caller, ctx: ConversationContext, envelope: Envelope) -> None:
-        state, role = ctx.bridge_state, caller.role
+        if standing.state == ConversationState.CLOSED:
+            raise WrongState("the conversation is closed")
+        state, role = standing.bridge_state, caller.role
         if envelope.kind == "needs_note":
             # Already while the bridge waits for its officer.
             if not self.policy.allows_needs_note(role, state):
@@ -117,11 +149,22 @@ class Messages:
                 raise NoConsent("the victim has not consented to the police reading along")
             raise WrongState(f"the police part is {state}: it takes no messages now")
         if envelope.investigation:
-            assert ctx.request is not None
-            if envelope.epoch_id != ctx.request.epoch_id:
+            if envelope.epoch_id != standing.epoch_id:
                 raise WrongState("the envelope names an epoch that is not the active one")
-            if ctx.officer is not None and ctx.officer.epoch_id != envelope.epoch_id:
+            officer = _officer_epoch(caller, standing)
+            if officer is not None and officer != envelope.epoch_id:
                 raise NoConsent("you joined under another consent")
+
+    async def _device_key(self, caller: Caller) -> str:
+        assert caller.device_id is not None  # the event table lets no unregistered socket send
+        key = self._device_keys.get(caller.device_id)
+        if key is None:
+            async with self.db.session() as session:
+                device = await session.get_one(Device, caller.device_id)
+            if len(self._device_keys) >= KEPT:
+                del self._device_keys[next(iter(self._device_keys))]  # the oldest
+            key = self._device_keys[caller.device_id] = device.ed25519
+        return key
 
     async def share_history(
         self, caller: Caller, share: HistoryShare, raw: dict[str, object]
@@ -172,3 +215,15 @@ class Messages:
                 seqs=seqs,
             )
         return {"shared": len(seqs)}
+
+
+def _officer_ended(caller: Caller, standing: Standing) -> bool | None:
+    """Whether the calling officer's latest participation ended (None: never joined)."""
+    found = standing.officers.get(caller.principal.account_id or "")
+    return None if found is None or caller.role != Role.OFFICER else found[1]
+
+
+def _officer_epoch(caller: Caller, standing: Standing) -> str | None:
+    """The epoch the calling officer joined under (None: not an officer that joined)."""
+    found = standing.officers.get(caller.principal.account_id or "")
+    return None if found is None or caller.role != Role.OFFICER else found[0]

@@ -135,6 +135,9 @@ class Conversation(Base):
     care_key_id: Mapped[str | None] = mapped_column(String(64))
     counsellor_account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Moved on by the database (migration 0005's triggers) with every change to the
+    # conversation's state, counsellor, bridge requests or participants.
+    version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(Time)
     closed_at: Mapped[datetime | None] = mapped_column(Time)
 
