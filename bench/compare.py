@@ -9,10 +9,12 @@ three, its sender included, with ``--payload-bytes`` of ciphertext.
 The load comes from generator processes (Node: socket.io-client, ws and the pages' own crypto
 modules; ``bench/generators``), open-loop at an offered rate spread evenly over the rooms; the
 generator times every delivery on its own clock. The servers (and their PostgreSQL and Redis)
-are pinned to core 0, the generators, the set-up drivers and this process to core 1. Every
-process's CPU is read from ``/proc`` over each run, with how busy each core was: what a core did
-beyond our processes on it is someone else's, and a run where that passes ``--disturbed-percent``
-is marked disturbed.
+are pinned to core 0 (two nodes share it: every target gets the same one core, so what a second
+node and Redis cost shows as CPU per delivery, not as more throughput); the generators, the
+set-up drivers and this process to core 1. Every process's CPU is read from ``/proc`` over each
+run, with how busy each core was: what a core did beyond our processes on it is someone else's
+(or the kernel's), and a run where that passes ``--disturbed-percent`` is marked disturbed; a
+failing step that was disturbed is run again (``--retries``).
 
 For each target: a warm-up run, then a ladder of offered rates until p99 reaches
 ``--p99-limit-ms`` or a message is lost or refused, then a bisection between the last good and the
@@ -101,8 +103,10 @@ def digest(run_kind: str, rate: float, target: Target, result: JSON, window: JSO
     procs = target.procs()
     cpu = window["cpu_seconds"]
     seconds = window["seconds"]
-    server = sum(cpu[name] for name, p in procs.items() if p.kind == "server")
-    helpers = {name: cpu[name] for name, p in procs.items() if p.kind == "helper"}
+    # None: a process gone before its CPU was read (a generator that did not report its own).
+    server = sum(cpu.get(name) or 0.0 for name, p in procs.items() if p.kind == "server")
+    helpers = {name: cpu.get(name) or 0.0 for name, p in procs.items() if p.kind == "helper"}
+    generator = cpu.get("generator")
     delivered = int(result["delivered"])
     rss = {}
     for name, p in procs.items():
@@ -141,7 +145,7 @@ def digest(run_kind: str, rate: float, target: Target, result: JSON, window: JSO
         "system_cpu_ms_per_delivery": (
             round(1000 * (server + sum(helpers.values())) / delivered, 4) if delivered else None
         ),
-        "generator_cpu_percent": round(100 * cpu["generator"] / seconds, 1),
+        "generator_cpu_percent": None if generator is None else round(100 * generator / seconds, 1),
         "cores": window["cores"],
         "memory": rss,
     }
@@ -380,7 +384,7 @@ def table(figures: JSON) -> str:
             f"{t['key'] + ' ' + t['label']:<38} {rate_text:>9} "
             + " ".join(f"{c:>16}" for c in cells)
             + f" {'-' if cpu is None else f'{cpu:.3f}':>10}"
-            + f" {best.get('server_cpu_percent', '-'):>9}%"
+            + f" {_ms(best.get('server_cpu_percent')) + ' %':>10}"
             + f" {rss / 1024:>8.1f} {'-' if idle is None else idle:>9}"
             + f" {t['setup']['seconds']:>7.1f}s"
         )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import os
 import sys
@@ -152,6 +153,8 @@ async def _set_up(pipe: Connection, url: str, indices: list[int]) -> None:
     rooms = [(conv.index, credentials(conv)) for conv in convs if conv.parties]
     pipe.send({"rooms": rooms, "seconds": seconds, "errors": dict(tally.errors)})
     await loop.run_in_executor(None, pipe.recv)  # until the generator holds the rooms
+    # engine.io's client logs an error for each socket closed while its writer waits: noise.
+    logging.getLogger("engineio.client").setLevel(logging.CRITICAL)
     for conv in convs:
         for close in conv.closers:
             with contextlib.suppress(Exception):
