@@ -24,6 +24,7 @@ LOG = ROOT / ".pytest-postgresql.log"
 
 NO_DATABASE = (
     "tests/unit/client",
+    "tests/unit/domain/test_group_commit.py",
     "tests/unit/policy",
     "tests/unit/test_client_offline.py",
     "tests/unit/test_crypto.py",

@@ -292,6 +292,38 @@ async def test_an_officer_on_duty_on_one_node_is_invited_from_the_other(tmp_path
 
 
 @pytest.mark.slow
+async def test_a_withdrawal_on_one_node_refuses_the_next_message_on_the_other(
+    tmp_path: Path,
+) -> None:
+    """Node B keeps the conversation's standing in memory between messages (joined, from the
+    officer's first message). The victim withdraws on node A: the conversation's version moves
+    in that transaction, so the officer's next message on B, a new one or the first sent again,
+    is checked against the conversation as it is now and refused, and nothing is stored."""
+    async with cluster(tmp_path) as c:
+        victim, counsellor, officer = await joined_across(c)  # the victim on A, the others on B
+        cid = victim.conversation_id
+        both = ["care", "investigation"]
+        first = officer.build("Ik lees mee.", audience=both)
+        seq = await officer.post(first)
+        await victim.next_event("message", where=lambda e: e["seq"] == seq)
+        unsent = officer.build("Nog een vraag.", audience=both)
+
+        await victim.withdraw()
+        for party in (officer, counsellor):
+            await party.next_event("bridge.state", where=state_is("ended"))
+        count = "SELECT COUNT(*) FROM messages WHERE conversation_id = ?"
+        before = query(c.bridge.data_dir, count, cid)
+        for envelope in (unsent, first):
+            ack = await officer.call_raw("message.send", {"envelope": envelope})
+            assert error_code(ack) == "no_consent"
+        assert query(c.bridge.data_dir, count, cid) == before
+        # The counsellor, on the same node, goes on in the care scope.
+        later = await counsellor.send(cid, "De agent leest niet meer mee.")
+        await victim.next_event("message", where=lambda e: e["seq"] == later)
+        assert later == seq + 1
+
+
+@pytest.mark.slow
 async def test_a_logout_on_one_node_ends_the_sockets_on_the_other(tmp_path: Path) -> None:
     async with cluster(tmp_path) as c:
         token = await c.bridge.token("counsellor")
