@@ -317,7 +317,9 @@ async def measure(target: Target, folder: Path, options: argparse.Namespace) -> 
             flush=True,
         )
         if len(setup.rooms) < options.rooms:
-            raise RuntimeError(f"only {len(setup.rooms)} of {options.rooms} rooms set up")
+            raise RuntimeError(
+                f"only {len(setup.rooms)} of {options.rooms} rooms set up: {setup.errors}"
+            )
         sweep = Sweep(target, setup, folder, options)
         await sweep.run(options.ladder[0], "warm-up")
         figures["sustained"] = await sweep.sustained()
