@@ -14,16 +14,25 @@ database, no checks, no log) holding the same number of sockets on the same tran
 connected and joined to one room.
 
 The clients are raw engine.io clients over aiohttp (one task a socket, no Socket.IO library),
-run in ``--clients`` separate processes, so that they weigh nothing in the server's memory. The
-server's VmRSS (``/proc/PID/status``) is read after ``--warm-up`` sockets are open (before) and
-after the others have been held open for ``--hold`` seconds (after); the difference over the
-number of sockets is the memory of one idle socket. Each measurement has a fresh server process.
+run in separate processes (``--clients``; by default one per 5,000 sockets), so that they weigh
+nothing in the server's memory. Each client process connects from an address of its own,
+127.0.0.2 and up: one source address has some 28,000 ephemeral ports, and a socket closed by a
+client keeps its port for a minute (TIME_WAIT). The server's VmRSS (``/proc/PID/status``) is
+read after ``--warm-up`` sockets are open (before) and after the others have been held open for
+``--hold`` seconds (after); the difference over the number of sockets is the memory of one idle
+socket. Each measurement has a fresh server process (the same victims serve each transport).
 ``--deflate`` adds the relay with websockets that negotiate permessage-deflate (the bridge never
 does): the cost of a deflate context. It exits non-zero if a socket did not open or did not stay
 open, or the bridge logged an error.
 
+Every socket is a file descriptor in the server: the limit of open files (RLIMIT_NOFILE) is
+raised for this process and those it starts to what ``--sockets`` and ``--warm-up`` need, the
+hard limit too where the process may (CAP_SYS_RESOURCE); where it may not, the run stops at once
+and says which limit it needs.
+
     .venv/bin/python bench/idle_sockets.py [--sockets 2000] [--transport both] [--json]
     .venv/bin/python bench/idle_sockets.py --transport websocket --deflate   # and its cost
+    .venv/bin/python bench/idle_sockets.py --sockets 20000   # RLIMIT_NOFILE of 20,100 or more
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import load  # type: ignore[import-not-found]
@@ -61,6 +71,13 @@ Target = tuple[JSON, list[Any]]
 OPEN_PARALLEL = 50  # sockets a client process opens at once
 OPEN_TIMEOUT = 120.0  # seconds one socket may take to be connected and joined
 CREATE_PARALLEL = 16  # conversations created at once
+SOCKETS_PER_CLIENT = 5000  # sockets a client process holds, by default
+# Descriptors a server process holds besides its sockets: the listening socket, the database and
+# its journal, the log, the event loop's own. Measured: 10 to 12 for ``bridge serve``.
+SERVER_FILES = 50
+# One source address per client process (127.0.0.2 and up, none twice in a run): ephemeral
+# ports, and those a closed socket holds in TIME_WAIT, are counted per address.
+_SOURCES = itertools.cycle(range(2, 255))
 SEPARATOR = "\x1e"  # between engine.io packets in a long-polling body
 
 
@@ -158,7 +175,12 @@ async def hold(
 
 
 async def client(
-    pipe: Connection, url: str, transport: str, targets: list[Target], deflate: bool
+    pipe: Connection,
+    url: str,
+    transport: str,
+    targets: list[Target],
+    deflate: bool,
+    source: str | None,
 ) -> None:
     """Opens sockets when told ("open", count), reports ("status") and closes ("close")."""
     loop = asyncio.get_running_loop()
@@ -167,7 +189,8 @@ async def client(
     held: list[Idle] = []
     tasks: list[asyncio.Task[None]] = []
     failures: Counter[str] = Counter()
-    connector = aiohttp.TCPConnector(limit=0)  # one connection per pending poll, at least
+    # One connection per pending poll, at least.
+    connector = aiohttp.TCPConnector(limit=0, local_addr=(source, 0) if source else None)
     timeout = aiohttp.ClientTimeout(total=None, connect=OPEN_TIMEOUT, sock_read=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
 
@@ -207,10 +230,15 @@ async def client(
 
 
 def client_main(
-    pipe: Connection, url: str, transport: str, targets: list[Target], deflate: bool
+    pipe: Connection,
+    url: str,
+    transport: str,
+    targets: list[Target],
+    deflate: bool,
+    source: str | None,
 ) -> None:
     try:
-        asyncio.run(client(pipe, url, transport, targets, deflate))
+        asyncio.run(client(pipe, url, transport, targets, deflate, source))
     except BaseException:
         pipe.send({"failed": traceback.format_exc()})
         raise
@@ -221,12 +249,14 @@ def clients(
     url: str, transport: str, targets: list[Target], count: int, deflate: bool
 ) -> Iterator[list[tuple[Connection, Any]]]:
     ctx = multiprocessing.get_context("spawn")
+    loopback = urlsplit(url).hostname == "127.0.0.1"
     group = []
     for n in range(count):
         parent, child = ctx.Pipe()
         share = targets[n::count]
+        source = f"127.0.0.{next(_SOURCES)}" if loopback else None
         proc = ctx.Process(
-            target=client_main, args=(child, url, transport, share, deflate), daemon=True
+            target=client_main, args=(child, url, transport, share, deflate, source), daemon=True
         )
         proc.start()
         group.append((parent, proc))
@@ -357,8 +387,7 @@ async def set_up_bridge(folder: Path, args: argparse.Namespace) -> tuple[Path, l
     server = load.start_bridge(folder, config, name="setup")
     try:
         await load.wait_healthy(server.url, server.proc)
-        per_run = args.sockets + args.warm_up
-        victims = await create_victims(server.url, per_run * len(args.transports))
+        victims = await create_victims(server.url, args.sockets + args.warm_up)
     finally:
         server.stop()
     if server.errors():
@@ -399,19 +428,50 @@ def machine() -> JSON:
     }
 
 
-def measure_all(args: argparse.Namespace) -> JSON:
-    # Every socket is a file descriptor in the server and in a client.
+def open_files(needed: int) -> int:
+    """Raise this process's limit of open files (which the servers and clients it starts
+    inherit) to ``needed`` at least; the limit now. Exits saying what is needed where the hard
+    limit is lower and cannot be raised (raising it takes CAP_SYS_RESOURCE, which root in a
+    container often lacks)."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    figures: JSON = {"machine": machine(), "sockets": args.sockets, "runs": []}
+    if hard >= needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+    except (ValueError, OSError):
+        sys.exit(
+            f"idle_sockets: the server needs {needed} open files (RLIMIT_NOFILE) for the sockets "
+            f"asked and its own; the hard limit here is {hard} and this process may not raise it "
+            f"(that takes CAP_SYS_RESOURCE). Raise it where the bench is started (`ulimit -Hn "
+            f"{needed}` as root, `docker run --ulimit nofile={needed}`, systemd "
+            f"LimitNOFILE={needed}), or ask for at most {hard - SERVER_FILES} sockets "
+            "(--sockets plus --warm-up)."
+        )
+    return needed
+
+
+def progress(text: str) -> None:
+    """A line on stderr: a run of 20,000 sockets takes the better part of an hour."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def measure_all(args: argparse.Namespace) -> JSON:
     per_run = args.sockets + args.warm_up
+    nofile = open_files(per_run + SERVER_FILES)
+    figures: JSON = {"machine": {**machine(), "nofile": nofile}, "sockets": args.sockets}
+    figures["runs"] = []
     with tempfile.TemporaryDirectory(prefix="bridge-idle-") as tmp:
         folder = Path(tmp)
+        began = time.perf_counter()
         config, targets = asyncio.run(set_up_bridge(folder, args))
-        for n, transport in enumerate(args.transports):
-            mine = targets[n * per_run : (n + 1) * per_run]
-            bridge = {"server": "bridge", **run_bridge(folder, config, transport, mine, args)}
+        figures["setup_seconds"] = round(time.perf_counter() - began)
+        progress(f"{len(targets)} victims made in {figures['setup_seconds']} s")
+        for transport in args.transports:
+            bridge = {"server": "bridge", **run_bridge(folder, config, transport, targets, args)}
+            progress(f"bridge, {transport}: {bridge['kib_per_socket']} KiB a socket")
             relay = {"server": "relay", **run_relay(folder, transport, args)}
+            progress(f"relay, {transport}: {relay['kib_per_socket']} KiB a socket")
             figures["runs"] += [bridge, relay]
             if bridge["kib_per_socket"] and relay["kib_per_socket"]:
                 figures.setdefault("ratio", {})[transport] = round(
@@ -481,7 +541,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--hold", type=float, default=30.0, help="seconds the sockets stay idle")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds before the first read")
-    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--clients", type=int, help="client processes (default: one per 5,000 sockets, 2 at least)"
+    )
     parser.add_argument(
         "--deflate", action="store_true", help="also the relay with permessage-deflate"
     )
@@ -489,6 +551,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     both = ["websocket", "polling"]
     args.transports = both if args.transport == "both" else [args.transport]
+    if args.clients is None:
+        args.clients = max(2, -(-(args.sockets + args.warm_up) // SOCKETS_PER_CLIENT))
     return args
 
 
