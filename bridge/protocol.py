@@ -201,7 +201,7 @@ class SignedEnvelope:
 
     @classmethod
     def received(cls, fields: Envelope, sent: dict[str, Any]) -> SignedEnvelope:
-        canonical = crypto.jcs(sent)
+        canonical = crypto.jcs_checked(sent)  # the schema checked it: no floats, no big numbers
         return cls(fields, sent, canonical, crypto.b64u_encode(crypto.sha256(canonical)))
 
     @property

@@ -29,6 +29,7 @@ from bridge.crypto.encoding import (
     b64u_encode,
     compact_json_size,
     jcs,
+    jcs_checked,
     sha256,
 )
 from bridge.crypto.envelope import (
@@ -82,6 +83,7 @@ __all__ = [
     "compact_json_size",
     "envelope_content_key",
     "jcs",
+    "jcs_checked",
     "open_envelope",
     "open_org_key",
     "open_scope_key",

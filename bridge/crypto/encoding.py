@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Mapping
 
+import msgspec
 from nacl.encoding import _Encoder
 
 from bridge.crypto.errors import EncodingError
@@ -130,6 +131,23 @@ def jcs(obj: object) -> bytes:
         raise EncodingError("string is not valid Unicode (lone surrogate)") from exc
     except RecursionError as exc:
         raise EncodingError("value nested too deeply") from exc
+
+
+_SORTED = msgspec.json.Encoder(order="sorted")
+
+
+def jcs_checked(obj: object) -> bytes:
+    """``jcs(obj)`` for a value a schema has checked to hold no floats, no integers beyond
+    2**53 - 1 and only string keys, several times faster where it can be.
+
+    msgspec's sorted compact encoding is already the canonical form when it is ASCII with
+    nothing escaped: ASCII keys sort the same by code point as by UTF-16 unit, and no string
+    held a character JCS escapes. Anything else goes through ``jcs``.
+    """
+    fast = _SORTED.encode(obj)
+    if fast.isascii() and b"\\" not in fast:
+        return fast
+    return jcs(obj)
 
 
 def sha256(data: bytes) -> bytes:

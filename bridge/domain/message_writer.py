@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bridge.domain.access import Caller
 from bridge.domain.group_commit import GroupCommit
 from bridge.domain.standings import Standings
 from bridge.errors import BridgeError, Conflict
 from bridge.protocol import Envelope, SignedEnvelope
-from bridge.store import conversations, messages
+from bridge.store import message_batch
 from bridge.store.db import Database
-from bridge.store.standing import Standing
+from bridge.store.message_batch import MessageRow, Standing, Statements
 
 __all__ = ["Accepted", "MessageWriter", "Written"]
 
@@ -68,23 +66,21 @@ class MessageWriter:
 
     async def _commit(self, batch: Sequence[Accepted]) -> list[Written | Exception]:
         answers: list[Written | Exception | None] = [None] * len(batch)
-        async with self.db.session() as session, session.begin():
-            stored = await messages.previous(
-                session, {m.signed.fields.client_msg_id for m in batch}
-            )
+        async with message_batch.transaction(self.db) as statements:
+            stored = await statements.previous({m.signed.fields.client_msg_id for m in batch})
             kinds, twins = _sort(batch, stored)
             for i, kind in enumerate(kinds):
                 if kind == _RESEND:
                     answers[i] = Written(stored[batch[i].signed.fields.client_msg_id][1], False)
                 elif kind == _CONFLICT:
                     answers[i] = Conflict("this client_msg_id was used for another envelope")
-            seqs = await self._number(session, batch, kinds, answers)
+            seqs = await self._number(statements, batch, kinds, answers)
             rows = []
             for i, seq in seqs.items():
                 answers[i] = Written(seq, True)
                 rows.append(_row(batch[i], seq))
             if rows:
-                await messages.insert(session, rows)
+                await statements.insert(rows)
         for i, twin in twins.items():
             original = answers[twin]
             answers[i] = Written(original.seq, False) if isinstance(original, Written) else original
@@ -94,7 +90,7 @@ class MessageWriter:
 
     async def _number(
         self,
-        session: AsyncSession,
+        statements: Statements,
         batch: Sequence[Accepted],
         kinds: list[str],
         answers: list[Written | Exception | None],
@@ -113,13 +109,13 @@ class MessageWriter:
             )
             for conversation_id, indices in by_conversation.items()
         }
-        last = await conversations.take_seqs_if_unchanged(session, wanted) if wanted else {}
+        last = await statements.take_seqs_if_unchanged(wanted) if wanted else {}
         numbered: dict[str, list[int]] = {}
         for conversation_id, indices in by_conversation.items():
             if conversation_id in last:
                 numbered[conversation_id] = [i for i in indices if kinds[i] == _NEW]
                 continue
-            now = await self.standings.fresh(session, conversation_id)
+            now = await self.standings.fresh(statements, conversation_id)
             admitted = []
             for i in indices:
                 caller, envelope = batch[i].caller, batch[i].signed.fields
@@ -135,9 +131,7 @@ class MessageWriter:
                         admitted.append(i)
             numbered[conversation_id] = admitted
             if admitted:
-                last[conversation_id] = await conversations.take_seqs(
-                    session, len(admitted), conversation_id
-                )
+                last[conversation_id] = await statements.take_seqs(len(admitted), conversation_id)
         seqs: dict[int, int] = {}
         for conversation_id, indices in numbered.items():
             for n, i in enumerate(indices):
@@ -173,18 +167,19 @@ def _sort(
     return kinds, twins
 
 
-def _row(message: Accepted, seq: int) -> dict[str, object]:
+def _row(message: Accepted, seq: int) -> MessageRow:
     envelope = message.signed.fields
-    return {
-        "conversation_id": envelope.conversation_id,
-        "seq": seq,
-        "client_msg_id": envelope.client_msg_id,
-        "sender_device_id": message.caller.device_id,
-        "sender_role": message.caller.role,
-        "kind": envelope.kind,
-        "investigation": envelope.investigation,
-        "epoch_id": envelope.epoch_id,
-        "envelope": message.signed.canonical.decode(),
-        "envelope_sha256": message.signed.digest,
-        "server_time": message.at,
-    }
+    assert message.caller.device_id is not None  # no unregistered socket sends (the event table)
+    return MessageRow(
+        conversation_id=envelope.conversation_id,
+        seq=seq,
+        client_msg_id=envelope.client_msg_id,
+        sender_device_id=message.caller.device_id,
+        sender_role=message.caller.role,
+        kind=envelope.kind,
+        investigation=envelope.investigation,
+        epoch_id=envelope.epoch_id,
+        envelope=message.signed.canonical.decode(),
+        envelope_sha256=message.signed.digest,
+        server_time=message.at,
+    )

@@ -29,9 +29,9 @@ from bridge.errors import (
     WrongState,
 )
 from bridge.protocol import Envelope, HistoryShare, SignedEnvelope
-from bridge.store import messages
+from bridge.store import message_batch
+from bridge.store.message_batch import Standing
 from bridge.store.models import Device, SharedKey
-from bridge.store.standing import Standing
 
 __all__ = ["Messages"]
 
@@ -87,12 +87,13 @@ class Messages:
         state's checks, even after the conversation closed). Raises the refusal, or returns the
         standing that admits the message and, for a resend, its seq."""
         envelope = signed.fields
-        async with self.db.session() as session, session.begin():
-            standing = await self.standings.fresh(session, envelope.conversation_id)
+        async with message_batch.transaction(self.db) as statements:
+            standing = await self.standings.fresh(statements, envelope.conversation_id)
             self.check_sender(caller, standing, envelope)
-            previous = await messages.by_client_msg_id(session, envelope.client_msg_id)
-            if previous is not None and previous.envelope_sha256 == signed.digest:
-                return standing, previous.seq
+            previous = await statements.previous([envelope.client_msg_id])
+            digest, seq = previous.get(envelope.client_msg_id, (None, None))
+            if digest == signed.digest:
+                return standing, seq
             self._check_rules(caller, standing, envelope)
             self._check_envelope(signed, key)
         return standing, None

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bridge.errors import NotFound
-from bridge.store import standing
+from bridge.store import message_batch
 from bridge.store.db import Database
-from bridge.store.standing import Standing
+from bridge.store.message_batch import Standing, Statements
 
 __all__ = ["Standings"]
 
@@ -37,15 +35,15 @@ class Standings:
         if found is not None:
             self._known.move_to_end(conversation_id)
             return found
-        async with self.db.session() as session, session.begin():
-            return await self.fresh(session, conversation_id, lock=False)
+        async with message_batch.transaction(self.db) as statements:
+            return await self.fresh(statements, conversation_id, lock=False)
 
     async def fresh(
-        self, session: AsyncSession, conversation_id: str, *, lock: bool = True
+        self, statements: Statements, conversation_id: str, *, lock: bool = True
     ) -> Standing:
-        """The standing read in ``session``'s transaction (``lock``: with the conversation's row
-        locked until it ends), kept from now on."""
-        found = await standing.read(session, conversation_id, lock=lock)
+        """The standing read in ``statements``' transaction (``lock``: with the conversation's
+        row locked until it ends), kept from now on."""
+        found = await statements.standing(conversation_id, lock=lock)
         if found is None:
             raise NotFound("no such conversation")
         self._known[conversation_id] = found

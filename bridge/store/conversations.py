@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.domain.machine import ConversationState
 from bridge.store.models import Conversation
 
-__all__ = ["locked", "take_seqs", "take_seqs_if_unchanged", "waiting", "waiting_count"]
+__all__ = ["locked", "waiting", "waiting_count"]
 
 _WAITING = ConversationState.WAITING.value
 
@@ -44,43 +44,3 @@ async def waiting_count(session: AsyncSession) -> int:
         select(func.count()).select_from(Conversation).where(Conversation.state == _WAITING)
     )
     return count or 0
-
-
-async def take_seqs(session: AsyncSession, count: int, conversation_id: str) -> int:
-    """Take the conversation's next ``count`` message numbers in the caller's transaction and
-    return the last: gap-free, since a rolled-back transaction gives its numbers back."""
-    seq: int | None = await session.scalar(
-        update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(last_seq=Conversation.last_seq + count)
-        .returning(Conversation.last_seq)
-    )
-    if seq is None:
-        raise LookupError("no such conversation")
-    return seq
-
-
-async def take_seqs_if_unchanged(
-    session: AsyncSession, wanted: Mapping[str, tuple[int, int]]
-) -> dict[str, int]:
-    """``take_seqs`` for several conversations in one statement, ``conversation_id -> (count,
-    version)``, each only if the conversation is still at that version (migration 0005);
-    returns ``conversation_id -> last seq taken`` of those that were.
-
-    On PostgreSQL a row another transaction changed is read again once that one commits, so a
-    version that moved in the meantime is seen."""
-    values: list[str] = []
-    params: dict[str, object] = {}
-    for n, (conversation_id, (count, version)) in enumerate(wanted.items()):
-        values.append(f"(:id{n}, CAST(:n{n} AS INTEGER), CAST(:v{n} AS INTEGER))")
-        params |= {f"id{n}": conversation_id, f"n{n}": count, f"v{n}": version}
-    rows = await session.execute(
-        text(
-            f"WITH wanted(id, n, version) AS (VALUES {', '.join(values)}) "
-            "UPDATE conversations SET last_seq = conversations.last_seq + wanted.n FROM wanted "
-            "WHERE conversations.id = wanted.id AND conversations.version = wanted.version "
-            "RETURNING conversations.id, conversations.last_seq"
-        ),
-        params,
-    )
-    return {conversation_id: seq for conversation_id, seq in rows.all()}

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nacl.public import PrivateKey
 from nacl.secret import SecretBox
 from nacl.signing import SigningKey, VerifyKey
@@ -32,6 +34,7 @@ from bridge.crypto import (
     compact_json_size,
     envelope_content_key,
     jcs,
+    jcs_checked,
     open_envelope,
     open_org_key,
     open_scope_key,
@@ -166,6 +169,46 @@ def test_jcs_rejects_values_outside_the_protocol(value: object) -> None:
 def test_jcs_rejects_lone_surrogate_in_key() -> None:
     with pytest.raises(EncodingError):
         jcs({"\udc00": 1, "a": 2})
+
+
+# Every JSON value without floats, with the escapes and characters JCS treats apart: quotes,
+# backslashes, control characters, DEL, U+2028, non-ASCII and astral keys (which UTF-16 sorts
+# after U+E000..U+FFFF, code points before them).
+_TEXT = st.text(
+    alphabet=st.sampled_from(
+        [
+            "a",
+            "Z",
+            "0",
+            '"',
+            "\\",
+            "\x00",
+            "\x1f",
+            "\x7f",
+            "\u2028",
+            "é",
+            "\ufb01",
+            "\U0001f600",
+            "/",
+        ]
+    )
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_JSON)
+@settings(max_examples=400, deadline=None)
+def test_jcs_checked_is_jcs(value: object) -> None:
+    assert jcs_checked(value) == jcs(value)
+
+
+@pytest.mark.parametrize("case", VECTORS["jcs"], ids=range(len(VECTORS["jcs"])))
+def test_jcs_checked_matches_vector_byte_for_byte(case: dict[str, Any]) -> None:
+    assert jcs_checked(case["object"]) == case["jcs"].encode("utf-8")
 
 
 def test_sha256_known_answer() -> None:

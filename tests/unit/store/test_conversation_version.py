@@ -9,16 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.store import conversations, standing
+from bridge.store import message_batch
 from bridge.store.db import Database, upgrade
 from bridge.store.models import (
     Account,
     BridgeRequest,
     Conversation,
     Device,
+    Epoch,
     Participant,
 )
 from harness import database_url
@@ -67,8 +68,8 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 async def _version(db: Database) -> int:
-    async with db.session() as session:
-        found = await standing.read(session, CID, lock=False)
+    async with message_batch.transaction(db) as statements:
+        found = await statements.standing(CID, lock=False)
     assert found is not None
     return found.version
 
@@ -136,6 +137,12 @@ CHANGES: list[tuple[str, Change]] = [
 ]
 
 
+async def _version_in(session: AsyncSession) -> int:
+    version = await session.scalar(select(Conversation.version).where(Conversation.id == CID))
+    assert version is not None
+    return version
+
+
 async def _add(session: AsyncSession, row: object) -> None:
     session.add(row)
     await session.flush()
@@ -146,9 +153,7 @@ async def test_every_change_the_checks_read_moves_the_version(db: Database) -> N
         before = await _version(db)
         async with db.session() as session, session.begin():
             await change(session)
-            # Within the changing transaction already.
-            moved = await standing.read(session, CID, lock=False)
-            assert moved is not None and moved.version > before, what
+            assert await _version_in(session) > before, what  # in the same transaction
         assert await _version(db) > before, what
 
 
@@ -163,11 +168,60 @@ async def test_a_change_rolled_back_leaves_the_version(db: Database) -> None:
 
 async def test_messages_do_not_move_the_version(db: Database) -> None:
     before = await _version(db)
-    async with db.session() as session, session.begin():
-        assert await conversations.take_seqs(session, 3, CID) == 3
-        taken = await conversations.take_seqs_if_unchanged(session, {CID: (2, before)})
-        assert taken == {CID: 5}
+    async with message_batch.transaction(db) as statements:
+        assert await statements.take_seqs(3, CID) == 3
+        assert await statements.take_seqs_if_unchanged({CID: (2, before)}) == {CID: 5}
     assert await _version(db) == before
-    async with db.session() as session, session.begin():
+    async with message_batch.transaction(db) as statements:
         # At another version nothing is taken.
-        assert await conversations.take_seqs_if_unchanged(session, {CID: (1, before + 1)}) == {}
+        assert await statements.take_seqs_if_unchanged({CID: (1, before + 1)}) == {}
+    async with db.session() as session:
+        assert await session.scalar(select(Conversation.last_seq)) == 5
+
+
+async def test_a_standing_names_the_bridge_in_force_and_each_officers_latest_part(
+    db: Database,
+) -> None:
+    async with db.session() as session, session.begin():
+        await session.execute(
+            update(Conversation).values(state="open", counsellor_account_id="a-1")
+        )
+        request = _request("joined")
+        request.epoch_id, request.choices = "e-2", {"share_needs_note": True}
+        await _add(session, request)
+        for epoch in ("e-1", "e-2"):
+            await _add(
+                session,
+                Epoch(
+                    id=epoch,
+                    conversation_id=CID,
+                    request_id="r-1",
+                    public="p" * 43,
+                    sealed_private=None,
+                    key_id=None,
+                    created_at=NOW,
+                    ended_at=None,
+                ),
+            )
+        for epoch, ended in [("e-1", NOW), ("e-2", None)]:
+            await _add(
+                session,
+                Participant(
+                    conversation_id=CID,
+                    device_id="d-1",
+                    account_id="a-1",
+                    role="officer",
+                    epoch_id=epoch,
+                    joined_at=NOW,
+                    ended_at=ended,
+                    end_reason=None,
+                ),
+            )
+    async with message_batch.transaction(db) as statements:
+        found = await statements.standing(CID, lock=True)
+        assert await statements.standing("no-such", lock=True) is None
+    assert found is not None
+    assert (found.state, found.counsellor_account_id) == ("open", "a-1")
+    assert (found.bridge_state, found.epoch_id) == ("joined", "e-2")
+    assert found.choices == {"share_needs_note": True}
+    assert found.officers == {"a-1": ("e-2", False)}
