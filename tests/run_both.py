@@ -8,8 +8,9 @@ Arguments are handed to both passes (``python tests/run_both.py -m "not heavy"``
 The PostgreSQL pass leaves out what never reaches a database (``NO_DATABASE``: pure code, file
 checks), the browser tests (``BROWSER``: the pages are clients, and what they ask of the server
 is asked by the integration tests on both databases; two browsers at once on two cores also slow
-each other past the tests' patience) and the two throughput runs (``THROUGHPUT``), whose database
-path is the crash test's, which runs on both.
+each other past the tests' patience) and the throughput runs (``THROUGHPUT``: the storm, the short
+load and the short comparison, which picks its targets' databases itself), whose database path is
+the crash test's, which runs on both.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ NO_DATABASE = (
     "tests/deploy",
 )
 BROWSER = ("tests/browser",)
-THROUGHPUT = ("tests/adversarial/test_storm.py", "tests/adversarial/test_load_short.py")
+THROUGHPUT = (
+    "tests/adversarial/test_storm.py",
+    "tests/adversarial/test_load_short.py",
+    "tests/bench",  # the comparison chooses its targets' databases itself
+)
 
 
 def main(args: list[str]) -> int:

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from harness import backend
-
 COMPARE = Path(__file__).parents[2] / "bench" / "compare.py"
 RUN_KEYS = {
     "offered",
@@ -41,7 +39,6 @@ RUN_KEYS = {
 
 @pytest.mark.heavy
 @pytest.mark.slow
-@pytest.mark.skipif(backend.POSTGRES, reason="the bench's targets choose their own databases")
 def test_a_short_comparison_loses_nothing_and_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "compare.json"
     command = [
