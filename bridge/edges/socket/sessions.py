@@ -26,13 +26,23 @@ from bridge.errors import RateLimited
 from bridge.limits import Limits, TokenBucket
 from bridge.store.db import Database
 
-__all__ = ["Connections", "Sessions", "SocketState"]
+__all__ = ["CHECK_BATCH", "Connections", "Sessions", "SocketState"]
 
 _log = structlog.get_logger("bridge.socket")
 
+# Sockets whose tokens one query of the session check reads. Every query of the check is the
+# same statement, with this many parameters (the last batch padded): the driver keeps each
+# distinct statement it ran prepared (SQLite's 128 most recent, some 230 bytes a parameter),
+# and one query for all sockets, of another size whenever a socket came or went, kept a hundred
+# of them, 20 KiB a socket at 20,000 (docs/performance.md, "Memory per idle socket"). A single
+# query would also near the 32,766 parameters SQLite and PostgreSQL take in one statement.
+CHECK_BATCH = 500
 
-@dataclass
+
+@dataclass(slots=True)
 class SocketState:
+    """One open socket, kept as long as it is: in slots, as a node holds thousands of them."""
+
     principal: Principal
     device_id: str | None
     messages: TokenBucket
@@ -41,7 +51,8 @@ class SocketState:
     expires_at: datetime
     # Events of one socket are handled one at a time, in arrival order.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    conversations: set[str] = field(default_factory=set)
+    # Mostly one, and never many: a tuple is a quarter of the size of a set of one.
+    conversations: tuple[str, ...] = ()
     # Set once its token is expired or revoked or its account disabled: it is being disconnected.
     ended: bool = False
 
@@ -74,7 +85,8 @@ class Connections:
         return [s.principal.role for s in self.sockets.values()]
 
     async def joined(self, sid: str, state: SocketState, conversation_id: str) -> None:
-        state.conversations.add(conversation_id)
+        if conversation_id not in state.conversations:
+            state.conversations += (conversation_id,)
         await self.board.joined(sid, state.principal.role, conversation_id)
 
     async def registered(self, sid: str, state: SocketState, device_id: str) -> None:
@@ -163,16 +175,25 @@ class Sessions:
 
     async def check(self) -> None:
         """Disconnect every socket whose token expired or was revoked or whose account was
-        disabled, with one query for all of them (the CLI disables accounts from another
-        process, so the database is where that shows)."""
-        hashes = {state.token_hash for state in self.sockets.values() if not state.ended}
-        if not hashes:
-            return
-        async with self.db.session() as session:
-            valid = await valid_tokens(session, hashes, self.clock())
-        for sid, state in list(self.sockets.items()):
-            if state.token_hash in hashes and state.token_hash not in valid:
-                self.end(sid, state)
+        disabled, with one query for each ``CHECK_BATCH`` sockets (the CLI disables accounts
+        from another process, so the database is where that shows)."""
+        sids = list(self.sockets)
+        for start in range(0, len(sids), CHECK_BATCH):
+            batch = [
+                (sid, state)
+                for sid in sids[start : start + CHECK_BATCH]
+                if (state := self.sockets.get(sid)) is not None and not state.ended
+            ]
+            if not batch:
+                continue
+            hashes = list({state.token_hash for _, state in batch})
+            hashes += hashes[:1] * (CHECK_BATCH - len(hashes))
+            async with self.db.session() as session:
+                valid = await valid_tokens(session, hashes, self.clock())
+            for sid, state in batch:
+                # Those still open once the query is answered.
+                if state.token_hash not in valid and self.sockets.get(sid) is state:
+                    self.end(sid, state)
 
     async def run_checks(self) -> None:
         while True:
