@@ -5,11 +5,18 @@ library acts on it.
 A packet that cannot be read is answered ``invalid`` where its ack id is known, and otherwise
 ends the connection with a logged reason (never its content). Nothing a client sends raises
 inside the library, and no packet is dropped without an answer or a close.
+
+What an idle socket keeps is kept small, as one process holds tens of thousands of them
+(docs/performance.md, "Memory per idle socket"): its outgoing queue holds nothing while empty
+(``_Outbox``), one task pings every socket in turn instead of a sleeping task each, and the
+handshake's request and headers are let go once read and sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,15 +38,97 @@ __all__ = ["Server"]
 _log = structlog.get_logger("bridge.socket")
 
 
+class _Outbox:
+    """What waits to be sent to one client: asyncio.Queue as engine.io uses it (unbounded: get,
+    put, task_done, join), holding nothing while it is empty.
+
+    An asyncio.Queue is four deques of some 760 bytes each from the start (its items, getters,
+    putters and the waiters of ``join``): 3 KiB of every idle socket for none of them in use.
+    """
+
+    __slots__ = ("_drained", "_getters", "_items", "_unfinished")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] | None = None
+        self._getters: list[asyncio.Future[None]] = []
+        self._unfinished = 0  # put and not yet task_done (what ``join`` waits for)
+        self._drained: asyncio.Event | None = None  # only while someone joins
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: Any) -> None:
+        if self._items is None:
+            self._items = collections.deque()
+        self._items.append(item)
+        self._unfinished += 1
+        self._wake_getter()
+
+    async def put(self, item: Any) -> None:
+        self.put_nowait(item)  # unbounded: never waits
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
+
+    async def get(self) -> Any:
+        while not self._items:
+            getter = asyncio.get_running_loop().create_future()
+            self._getters.append(getter)
+            try:
+                await getter
+            except BaseException:
+                # Cancelled (a poll's timeout): gone from the getters, and an item it was woken
+                # for goes to the next one, as asyncio.Queue does.
+                getter.cancel()
+                if getter in self._getters:
+                    self._getters.remove(getter)
+                if self._items and not getter.cancelled():
+                    self._wake_getter()
+                raise
+        return self.get_nowait()
+
+    def task_done(self) -> None:
+        if self._unfinished <= 0:
+            raise ValueError("task_done() called too many times")
+        self._unfinished -= 1
+        if self._unfinished == 0 and self._drained is not None:
+            self._drained.set()
+            self._drained = None
+
+    async def join(self) -> None:
+        if self._unfinished:
+            if self._drained is None:
+                self._drained = asyncio.Event()
+            await self._drained.wait()
+
+    def _wake_getter(self) -> None:
+        while self._getters:
+            getter = self._getters.pop(0)
+            if not getter.done():
+                getter.set_result(None)
+                return
+
+
 class _GuardedSocket(AsyncSocket):  # type: ignore[misc]
-    """engine.io's socket, answering a long-polling body it cannot read as a bad request, and
-    releasing a waiting poll when it is closed at once.
+    """engine.io's socket, answering a long-polling body it cannot read as a bad request,
+    releasing a waiting poll when it is closed at once, and pinged by the server's one ping
+    task (``_EngineIO.ping_later``).
 
     engine.io decodes the body outside its handling of bad requests: an unreadable one (an
     empty packet, bytes that are not UTF-8) would be logged as a server error, answered 200 and
     the socket kept; one over the size limit would hang its request. Here the socket is closed
     and the request answered 400.
     """
+
+    last_ping: float | None  # engine.io's: when the last ping went; None while one is due
 
     async def handle_post_request(self, environ: dict[str, Any]) -> None:
         try:
@@ -60,22 +149,67 @@ class _GuardedSocket(AsyncSocket):  # type: ignore[misc]
             # waiting for packets is answered now, not held until the ping timeout.
             self.queue.put_nowait(None)
 
+    def schedule_ping(self) -> None:
+        # As engine.io's own: one ping after each pong (and after the handshake), not two.
+        if self.last_ping:
+            self.last_ping = None
+            self.server.ping_later(self)
+
 
 class _EngineIO(engineio.AsyncServer):  # type: ignore[misc]
     """engine.io's server, knowing the TCP transport of each websocket (to cut off a slow one),
-    with its sockets guarded (``_GuardedSocket``)."""
+    with its sockets guarded (``_GuardedSocket``), their queues ``_Outbox``es, and one task
+    pinging them all."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.tcp: dict[str, asyncio.BaseTransport] = {}
+        # Sockets to ping, in the order they are due: each is due ``ping_interval`` after it
+        # was put here, so the order they came in is the order they are due in.
+        self._pings: collections.deque[tuple[float, _GuardedSocket]] = collections.deque()
+        self._pinger: asyncio.Task[None] | None = None
 
-    def _get_socket(self, sid: str) -> Any:
-        socket = super()._get_socket(sid)
-        # engine.io makes its sockets itself (in _handle_connect), so they become guarded the
-        # first time a request finds them: before any body of theirs is read.
-        if type(socket) is AsyncSocket:
-            socket.__class__ = _GuardedSocket
-        return socket
+    def create_queue(self, *args: Any, **kwargs: Any) -> _Outbox:
+        return _Outbox()
+
+    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "connect":
+            # engine.io makes its sockets itself (in _handle_connect) and tells of each here
+            # first: guarded before its first ping is scheduled or any body of it is read.
+            self.sockets[args[0]].__class__ = _GuardedSocket
+        return await super()._trigger_event(event, *args, **kwargs)
+
+    def ping_later(self, socket: _GuardedSocket) -> None:
+        """Ping ``socket`` in ``ping_interval`` seconds (what a task of its own per socket did,
+        a task, its frame and a timer each; here one entry in a queue)."""
+        due = asyncio.get_running_loop().time() + self.ping_interval
+        self._pings.append((due, socket))
+        if self._pinger is None:
+            self._pinger = asyncio.create_task(self._ping_due())
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        if self._pinger is not None:
+            self._pinger.cancel()
+
+    async def _ping_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pings:
+                due, socket = self._pings[0]
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
+                    continue
+                self._pings.popleft()
+                if socket.closing or socket.closed:
+                    continue
+                socket.last_ping = time.time()
+                try:
+                    await socket.send(engineio_packet.Packet(engineio_packet.PING))
+                except Exception:
+                    _log.exception("socket.ping_failed")
+        finally:
+            self._pinger = None
 
 
 class _PlainWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
@@ -92,7 +226,12 @@ class _PlainWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
             max_msg_size=self.server.max_http_buffer_size, compress=False
         )
         await self._sock.prepare(request)
-        self.environ = environ
+        # What would otherwise stay with the socket as long as it is open, read by nothing:
+        # the handshake's headers, sent (the security headers among them, and multidict's copy
+        # of them serialized), and the request's environ, which engine.io has read (the upgrade
+        # headers) and the bridge does not (``Server._handle_eio_connect``).
+        self._sock.headers.clear()
+        environ.clear()
         # The handler is the engine.io socket's bound method: its sid names this connection.
         sid = self.handler.__self__.sid
         if request.transport is not None:
@@ -163,6 +302,12 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
 
     def _engineio_server_class(self) -> type[_EngineIO]:
         return _EngineIO
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        # python-socketio keeps a socket's environ for its connect handlers, which read none of
+        # it (a socket speaks for its token, not its request); kept, it would hold the whole
+        # handshake request of a long-polling socket, headers and all, as long as it is open.
+        return await super()._handle_eio_connect(eio_sid, {})
 
     # -- outgoing ----------------------------------------------------------------------------
 
