@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from bridge.clock import iso
 from bridge.config import Settings
-from bridge.crypto import b64u_decode, b64u_encode, jcs
+from bridge.crypto import b64u_decode, b64u_encode, jcs, jcs_checked
 from bridge.log import merkle
 from bridge.log.logkey import LogKey, SignedCheckpoint, load_log_key, log_key_for
 from bridge.store.db import Database
@@ -55,6 +55,22 @@ _log = structlog.get_logger("bridge.log")
 
 # Key of ``Session.info``: the group of the session's current transaction.
 _GROUP: Final = "bridge.log.group"
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _plain(value: object) -> bool:
+    """Whether ``value`` holds only what ``jcs_checked`` may be given: dicts with string keys,
+    lists, strings, booleans, None and integers JCS can hold (exact types: a subclass, a float
+    or anything else goes to ``jcs``, which encodes it or says why not)."""
+    if value is None or type(value) is str or type(value) is bool:
+        return True
+    if type(value) is int:
+        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
+    if type(value) is dict:
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    if type(value) is list or type(value) is tuple:
+        return all(_plain(item) for item in value)
+    return False
 
 
 class LogKeyNotCurrent(RuntimeError):
@@ -155,7 +171,8 @@ class Log:
         if actor is not None:
             entry["actor"] = dict(actor)
         entry.update(fields)
-        encoded = jcs(entry)
+        # The entry's JCS is most of an append's work; the fast encoder where it may be used.
+        encoded = jcs_checked(entry) if _plain(entry) else jcs(entry)
         leaf = merkle.leaf_hash(encoded)
         index = state.size
         group.entries.append(

@@ -128,6 +128,46 @@ async def test_two_nodes_checkpointing_at_once_sign_one_checkpoint(tmp_path: Pat
     assert sizes == list(range(6, 16))
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"n": 2**53 - 1, "m": -(2**53 - 1), "flag": False, "none": None, "seqs": (1, 2)},
+        {"nested": {"b": [1, {"a": "x", "A": []}], "a": {}}},
+        {"reason": 'caf\u00e9 \u2028 "quoted" \\ \n\t\x01'},  # non-ASCII, escapes
+        {"keys": {"\u00e9": 1, "z": 2, "\U0001f600": 3, "\ufb01": 4}},  # UTF-16 order
+    ],
+)
+async def test_an_entry_is_the_jcs_of_what_was_appended(
+    tmp_path: Path, fields: dict[str, object]
+) -> None:
+    db = await database(tmp_path)
+    async with db.session() as session, session.begin():
+        await Log(KEY).append(session, "transcript.read", at=NOW, **fields)
+    async with db.session() as session:
+        stored = await session.get_one(LogEntry, 0)
+    await db.dispose()
+    expected = crypto.jcs(
+        {"kind": "transcript.read", "at": "2026-11-22T14:00:00Z", "prev_checkpoint": None, **fields}
+    )
+    assert stored.entry.encode() == expected
+    assert crypto.b64u_decode(stored.leaf_hash) == merkle.leaf_hash(expected)
+
+
+@pytest.mark.parametrize("value", [0.5, 2**53, -(2**53), {1: "a"}, {"a": [1.0]}])
+async def test_what_jcs_cannot_encode_is_refused_and_appends_nothing(
+    tmp_path: Path, value: object
+) -> None:
+    db = await database(tmp_path)
+    log = Log(KEY)
+    async with db.session() as session, session.begin():
+        with pytest.raises(crypto.EncodingError):
+            await log.append(session, "transcript.read", at=NOW, value=value)
+        assert await log.append(session, "transcript.read", at=NOW) == 0
+    async with db.session() as session:
+        assert (await session.get_one(LogState, 1)).size == 1
+    await db.dispose()
+
+
 def test_log_key_file_is_private_and_never_replaced(tmp_path: Path) -> None:
     path = tmp_path / "log-key"
     key = create_log_key(path, "test/log")
