@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.domain.auth import Principal
-from bridge.domain.machine import ConversationState
+from bridge.domain.machine import ACTIVE, ConversationState
 from bridge.domain.roles import Role
 from bridge.errors import Forbidden, NoConsent, NotFound, WrongState
-from bridge.store import conversations, participants, requests
+from bridge.store import conversations, participants
 from bridge.store.models import BridgeRequest, Conversation, Participant
 
-__all__ = ["Caller", "ConversationContext", "check_access", "load_context"]
+__all__ = ["Caller", "ConversationContext", "check_access", "checked_context", "load_context"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class ConversationContext:
     conversation: Conversation
     request: BridgeRequest | None
     officer: Participant | None
+    # The bridge request in force, else the conversation's latest one (None if it had none).
+    last: BridgeRequest | None
 
     @property
     def bridge_state(self) -> str:
@@ -57,9 +59,24 @@ async def load_context(
     session: AsyncSession, caller: Caller, conversation_id: str, *, allow_closed: bool = False
 ) -> ConversationContext:
     """The conversation as ``caller`` may act on it, or the protocol error that says why not."""
-    conversation = await conversations.locked(session, conversation_id)
-    if conversation is None:
+    found = await conversations.locked_with_bridge(session, conversation_id)
+    if found is None:
         raise NotFound("no such conversation")
+    conversation, last = found
+    return await checked_context(session, caller, conversation, last, allow_closed=allow_closed)
+
+
+async def checked_context(
+    session: AsyncSession,
+    caller: Caller,
+    conversation: Conversation,
+    last: BridgeRequest | None,
+    *,
+    allow_closed: bool = False,
+) -> ConversationContext:
+    """The context of a conversation the transaction has locked and read with its latest
+    bridge request (``conversations.locked_with_bridge``), or the protocol error that says why
+    ``caller`` may not act on it."""
     officer: Participant | None = None
     if caller.role == Role.OFFICER:
         officer = await participants.latest_officer(
@@ -73,9 +90,8 @@ async def load_context(
         None if officer is None else officer.ended_at is not None,
         allow_closed=allow_closed,
     )
-    return ConversationContext(
-        conversation, await requests.active(session, conversation.id), officer
-    )
+    request = last if last is not None and last.state in ACTIVE else None
+    return ConversationContext(conversation, request, officer, last)
 
 
 def check_access(

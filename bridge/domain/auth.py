@@ -26,7 +26,7 @@ from bridge.domain.roles import Role
 from bridge.errors import Conflict, Invalid, NotFound, Unauthenticated
 from bridge.store import accounts
 from bridge.store.db import Database
-from bridge.store.models import Account, Conversation, Token
+from bridge.store.models import Account, Token
 
 __all__ = [
     "ORGS_BY_ROLE",
@@ -35,6 +35,7 @@ __all__ = [
     "authenticate",
     "authenticate_bearer",
     "authenticate_token",
+    "bearer_token",
     "check_password",
     "create_account",
     "hash_password",
@@ -194,30 +195,27 @@ async def authenticate_token(session: AsyncSession, token: object, now: datetime
     """The credential of a valid, unexpired token, or ``Unauthenticated``."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise Unauthenticated("a valid token is needed")
-    row = await session.get(Token, _token_hash(token))
-    if row is None or row.revoked or row.expires_at <= now:
+    token_hash = _token_hash(token)
+    holder = await accounts.token_holder(session, token_hash)
+    if holder is None or holder.revoked or holder.expires_at <= now:
         raise Unauthenticated("a valid token is needed")
-    if row.conversation_id is not None:
-        conversation = await session.get(Conversation, row.conversation_id)
-        if conversation is None:
-            raise Unauthenticated("a valid token is needed")
+    if holder.conversation_id is not None:
         principal = Principal(
             role=Role.VICTIM.value,
-            conversation_id=conversation.id,
-            victim_device_id=conversation.victim_device_id,
+            conversation_id=holder.conversation_id,
+            victim_device_id=holder.victim_device_id,
         )
-        return Credential(principal, row.token_hash, row.expires_at)
-    account = await session.get(Account, row.account_id)
-    if account is None or account.disabled:
+        return Credential(principal, token_hash, holder.expires_at)
+    if holder.role is None or holder.disabled:  # no such account, or a disabled one
         raise Unauthenticated("a valid token is needed")
     principal = Principal(
-        role=account.role,
-        account_id=account.id,
-        org=account.org,
-        region=account.region,
-        gender=account.gender,
+        role=holder.role,
+        account_id=holder.account_id,
+        org=holder.org,
+        region=holder.region,
+        gender=holder.gender,
     )
-    return Credential(principal, row.token_hash, row.expires_at)
+    return Credential(principal, token_hash, holder.expires_at)
 
 
 async def authenticate(session: AsyncSession, token: object, now: datetime) -> Principal:
@@ -250,9 +248,15 @@ async def valid_tokens(
     return await accounts.valid_token_hashes(session, token_hashes, now)
 
 
-async def authenticate_bearer(db: Database, header: str, now: datetime) -> Principal:
-    """The principal of an ``Authorization: Bearer <token>`` header."""
+def bearer_token(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, or ``Unauthenticated``."""
     if not header.startswith("Bearer "):
         raise Unauthenticated("a bearer token is needed")
+    return header[len("Bearer ") :]
+
+
+async def authenticate_bearer(db: Database, header: str, now: datetime) -> Principal:
+    """The principal of an ``Authorization: Bearer <token>`` header."""
+    token = bearer_token(header)
     async with db.session() as session:
-        return await authenticate(session, header[len("Bearer ") :], now)
+        return await authenticate(session, token, now)

@@ -2,18 +2,19 @@
 or the counsellor closes it (the messages in it are :mod:`bridge.domain.messages`).
 
 Each public method is one database transaction that returns the ack and the effects to deliver
-after the commit.
+after the commit. How many conversations wait is told to the counsellors by :class:`QueueCount`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.clock import iso
-from bridge.domain.access import Caller, ConversationContext, load_context
+from bridge.domain.access import Caller, ConversationContext, checked_context, load_context
 from bridge.domain.auth import issue_token
 from bridge.domain.consent.bridges import Bridges
 from bridge.domain.consent.service import bridge_summary, epoch_summary
@@ -32,21 +33,46 @@ from bridge.domain.delivery import (
 from bridge.domain.devices import new_device_id
 from bridge.domain.machine import ConversationEvent, ConversationState
 from bridge.domain.orgkeys import sealed_to
-from bridge.domain.participants import participant_view, present_participants, victim_device_view
+from bridge.domain.participants import participant_view, victim_device_view, victim_of
 from bridge.domain.roles import Role
 from bridge.domain.transitions import start, transition
-from bridge.errors import (
-    Conflict,
-    Forbidden,
-    NoConsent,
-)
+from bridge.errors import Conflict, Forbidden, NoConsent, NotFound
 from bridge.protocol import ConversationCreate
-from bridge.store import conversations, devices, participants, requests
+from bridge.store import conversations, devices, participants
+from bridge.store.db import Database
 from bridge.store.models import Conversation, Device, Epoch, Participant
+from bridge.store.participants import Present
 
-__all__ = ["Conversations"]
+__all__ = ["Conversations", "QueueCount"]
 
 Ack = dict[str, object]
+
+
+class QueueCount:
+    """The ``queue`` event: how many conversations wait for a counsellor, sent to every
+    counsellor socket once a conversation was started, picked up or closed.
+
+    The count is read after the change has committed, in a read of its own rather than inside
+    the change's transaction, and one read serves every change that committed while the one
+    before it ran: under a burst of pick-ups each counsellor socket gets an event per read, not
+    per pick-up, and the last one holds a count read after every change."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._reading = asyncio.Lock()
+        self._waiting = False  # a caller waits to read: its count will cover later changes too
+
+    async def after_change(self) -> list[Effect]:
+        """The event for a change that has just committed, or none if a read not yet begun
+        will cover it (the caller waiting to make that read sends the event)."""
+        if self._waiting:
+            return []
+        self._waiting = True
+        async with self._reading:
+            self._waiting = False
+            async with self._db.session() as session:
+                count = await conversations.waiting_count(session)
+        return [Emit("queue", {"waiting": count}, (COUNSELLORS,))]
 
 
 class Conversations:
@@ -56,6 +82,7 @@ class Conversations:
         self.policy = core.policy
         self.bridges = bridges
         self.clock = core.clock
+        self.queue_count = QueueCount(core.db)
 
     async def create(self, body: ConversationCreate, token_lifetime: timedelta) -> Outcome:
         """A victim starts a conversation; the ack is the HTTP answer with the victim token."""
@@ -108,13 +135,12 @@ class Conversations:
             token, _ = await issue_token(
                 session, now=now, lifetime=token_lifetime, conversation_id=conversation.id
             )
-            queue = await self.queue_effect(session)
         ack: Ack = {
             "conversation_id": conversation.id,
             "victim_token": token,
             "device_id": device.id,
         }
-        return Outcome(ack, [queue])
+        return Outcome(ack, await self.queue_count.after_change())
 
     async def queue(self) -> Ack:
         async with self.db.session() as session:
@@ -124,19 +150,18 @@ class Conversations:
             ]
         return {"waiting": waiting}
 
-    async def queue_effect(self, session: AsyncSession) -> Emit:
-        count = await conversations.waiting_count(session)
-        return Emit("queue", {"waiting": count}, (COUNSELLORS,))
-
     async def join(self, caller: Caller, conversation_id: str) -> Outcome:
         now = self.clock()
         effects: list[Effect] = []
+        picked_up = False
         async with self.db.session() as session, session.begin():
             principal = caller.principal
-            conversation = await conversations.locked(session, conversation_id)
+            found = await conversations.locked_with_bridge(session, conversation_id)
+            if found is None:
+                raise NotFound("no such conversation")
+            conversation, last = found
             if (
                 principal.role == Role.COUNSELLOR
-                and conversation is not None
                 and conversation.state == ConversationState.WAITING
             ):
                 # Picking a waiting conversation up makes this counsellor its host.
@@ -144,26 +169,28 @@ class Conversations:
                     session, self.log, conversation, ConversationEvent.PICK_UP, now=now
                 )
                 conversation.counsellor_account_id = principal.account_id
-                await session.flush()
-                effects.append(await self.queue_effect(session))
-            ctx = await load_context(session, caller, conversation_id)
+                picked_up = True
+            ctx = await checked_context(session, caller, conversation, last)
+            present = await participants.present(session, conversation_id)
             if principal.role == Role.OFFICER:
-                # The officer's participation is still open (load_context); it must belong to
-                # the consent in force.
+                # The officer's participation is still open (checked_context); it must belong
+                # to the consent in force.
                 assert ctx.officer is not None
                 if ctx.request is None or ctx.request.epoch_id != ctx.officer.epoch_id:
                     raise NoConsent("there is no consent for you in this conversation")
             elif principal.role == Role.COUNSELLOR:
                 assert caller.device_id is not None  # registration is checked at the edge
                 joined = await self._ensure_participant(
-                    session, ctx, caller.device_id, principal.account_id, now
+                    session, ctx, present, caller.device_id, principal.account_id, now
                 )
                 if joined is not None:
                     effects.append(joined)
                 effects += await self.bridges.counsellor_back(session, ctx, now)
             else:
-                effects += await self.bridges.victim_back(session, ctx, now)
-            view = await self._conversation_view(session, ctx, caller)
+                effects += await self.bridges.victim_back(session, ctx, present, now)
+            view = await self._conversation_view(session, ctx, present, caller)
+        if picked_up:
+            effects += await self.queue_count.after_change()
         rooms = {
             Role.VICTIM: (care_room(conversation_id), victim_room(conversation_id)),
             Role.COUNSELLOR: (care_room(conversation_id), counsellor_room(conversation_id)),
@@ -177,37 +204,49 @@ class Conversations:
         self,
         session: AsyncSession,
         ctx: ConversationContext,
+        present: list[Present],
         device_id: str,
         account_id: str | None,
         now: datetime,
     ) -> Emit | None:
-        if await participants.is_present(session, ctx.conversation.id, device_id):
+        """The counsellor's device among the participants: added (and ``present``) if it is
+        not there yet, with the ``participant`` event that says so."""
+        if any(p.device_id == device_id for p in present):
             return None
-        participant = Participant(
-            conversation_id=ctx.conversation.id,
-            device_id=device_id,
-            account_id=account_id,
-            role=Role.COUNSELLOR.value,
-            epoch_id=None,
-            joined_at=now,
+        session.add(
+            Participant(
+                conversation_id=ctx.conversation.id,
+                device_id=device_id,
+                account_id=account_id,
+                role=Role.COUNSELLOR.value,
+                epoch_id=None,
+                joined_at=now,
+            )
         )
-        session.add(participant)
-        device = await session.get_one(Device, device_id)
+        device = await devices.keys_of(session, device_id)
+        # The newest participant comes last, as the participants are listed in joining order.
+        joined = Present(
+            Role.COUNSELLOR.value, account_id, device.id, device.ed25519, device.x25519, now
+        )
+        present.append(joined)
         return Emit(
             "participant",
             {
                 "conversation_id": ctx.conversation.id,
                 "event": "joined",
-                "participant": participant_view(participant, device),
+                "participant": participant_view(joined),
             },
             (care_room(ctx.conversation.id), investigation_room(ctx.conversation.id)),
         )
 
     async def _conversation_view(
-        self, session: AsyncSession, ctx: ConversationContext, caller: Caller
+        self,
+        session: AsyncSession,
+        ctx: ConversationContext,
+        present: list[Present],
+        caller: Caller,
     ) -> dict[str, object]:
         conversation = ctx.conversation
-        victim = await session.get_one(Device, conversation.victim_device_id)
         care: dict[str, object] = {"public": conversation.care_public}
         if caller.role != Role.OFFICER:
             care["sealed_private"] = conversation.care_sealed_private
@@ -216,18 +255,17 @@ class Conversations:
         if ctx.request is not None and ctx.request.epoch_id is not None:
             row = await session.get_one(Epoch, ctx.request.epoch_id)
             epoch = epoch_summary(row, with_private=caller.role == Role.OFFICER)
-        # The consent state a (re)joining party needs: the bridge in force, else the last one.
-        latest = ctx.request or await requests.latest(session, conversation.id)
         return {
             "conversation_id": conversation.id,
             "state": conversation.state,
             "lang": conversation.lang,
-            "participants": await present_participants(session, conversation.id),
+            "participants": [participant_view(p) for p in present],
             "care_scope": care,
             "epoch": epoch,
             "last_seq": conversation.last_seq,
-            "victim_device": victim_device_view(victim),
-            "bridge": None if latest is None else bridge_summary(latest, epoch),
+            "victim_device": victim_device_view(victim_of(present, conversation.victim_device_id)),
+            # The consent state a (re)joining party needs: the bridge in force, else the last one.
+            "bridge": None if ctx.last is None else bridge_summary(ctx.last, epoch),
         }
 
     async def close(self, caller: Caller, conversation_id: str) -> Outcome:
@@ -246,7 +284,7 @@ class Conversations:
                 now=now,
                 actor=caller.actor,
             )
-            effects.append(await self.queue_effect(session))
+        effects += await self.queue_count.after_change()
         rooms = (care_room(conversation_id), investigation_room(conversation_id))
         effects.append(Emit("conversation.closed", {"conversation_id": conversation_id}, rooms))
         effects += [CloseRoom(room) for room in rooms]

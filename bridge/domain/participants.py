@@ -2,34 +2,31 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bridge.clock import iso
-from bridge.store import participants
-from bridge.store.models import Device, Participant
+from bridge.store.participants import Present
 
-__all__ = ["participant_view", "present_participants", "victim_device_view"]
+__all__ = ["participant_view", "victim_device_view", "victim_of"]
 
 
-def participant_view(participant: Participant, device: Device) -> dict[str, object]:
+def participant_view(participant: Present) -> dict[str, object]:
     """PROTOCOL.md: ``{role, device_id, ed25519, x25519, since}``."""
     return {
         "role": participant.role,
-        "device_id": device.id,
-        "ed25519": device.ed25519,
-        "x25519": device.x25519,
+        "device_id": participant.device_id,
+        "ed25519": participant.ed25519,
+        "x25519": participant.x25519,
         "since": iso(participant.joined_at),
     }
 
 
-async def present_participants(
-    session: AsyncSession, conversation_id: str
-) -> list[dict[str, object]]:
-    """Every participant that has not left or been removed, the victim included."""
-    rows = await participants.present_with_devices(session, conversation_id)
-    return [participant_view(p, d) for p, d in rows]
+def victim_of(present: list[Present], victim_device_id: str) -> Present:
+    """The victim among the present participants: there until the conversation is closed."""
+    for participant in present:
+        if participant.device_id == victim_device_id:
+            return participant
+    raise LookupError("the victim's device takes no part in this conversation")
 
 
-def victim_device_view(device: Device) -> dict[str, object]:
+def victim_device_view(victim: Present) -> dict[str, object]:
     """The victim's device, to which every content key is sealed."""
-    return {"device_id": device.id, "ed25519": device.ed25519, "x25519": device.x25519}
+    return {"device_id": victim.device_id, "ed25519": victim.ed25519, "x25519": victim.x25519}

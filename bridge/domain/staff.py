@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bridge.clock import Clock
 from bridge.domain.auth import (
     Credential,
-    Principal,
+    authenticate,
+    bearer_token,
     check_password,
     create_account,
     issue_token,
@@ -122,13 +123,17 @@ class Staff:
             return await _versions(session, org)
 
     async def sealed_org_key(
-        self, principal: Principal, org: str, key_id: str | None = None
+        self, authorization: str, org: str, key_id: str | None = None
     ) -> dict[str, object]:
         """A version of the org's private key (the newest unless ``key_id`` names one), sealed
-        under its passphrase, for staff of that org; logged."""
-        if principal.org != org or principal.role not in _KEY_HOLDERS:
-            raise Forbidden("only staff of that organisation may fetch its sealed key")
+        under its passphrase, for staff of that org whose ``Authorization`` header this is;
+        logged. The token is read in the transaction that logs the fetch."""
+        token = bearer_token(authorization)
+        now = self.clock()
         async with self.db.session() as session, session.begin():
+            principal = await authenticate(session, token, now)
+            if principal.org != org or principal.role not in _KEY_HOLDERS:
+                raise Forbidden("only staff of that organisation may fetch its sealed key")
             keys = await _versions(session, org)
             named = keys[-1:] if key_id is None else [k for k in keys if k.key_id == key_id]
             if not named:
@@ -137,7 +142,7 @@ class Staff:
             await self.log.append(
                 session,
                 "org_key.fetched",
-                at=self.clock(),
+                at=now,
                 actor={"role": principal.role, "user_id": principal.account_id},
                 org=org,
                 key_id=key.key_id,

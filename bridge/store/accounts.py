@@ -4,17 +4,65 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.store.models import Account, Token
+from bridge.store.models import Account, Conversation, Token
 
-__all__ = ["by_username", "revoke", "revoke_all_of", "valid_token_hashes"]
+__all__ = [
+    "TokenHolder",
+    "by_username",
+    "revoke",
+    "revoke_all_of",
+    "token_holder",
+    "valid_token_hashes",
+]
+
+
+class TokenHolder(NamedTuple):
+    """A stored token and whom it speaks for: a staff account (``role`` to ``disabled`` are
+    None without one) or a conversation's victim (``victim_device_id``)."""
+
+    expires_at: datetime
+    revoked: bool
+    account_id: str | None
+    conversation_id: str | None
+    victim_device_id: str | None
+    role: str | None
+    org: str | None
+    region: str | None
+    gender: str | None
+    disabled: bool | None
 
 
 async def by_username(session: AsyncSession, username: str) -> Account | None:
     return await session.scalar(select(Account).where(Account.username == username))
+
+
+async def token_holder(session: AsyncSession, token_hash: str) -> TokenHolder | None:
+    """The token with its account or conversation, in one query."""
+    row = (
+        await session.execute(
+            select(
+                Token.expires_at,
+                Token.revoked,
+                Account.id,
+                Conversation.id,
+                Conversation.victim_device_id,
+                Account.role,
+                Account.org,
+                Account.region,
+                Account.gender,
+                Account.disabled,
+            )
+            .outerjoin(Account, Account.id == Token.account_id)
+            .outerjoin(Conversation, Conversation.id == Token.conversation_id)
+            .where(Token.token_hash == token_hash)
+        )
+    ).first()
+    return None if row is None else TokenHolder._make(row)
 
 
 async def revoke(session: AsyncSession, token_hash: str) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.domain.machine import ConversationState
-from bridge.store.models import Conversation
+from bridge.domain.machine import ACTIVE, ConversationState
+from bridge.store.models import BridgeRequest, Conversation
 
-__all__ = ["locked", "waiting", "waiting_count"]
+__all__ = ["locked", "locked_with_bridge", "waiting", "waiting_count"]
 
 _WAITING = ConversationState.WAITING.value
 
@@ -27,6 +27,30 @@ async def locked(session: AsyncSession, conversation_id: str) -> Conversation | 
     return await session.get(
         Conversation, conversation_id, with_for_update=True, populate_existing=True
     )
+
+
+async def locked_with_bridge(
+    session: AsyncSession, conversation_id: str | ScalarSelect[str]
+) -> tuple[Conversation, BridgeRequest | None] | None:
+    """The conversation locked and read afresh as :func:`locked` reads it, with its bridge
+    request in force, else its latest one (None if it never had one), in one statement.
+
+    ``conversation_id`` may be a subquery (the conversation of a request or an invite): the lock
+    is taken on the conversation's row alone, and the request is read along with it, so it is
+    as fresh as the lock makes it."""
+    in_force = case((BridgeRequest.state.in_([s.value for s in ACTIVE]), 0), else_=1)
+    row = (
+        await session.execute(
+            select(Conversation, BridgeRequest)
+            .outerjoin(BridgeRequest, BridgeRequest.conversation_id == Conversation.id)
+            .where(Conversation.id == conversation_id)
+            .order_by(in_force, BridgeRequest.created_at.desc())
+            .limit(1)
+            .with_for_update(of=Conversation)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 async def waiting(session: AsyncSession) -> Sequence[tuple[str, str, datetime]]:

@@ -3,8 +3,8 @@ session and its transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,13 +13,23 @@ from bridge.domain.roles import Role
 from bridge.store.models import Device, Participant
 
 __all__ = [
+    "Present",
     "end_all",
-    "is_present",
     "latest_officer",
-    "of_device",
+    "present",
     "present_officer",
-    "present_with_devices",
 ]
+
+
+class Present(NamedTuple):
+    """A participant that has not left or been removed, with its device's public keys."""
+
+    role: str
+    account_id: str | None
+    device_id: str
+    ed25519: str
+    x25519: str
+    joined_at: datetime
 
 
 async def present_officer(session: AsyncSession, conversation_id: str) -> Participant | None:
@@ -48,39 +58,23 @@ async def latest_officer(
     )
 
 
-async def of_device(session: AsyncSession, conversation_id: str, device_id: str) -> Participant:
-    found = await session.scalar(
-        select(Participant).where(
-            Participant.conversation_id == conversation_id, Participant.device_id == device_id
-        )
-    )
-    if found is None:
-        raise LookupError("the device takes no part in this conversation")
-    return found
-
-
-async def is_present(session: AsyncSession, conversation_id: str, device_id: str) -> bool:
-    found = await session.scalar(
-        select(Participant.id).where(
-            Participant.conversation_id == conversation_id,
-            Participant.device_id == device_id,
-            Participant.ended_at.is_(None),
-        )
-    )
-    return found is not None
-
-
-async def present_with_devices(
-    session: AsyncSession, conversation_id: str
-) -> Sequence[tuple[Participant, Device]]:
-    """Every participant that has not left or been removed, the victim included, in order."""
+async def present(session: AsyncSession, conversation_id: str) -> list[Present]:
+    """Every participant that has not left or been removed, the victim included, in the order
+    they joined."""
     rows = await session.execute(
-        select(Participant, Device)
+        select(
+            Participant.role,
+            Participant.account_id,
+            Device.id,
+            Device.ed25519,
+            Device.x25519,
+            Participant.joined_at,
+        )
         .join(Device, Device.id == Participant.device_id)
         .where(Participant.conversation_id == conversation_id, Participant.ended_at.is_(None))
         .order_by(Participant.id)
     )
-    return [(p, d) for p, d in rows.all()]
+    return [Present._make(row) for row in rows.all()]
 
 
 async def end_all(session: AsyncSession, conversation_id: str, now: datetime, reason: str) -> None:

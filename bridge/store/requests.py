@@ -5,38 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.domain.machine import ACTIVE, State
-from bridge.store.models import BridgeRequest
+from bridge.domain.machine import InviteState, State
+from bridge.store.models import BridgeRequest, Invite
 
 __all__ = [
-    "active",
+    "conversation_of",
     "due_prompts",
-    "first_prompt_deadline",
+    "first_deadline",
     "in_state",
-    "latest",
     "previous_officer",
 ]
 
 
-async def active(session: AsyncSession, conversation_id: str) -> BridgeRequest | None:
-    """The conversation's bridge in force, if any (at most one is)."""
-    return await session.scalar(
-        select(BridgeRequest).where(
-            BridgeRequest.conversation_id == conversation_id,
-            BridgeRequest.state.in_([s.value for s in ACTIVE]),
-        )
-    )
-
-
-async def latest(session: AsyncSession, conversation_id: str) -> BridgeRequest | None:
-    return await session.scalar(
-        select(BridgeRequest)
-        .where(BridgeRequest.conversation_id == conversation_id)
-        .order_by(BridgeRequest.created_at.desc())
-        .limit(1)
+def conversation_of(request_id: str) -> ScalarSelect[str]:
+    """The request's conversation as a subquery, for a statement that locks the conversation
+    (``conversations.locked_with_bridge``)."""
+    return (
+        select(BridgeRequest.conversation_id)
+        .where(BridgeRequest.id == request_id)
+        .correlate(None)
+        .scalar_subquery()
     )
 
 
@@ -72,9 +63,18 @@ async def due_prompts(
     return (await session.scalars(query.execution_options(populate_existing=True))).all()
 
 
-async def first_prompt_deadline(session: AsyncSession) -> datetime | None:
-    return await session.scalar(
-        select(func.min(BridgeRequest.prompt_expires_at)).where(
-            BridgeRequest.state == State.PROPOSED.value
-        )
+async def first_deadline(session: AsyncSession) -> datetime | None:
+    """The earliest deadline of an unanswered question or a pending invite, in one query."""
+    prompt = (
+        select(func.min(BridgeRequest.prompt_expires_at))
+        .where(BridgeRequest.state == State.PROPOSED.value)
+        .scalar_subquery()
     )
+    invite = (
+        select(func.min(Invite.expires_at))
+        .where(Invite.state == InviteState.PENDING.value)
+        .scalar_subquery()
+    )
+    row = (await session.execute(select(prompt, invite))).one()
+    deadlines = [d for d in row if d is not None]
+    return min(deadlines) if deadlines else None

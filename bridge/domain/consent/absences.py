@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bridge.domain.access import ConversationContext
 from bridge.domain.consent.service import ConsentService
 from bridge.domain.delivery import Effect, Emit, care_room, investigation_room
-from bridge.domain.machine import ConversationState, Event, State
-from bridge.domain.participants import participant_view
+from bridge.domain.machine import ACTIVE, ConversationState, Event, State
+from bridge.domain.participants import participant_view, victim_of
 from bridge.domain.transitions import SYSTEM
 from bridge.store import conversations, participants, requests
-from bridge.store.models import Conversation, Device
+from bridge.store.models import Conversation
+from bridge.store.participants import Present
 
 __all__ = ["Absences"]
 
@@ -30,12 +31,12 @@ class Absences(ConsentService):
         """The counsellor's last socket left: a joined bridge pauses until they are back."""
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            conversation = await conversations.locked(session, conversation_id)
-            if conversation is None:
+            found = await conversations.locked_with_bridge(session, conversation_id)
+            if found is None:
                 return []
-            ctx = ConversationContext(
-                conversation, await requests.active(session, conversation_id), None
-            )
+            conversation, last = found
+            request = last if last is not None and last.state in ACTIVE else None
+            ctx = ConversationContext(conversation, request, None, last)
             return await self.pause_if_counsellor_away(session, ctx, now)
 
     async def victim_away(self, conversation_id: str) -> list[Effect]:
@@ -44,17 +45,19 @@ class Absences(ConsentService):
         pending consent question stays unanswered: only the victim's own tap answers it."""
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            conversation = await conversations.locked(session, conversation_id)
-            if conversation is None or conversation.state == ConversationState.CLOSED:
+            found = await conversations.locked_with_bridge(session, conversation_id)
+            if found is None or found[0].state == ConversationState.CLOSED:
                 return []
-            left: list[Effect] = [await _victim_presence(session, conversation, "left")]
-            request = await requests.active(session, conversation_id)
-            if request is None or request.state != State.JOINED:
+            # The latest request is the one in force whenever it is joined.
+            conversation, last = found
+            present = await participants.present(session, conversation_id)
+            left: list[Effect] = [_victim_presence(conversation, present, "left")]
+            if last is None or last.state != State.JOINED:
                 return left
             return left + await self.transition(
                 session,
                 conversation,
-                request,
+                last,
                 Event.PAUSE,
                 now=now,
                 actor=SYSTEM,
@@ -63,7 +66,11 @@ class Absences(ConsentService):
             )
 
     async def victim_back(
-        self, session: AsyncSession, ctx: ConversationContext, now: datetime
+        self,
+        session: AsyncSession,
+        ctx: ConversationContext,
+        present: list[Present],
+        now: datetime,
     ) -> list[Effect]:
         """Inside the victim's join: lift a ``victim_away`` pause.
 
@@ -74,7 +81,7 @@ class Absences(ConsentService):
         """
         back: list[Effect] = []
         if not await self.presence.victim_present(ctx.conversation.id):
-            back.append(await _victim_presence(session, ctx.conversation, "joined"))
+            back.append(_victim_presence(ctx.conversation, present, "joined"))
         request = ctx.request
         if request is None or request.state != State.PAUSED or request.reason != "victim_away":
             return back
@@ -115,16 +122,14 @@ class Absences(ConsentService):
             await self.counsellor_away(conversation_id)
 
 
-async def _victim_presence(session: AsyncSession, conversation: Conversation, event: str) -> Emit:
+def _victim_presence(conversation: Conversation, present: list[Present], event: str) -> Emit:
     """``participant`` ``left`` or ``joined`` for the victim, to counsellor and officer."""
-    victim = await session.get_one(Device, conversation.victim_device_id)
-    participant = await participants.of_device(session, conversation.id, victim.id)
     return Emit(
         "participant",
         {
             "conversation_id": conversation.id,
             "event": event,
-            "participant": participant_view(participant, victim),
+            "participant": participant_view(victim_of(present, conversation.victim_device_id)),
         },
         (care_room(conversation.id), investigation_room(conversation.id)),
     )

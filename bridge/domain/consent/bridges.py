@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge import crypto
 from bridge.clock import iso
-from bridge.domain.access import Caller, ConversationContext, load_context
+from bridge.domain.access import Caller, ConversationContext, checked_context, load_context
 from bridge.domain.consent.absences import Absences
-from bridge.domain.consent.invites import invite_emit, invite_recipients
+from bridge.domain.consent.invites import invite_emit, invite_recipients, previous_officer
 from bridge.domain.consent.service import Ack
 from bridge.domain.delivery import CloseRoom, Effect, Emit, Outcome, investigation_room, victim_room
 from bridge.domain.machine import ConversationState, Event, State
@@ -26,8 +26,8 @@ from bridge.domain.roles import Role
 from bridge.domain.transitions import start, transition
 from bridge.errors import BadSignature, Forbidden, NotFound, WrongState
 from bridge.protocol import BridgePropose, ConsentGrant
-from bridge.store import requests
-from bridge.store.models import BridgeRequest, Conversation, Device, Epoch, Invite
+from bridge.store import conversations, devices, requests
+from bridge.store.models import BridgeRequest, Conversation, Epoch, Invite
 
 __all__ = ["Bridges"]
 
@@ -102,12 +102,19 @@ class Bridges(Absences):
     async def _request_context(
         self, session: AsyncSession, caller: Caller, request_id: str
     ) -> tuple[ConversationContext, BridgeRequest]:
-        request = await session.get(BridgeRequest, request_id)
-        if request is None:
+        """The request's conversation as ``caller`` may act on it, and the request, both read
+        under the conversation's lock (the request in the same statement when it is the one in
+        force)."""
+        found = await conversations.locked_with_bridge(
+            session, requests.conversation_of(request_id)
+        )
+        if found is None:
             raise NotFound("no such request")
-        ctx = await load_context(session, caller, request.conversation_id)
-        await session.refresh(request)  # read before the conversation's lock: read it again
-        return ctx, request
+        ctx = await checked_context(session, caller, *found)
+        if ctx.last is not None and ctx.last.id == request_id:
+            return ctx, ctx.last
+        # An older request, answered already: read for what the refusal says of it.
+        return ctx, await session.get_one(BridgeRequest, request_id)
 
     async def grant(self, caller: Caller, grant: ConsentGrant) -> Outcome:
         now = self.clock()
@@ -126,7 +133,7 @@ class Bridges(Absences):
                 choices=msgspec.to_builtins(grant.choices),
                 investigation_public=grant.investigation_scope.public,
             )
-            victim = await session.get_one(Device, ctx.conversation.victim_device_id)
+            victim = await devices.keys_of(session, ctx.conversation.victim_device_id)
             try:
                 crypto.verify_object(signed, grant.sig, victim.ed25519)
             except crypto.CryptoError:
@@ -183,7 +190,7 @@ class Bridges(Absences):
             recipients = invite_recipients(
                 invite.preferences,
                 await self.presence.officers_on_duty(),
-                await requests.previous_officer(session, ctx.conversation.id),
+                await previous_officer(session, ctx.conversation.id, invite.preferences),
             )
             if recipients:
                 effects = await self.state_effects(

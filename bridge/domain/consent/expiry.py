@@ -8,7 +8,6 @@ hands what expired to the delivery.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -45,10 +44,13 @@ class ExpiryLoop:
         self._wake.set()
 
     async def run(self) -> None:
+        due = True  # at start: whatever fell due while no node ran
         while True:
             self._wake.clear()
             try:
-                await self.deliver(await self.expiry.expire_due())
+                if due:
+                    await self.deliver(await self.expiry.expire_due())
+                    due = False
                 deadline = await self.expiry.next_deadline()
             except Exception:
                 _log.exception("expiry.failed")
@@ -59,8 +61,14 @@ class ExpiryLoop:
             timeout = RECHECK_SECONDS
             if deadline is not None:
                 timeout = min(timeout, max(0.0, (deadline - self.clock()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                due = True
+            else:
+                # Woken for a deadline just made, which lies ahead: the pass over what is due
+                # waits for the earliest deadline, unless that has come (or the last failed).
+                due = due or (deadline is not None and deadline <= self.clock())
 
 
 class Expiry(ConsentService):
@@ -68,10 +76,7 @@ class Expiry(ConsentService):
 
     async def next_deadline(self) -> datetime | None:
         async with self.db.session() as session:
-            prompt = await requests.first_prompt_deadline(session)
-            invite = await invites.first_deadline(session)
-        deadlines = [d for d in (prompt, invite) if d is not None]
-        return min(deadlines) if deadlines else None
+            return await requests.first_deadline(session)
 
     async def expire_due(self) -> list[Effect]:
         """Expire every unanswered question and every invite no officer took in time.

@@ -24,14 +24,15 @@ from bridge.domain.delivery import (
     investigation_room,
 )
 from bridge.domain.machine import Event, InviteEvent, InviteState, State
-from bridge.domain.participants import participant_view, present_participants, victim_device_view
+from bridge.domain.participants import participant_view, victim_device_view, victim_of
 from bridge.domain.roles import Role
 from bridge.domain.transitions import transition
 from bridge.errors import Forbidden, NotFound, WrongState
-from bridge.store import conversations, invites, requests
-from bridge.store.models import BridgeRequest, Device, Epoch, Invite, Participant
+from bridge.store import conversations, invites, participants, requests
+from bridge.store.invites import OpenInvite
+from bridge.store.models import Invite, Participant
 
-__all__ = ["Invites", "invite_emit", "invite_payload", "invite_recipients"]
+__all__ = ["Invites", "invite_emit", "invite_payload", "invite_recipients", "previous_officer"]
 
 
 def invite_recipients(
@@ -52,7 +53,17 @@ def invite_recipients(
     return sorted({o.account_id for o in matching})
 
 
-def invite_payload(invite: Invite) -> dict[str, object]:
+async def previous_officer(
+    session: AsyncSession, conversation_id: str, preferences: Mapping[str, object]
+) -> str | None:
+    """The previous officer :func:`invite_recipients` needs: read only where ``preferences``
+    ask for the same officer, as it plays no part otherwise."""
+    if not preferences.get("same_officer"):
+        return None
+    return await requests.previous_officer(session, conversation_id)
+
+
+def invite_payload(invite: Invite | OpenInvite) -> dict[str, object]:
     """What an officer is shown of an invite: no content and no victim data."""
     return {
         "invite_id": invite.id,
@@ -62,7 +73,7 @@ def invite_payload(invite: Invite) -> dict[str, object]:
     }
 
 
-def invite_emit(invite: Invite, account_id: str) -> Emit:
+def invite_emit(invite: Invite | OpenInvite, account_id: str) -> Emit:
     return Emit("invite", invite_payload(invite), (account_room(account_id),))
 
 
@@ -71,29 +82,28 @@ class Invites(ConsentService):
 
     async def _open_invites_for(
         self, session: AsyncSession, account_id: str, arriving: OnDutyOfficer | None = None
-    ) -> list[Invite]:
+    ) -> list[OpenInvite]:
         """Pending, unexpired invites this officer is among the recipients of, right now, with
         ``arriving`` counted on duty whether or not its socket shows it yet."""
         now = self.clock()
         on_duty = await self.presence.officers_on_duty()
         if arriving is not None and all(o.account_id != arriving.account_id for o in on_duty):
             on_duty.append(arriving)
-        found: list[Invite] = []
-        for invite in await invites.open_at(session, now):
-            previous = await requests.previous_officer(session, invite.conversation_id)
-            if account_id in invite_recipients(invite.preferences, on_duty, previous):
-                found.append(invite)
-        return found
+        return [
+            invite
+            for invite in await invites.open_at(session, now)
+            if account_id in invite_recipients(invite.preferences, on_duty, invite.previous_officer)
+        ]
 
     async def list_invites(self, caller: Caller) -> Ack:
         async with self.db.session() as session:
             invites = await self._open_invites_for(session, caller.principal.account_id or "")
         return {"invites": [invite_payload(i) for i in invites]}
 
-    async def officer_on_duty(self, officer: OnDutyOfficer) -> list[Effect]:
-        """An officer came on duty: it is shown the invites that wait for it."""
-        async with self.db.session() as session:
-            invites = await self._open_invites_for(session, officer.account_id, officer)
+    async def officer_on_duty(self, session: AsyncSession, officer: OnDutyOfficer) -> list[Effect]:
+        """An officer came on duty (in ``session``'s transaction): it is shown the invites that
+        wait for it."""
+        invites = await self._open_invites_for(session, officer.account_id, officer)
         return [invite_emit(i, officer.account_id) for i in invites]
 
     async def accept_invite(self, caller: Caller, invite_id: str) -> Outcome:
@@ -101,31 +111,35 @@ class Invites(ConsentService):
         account_id = caller.principal.account_id
         assert account_id is not None and caller.device_id is not None
         async with self.db.session() as session, session.begin():
-            invite = await session.get(Invite, invite_id)
-            if invite is None:
+            # The conversation's lock first, then the invite, its request and epoch read afresh.
+            locked = await conversations.locked_with_bridge(
+                session, invites.conversation_of(invite_id)
+            )
+            found = None if locked is None else await invites.with_request(session, invite_id)
+            if locked is None or found is None:
                 raise NotFound("no such invite")
-            conversation = await conversations.locked(session, invite.conversation_id)
-            if conversation is None:
-                raise NotFound("no such invite")
-            await session.refresh(invite)  # read before the conversation's lock: read it again
+            conversation, last = locked
+            invite, request, epoch = found
             recipients = invite_recipients(
                 invite.preferences,
                 await self.presence.officers_on_duty(),
-                await requests.previous_officer(session, conversation.id),
+                await previous_officer(session, conversation.id, invite.preferences),
             )
             if account_id not in recipients:
                 raise Forbidden("this invite is not for you")
-            request = await session.get_one(BridgeRequest, invite.request_id)
             if (
                 invite.state != InviteState.PENDING
                 or now >= invite.expires_at
                 or request.state != State.GRANTED
             ):
                 raise WrongState(f"this invite is {invite.state}, it can no longer be accepted")
+            # Set before the moves, so that each row is written once (the log's first append
+            # flushes what the session holds).
+            invite.accepted_by = account_id
+            request.officer_account_id = account_id
             await transition(
                 session, self.log, invite, InviteEvent.ACCEPT, now=now, actor=caller.actor
             )
-            invite.accepted_by = account_id
             await transition(
                 session,
                 self.log,
@@ -135,7 +149,6 @@ class Invites(ConsentService):
                 actor=caller.actor,
                 epoch_id=request.epoch_id,
             )
-            request.officer_account_id = account_id
             officer = Participant(
                 conversation_id=conversation.id,
                 device_id=caller.device_id,
@@ -145,19 +158,17 @@ class Invites(ConsentService):
                 joined_at=now,
             )
             session.add(officer)
-            await session.flush()
-            epoch = await session.get_one(Epoch, request.epoch_id)
-            victim = await session.get_one(Device, conversation.victim_device_id)
-            device = await session.get_one(Device, caller.device_id)
-            participants = await present_participants(session, conversation.id)
-            ctx = ConversationContext(conversation, request, officer)
+            # Read once the officer is in: the list it is answered with, its device's keys.
+            present = await participants.present(session, conversation.id)
+            joined = next(p for p in reversed(present) if p.device_id == caller.device_id)
+            ctx = ConversationContext(conversation, request, officer, last)
             effects: list[Effect] = [
                 Emit(
                     "participant",
                     {
                         "conversation_id": conversation.id,
                         "event": "joined",
-                        "participant": participant_view(officer, device),
+                        "participant": participant_view(joined),
                     },
                     (care_room(conversation.id), investigation_room(conversation.id)),
                 )
@@ -168,7 +179,7 @@ class Invites(ConsentService):
             "conversation_id": conversation.id,
             "epoch": epoch_summary(epoch, with_private=True),
             "care_scope": {"public": conversation.care_public},
-            "victim_device": victim_device_view(victim),
-            "participants": participants,
+            "victim_device": victim_device_view(victim_of(present, conversation.victim_device_id)),
+            "participants": [participant_view(p) for p in present],
         }
         return Outcome(ack, effects, (investigation_room(conversation.id),))

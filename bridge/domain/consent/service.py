@@ -29,8 +29,9 @@ from bridge.domain.participants import participant_view
 from bridge.domain.roles import Role
 from bridge.domain.transitions import SYSTEM, transition
 from bridge.i18n import notice
-from bridge.store import invites, participants
-from bridge.store.models import BridgeRequest, Conversation, Device, Epoch
+from bridge.store import devices, invites, participants
+from bridge.store.models import BridgeRequest, Conversation, Epoch
+from bridge.store.participants import Present
 
 __all__ = ["Ack", "ConsentService", "bridge_summary", "epoch_summary"]
 
@@ -138,7 +139,15 @@ class ConsentService:
             return []
         officer.ended_at = now
         officer.end_reason = event
-        device = await session.get_one(Device, officer.device_id)
+        device = await devices.keys_of(session, officer.device_id)
+        shown = Present(
+            officer.role,
+            officer.account_id,
+            device.id,
+            device.ed25519,
+            device.x25519,
+            officer.joined_at,
+        )
         await self.log.append(
             session,
             "officer.left" if event == "left" else "officer.removed",
@@ -154,7 +163,7 @@ class ConsentService:
                 {
                     "conversation_id": request.conversation_id,
                     "event": event,
-                    "participant": participant_view(officer, device),
+                    "participant": participant_view(shown),
                 },
                 (care_room(request.conversation_id),),
             )
