@@ -12,7 +12,8 @@ database (a fresh file each):
 
 The ratios are what the log costs against the same work without it.
 
-    .venv/bin/python bench/log_appends.py [--appends 3000] [--group 100] [--sqlite-synchronous FULL]
+    .venv/bin/python bench/log_appends.py [--appends 3000] [--group 100] [--rounds 3]
+        [--sqlite-synchronous FULL]
 """
 
 from __future__ import annotations
@@ -82,30 +83,39 @@ async def appends(db: Database, count: int, group: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def main(count: int, group: int, synchronous: str) -> None:
+def _median(rates: list[float]) -> float:
+    return sorted(rates)[len(rates) // 2]
+
+
+async def main(count: int, group: int, synchronous: str, rounds: int) -> None:
+    # Each round measures the four one after the other, on fresh files; on a shared machine the
+    # median over rounds is steadier than any one run.
+    runs = {"plain-1": (plain, 1), "log-1": (appends, 1), "plain-n": (plain, group)}
+    runs["log-n"] = (appends, group)
+    rates: dict[str, list[float]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        rates = []
-        for name, run, size in (
-            ("plain-1", plain, 1),
-            ("log-1", appends, 1),
-            ("plain-n", plain, group),
-            ("log-n", appends, group),
-        ):
-            db = await _database(folder, f"{name}.db", synchronous)
-            rates.append(await run(db, count, size))
-            await db.dispose()
-    base_one, log_one, base_group, log_group = rates
-    print(f"SQLite synchronous={synchronous}, {count} appends")
+        for round in range(rounds):
+            for name, (run, size) in runs.items():
+                db = await _database(Path(tmp), f"{name}-{round}.db", synchronous)
+                rates[name].append(await run(db, count, size))
+                await db.dispose()
+    base_one, log_one, base_group, log_group = (_median(rates[name]) for name in runs)
+
+    def line(label: str, name: str, note: str = "") -> None:
+        low, high = min(rates[name]), max(rates[name])
+        median = _median(rates[name])
+        print(f"  {label:36s} {median:8.0f} /s{note} ({low:.0f} to {high:.0f})")
+
+    print(f"SQLite synchronous={synchronous}, {count} appends, median of {rounds} rounds")
     print("one append per transaction:")
-    print(f"  transactions with a plain insert:      {base_one:8.0f} /s (baseline)")
-    print(f"  transactions with a log append:        {log_one:8.0f} /s")
-    print(f"  ratio (log / baseline):                {log_one / base_one:8.2f}")
+    line("transactions with a plain insert:", "plain-1", " (baseline)")
+    line("transactions with a log append:", "log-1")
+    print(f"  {'ratio (log / baseline):':36s} {log_one / base_one:8.2f}")
     print(f"{group} appends per transaction:")
-    print(f"  plain rows, {group:3d} a transaction:        {base_group:8.0f} /s (baseline)")
-    print(f"  log appends, {group:3d} a transaction:       {log_group:8.0f} /s")
-    print(f"  ratio (log / baseline):                {log_group / base_group:8.2f}")
-    print(f"  against one-row transactions:          {log_group / base_one:8.1f} x")
+    line(f"plain rows, {group} a transaction:", "plain-n", " (baseline)")
+    line(f"log appends, {group} a transaction:", "log-n")
+    print(f"  {'ratio (log / baseline):':36s} {log_group / base_group:8.2f}")
+    print(f"  {'against one-row transactions:':36s} {log_group / base_one:8.1f} x")
 
 
 if __name__ == "__main__":
@@ -113,5 +123,6 @@ if __name__ == "__main__":
     parser.add_argument("--appends", type=int, default=3000)
     parser.add_argument("--group", type=int, default=100, help="appends per transaction")
     parser.add_argument("--sqlite-synchronous", default="FULL", choices=["NORMAL", "FULL"])
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(main(args.appends, args.group, args.sqlite_synchronous))
+    asyncio.run(main(args.appends, args.group, args.sqlite_synchronous, args.rounds))
