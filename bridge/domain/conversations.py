@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.clock import iso
@@ -89,8 +90,6 @@ class Conversations:
         now = self.clock()
         async with self.db.session() as session, session.begin():
             care_key_id = await sealed_to(session, "fier", body.care_scope.key_id, "care_scope")
-            if await devices.with_signing_key(session, body.device.ed25519) is not None:
-                raise Conflict("these device keys are in use already")
             device = Device(
                 id=new_device_id(),
                 account_id=None,
@@ -99,7 +98,11 @@ class Conversations:
                 created_at=now,
             )
             session.add(device)
-            await session.flush()
+            try:
+                await session.flush()
+            except IntegrityError:
+                # The unique key on devices.ed25519: an insert refused, not a look-up first.
+                raise Conflict("these device keys are in use already") from None
             conversation = Conversation(
                 id=str(uuid.uuid4()),
                 lang=body.lang,
