@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -561,8 +562,15 @@ async def compare(options: argparse.Namespace) -> JSON:
     return figures
 
 
+def _stopped(signum: int, _frame: object) -> None:
+    # A SIGTERM (a timeout, a kill) unwinds like an error, so that every server, database and
+    # generator this run started is stopped by the blocks that started it.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
+    signal.signal(signal.SIGTERM, _stopped)
     # Every socket is a file descriptor, in the servers (which inherit this) and the clients.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
