@@ -16,16 +16,22 @@ __all__ = ["locked", "locked_with_bridge", "waiting", "waiting_count"]
 _WAITING = ConversationState.WAITING.value
 
 
-async def locked(session: AsyncSession, conversation_id: str) -> Conversation | None:
+async def locked(
+    session: AsyncSession, conversation_id: str | ScalarSelect[str]
+) -> Conversation | None:
     """The conversation read afresh with its row locked until the transaction ends.
 
     Every change to a conversation, its bridge requests and invites takes this lock first, so
     two transactions (on two connections, or two nodes) never move the same state at once; one
     conversation per transaction, so that with the log's lock after it no two can wait on each
-    other. SQLite serialises whole transactions already and ignores it.
+    other. SQLite serialises whole transactions already and ignores it. ``conversation_id`` may
+    be a subquery: the conversation of a request or an invite, which never changes.
     """
-    return await session.get(
-        Conversation, conversation_id, with_for_update=True, populate_existing=True
+    return await session.scalar(
+        select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
@@ -33,24 +39,36 @@ async def locked_with_bridge(
     session: AsyncSession, conversation_id: str | ScalarSelect[str]
 ) -> tuple[Conversation, BridgeRequest | None] | None:
     """The conversation locked and read afresh as :func:`locked` reads it, with its bridge
-    request in force, else its latest one (None if it never had one), in one statement.
+    request in force, else its latest one (None if it never had one), read afresh too.
 
-    ``conversation_id`` may be a subquery (the conversation of a request or an invite): the lock
-    is taken on the conversation's row alone, and the request is read along with it, so it is
-    as fresh as the lock makes it."""
+    On PostgreSQL the request is read by a statement of its own once the lock is held: a
+    statement that waited for the lock would see the other rows as they were when it began,
+    missing what the transaction it waited for made. SQLite runs one writing transaction at a
+    time (``BEGIN IMMEDIATE``), so there one statement reads both."""
     in_force = case((BridgeRequest.state.in_([s.value for s in ACTIVE]), 0), else_=1)
-    row = (
-        await session.execute(
-            select(Conversation, BridgeRequest)
-            .outerjoin(BridgeRequest, BridgeRequest.conversation_id == Conversation.id)
-            .where(Conversation.id == conversation_id)
-            .order_by(in_force, BridgeRequest.created_at.desc())
-            .limit(1)
-            .with_for_update(of=Conversation)
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    return None if row is None else (row[0], row[1])
+    if session.get_bind().dialect.name == "sqlite":
+        row = (
+            await session.execute(
+                select(Conversation, BridgeRequest)
+                .outerjoin(BridgeRequest, BridgeRequest.conversation_id == Conversation.id)
+                .where(Conversation.id == conversation_id)
+                .order_by(in_force, BridgeRequest.created_at.desc())
+                .limit(1)
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+    conversation = await locked(session, conversation_id)
+    if conversation is None:
+        return None
+    request = await session.scalar(
+        select(BridgeRequest)
+        .where(BridgeRequest.conversation_id == conversation.id)
+        .order_by(in_force, BridgeRequest.created_at.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return conversation, request
 
 
 async def waiting(session: AsyncSession) -> Sequence[tuple[str, str, datetime]]:

@@ -112,13 +112,10 @@ class Invites(ConsentService):
         assert account_id is not None and caller.device_id is not None
         async with self.db.session() as session, session.begin():
             # The conversation's lock first, then the invite, its request and epoch read afresh.
-            locked = await conversations.locked_with_bridge(
-                session, invites.conversation_of(invite_id)
-            )
-            found = None if locked is None else await invites.with_request(session, invite_id)
-            if locked is None or found is None:
+            conversation = await conversations.locked(session, invites.conversation_of(invite_id))
+            found = None if conversation is None else await invites.with_request(session, invite_id)
+            if conversation is None or found is None:
                 raise NotFound("no such invite")
-            conversation, last = locked
             invite, request, epoch = found
             recipients = invite_recipients(
                 invite.preferences,
@@ -161,7 +158,7 @@ class Invites(ConsentService):
             # Read once the officer is in: the list it is answered with, its device's keys.
             present = await participants.present(session, conversation.id)
             joined = next(p for p in reversed(present) if p.device_id == caller.device_id)
-            ctx = ConversationContext(conversation, request, officer, last)
+            ctx = ConversationContext(conversation, request, officer, request)  # in force
             effects: list[Effect] = [
                 Emit(
                     "participant",
