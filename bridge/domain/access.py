@@ -19,7 +19,14 @@ from bridge.errors import Forbidden, NoConsent, NotFound, WrongState
 from bridge.store import conversations, participants
 from bridge.store.models import BridgeRequest, Conversation, Participant
 
-__all__ = ["Caller", "ConversationContext", "check_access", "checked_context", "load_context"]
+__all__ = [
+    "Caller",
+    "ConversationContext",
+    "check_access",
+    "checked_context",
+    "in_force",
+    "load_context",
+]
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,13 @@ async def checked_context(
         None if officer is None else officer.ended_at is not None,
         allow_closed=allow_closed,
     )
-    request = last if last is not None and last.state in ACTIVE else None
-    return ConversationContext(conversation, request, officer, last)
+    return ConversationContext(conversation, in_force(last), officer, last)
+
+
+def in_force(last: BridgeRequest | None) -> BridgeRequest | None:
+    """The conversation's bridge in force, given its latest request (the one in force, if any:
+    a bridge is proposed only while none is)."""
+    return last if last is not None and last.state in ACTIVE else None
 
 
 def check_access(

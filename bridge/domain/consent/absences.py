@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.domain.access import ConversationContext
+from bridge.domain.access import ConversationContext, in_force
 from bridge.domain.consent.service import ConsentService
 from bridge.domain.delivery import Effect, Emit, care_room, investigation_room
-from bridge.domain.machine import ACTIVE, ConversationState, Event, State
+from bridge.domain.machine import ConversationState, Event, State
 from bridge.domain.participants import participant_view, victim_of
 from bridge.domain.transitions import SYSTEM
 from bridge.store import conversations, participants, requests
@@ -35,8 +35,7 @@ class Absences(ConsentService):
             if found is None:
                 return []
             conversation, last = found
-            request = last if last is not None and last.state in ACTIVE else None
-            ctx = ConversationContext(conversation, request, None, last)
+            ctx = ConversationContext(conversation, in_force(last), None, last)
             return await self.pause_if_counsellor_away(session, ctx, now)
 
     async def victim_away(self, conversation_id: str) -> list[Effect]:
@@ -48,16 +47,16 @@ class Absences(ConsentService):
             found = await conversations.locked_with_bridge(session, conversation_id)
             if found is None or found[0].state == ConversationState.CLOSED:
                 return []
-            # The latest request is the one in force whenever it is joined.
             conversation, last = found
             present = await participants.present(session, conversation_id)
             left: list[Effect] = [_victim_presence(conversation, present, "left")]
-            if last is None or last.state != State.JOINED:
+            request = in_force(last)
+            if request is None or request.state != State.JOINED:
                 return left
             return left + await self.transition(
                 session,
                 conversation,
-                last,
+                request,
                 Event.PAUSE,
                 now=now,
                 actor=SYSTEM,
