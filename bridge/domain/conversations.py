@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,31 +49,42 @@ __all__ = ["Conversations", "QueueCount"]
 
 Ack = dict[str, object]
 
+_log = structlog.get_logger("bridge.conversations")
+
 
 class QueueCount:
     """The ``queue`` event: how many conversations wait for a counsellor, sent to every
     counsellor socket once a conversation was started, picked up or closed.
 
     The count is read after the change has committed, in a read of its own rather than inside
-    the change's transaction, and one read serves every change that committed while the one
-    before it ran: under a burst of pick-ups each counsellor socket gets an event per read, not
-    per pick-up, and the last one holds a count read after every change."""
+    the change's transaction, and one read serves every change that committed before it began:
+    under a burst of pick-ups each counsellor socket gets an event per read, not per pick-up,
+    and the last one holds a count read after every change."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._reading = asyncio.Lock()
-        self._waiting = False  # a caller waits to read: its count will cover later changes too
+        self._changes = 0  # changes counted so far
+        self._told = 0  # changes that a count read after them has been told for
 
     async def after_change(self) -> list[Effect]:
-        """The event for a change that has just committed, or none if a read not yet begun
-        will cover it (the caller waiting to make that read sends the event)."""
-        if self._waiting:
-            return []
-        self._waiting = True
+        """The event for a change that has just committed, or none if a count read after it
+        was taken meanwhile (its caller sends that one)."""
+        self._changes += 1
+        change = self._changes
         async with self._reading:
-            self._waiting = False
-            async with self._db.session() as session:
-                count = await conversations.waiting_count(session)
+            if self._told >= change:
+                return []
+            covered = self._changes
+            try:
+                async with self._db.session() as session:
+                    count = await conversations.waiting_count(session)
+            except Exception:
+                # The change has committed: a count not read is no failure of it; the next
+                # change tells it.
+                _log.exception("queue.count_failed")
+                return []
+            self._told = covered
         return [Emit("queue", {"waiting": count}, (COUNSELLORS,))]
 
 
