@@ -197,12 +197,16 @@ async def client(
         async def open_one(target: Target) -> None:
             async with gate:
                 idle = Idle(*target)
-                tasks.append(asyncio.create_task(hold(http, url, transport, idle, deflate)))
+                task = asyncio.create_task(hold(http, url, transport, idle, deflate))
+                tasks.append(task)
                 try:
                     await asyncio.wait_for(asyncio.shield(idle.ready), OPEN_TIMEOUT)
                 except Exception as exc:
                     failures[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
-                    tasks[-1].cancel()
+                    # This socket's task (others were appended since), and its readiness,
+                    # which nobody waits for any more.
+                    task.cancel()
+                    idle.ready.cancel()
                 else:
                     held.append(idle)
 
