@@ -1,6 +1,6 @@
 """What an idle socket keeps is cut down (docs/performance.md, "Memory per idle socket"), and
 what it did stays: engine.io's pings come from one task for every socket, on either transport, a
-socket that stops answering them is let go; its queue (``transport._Outbox``) keeps
+socket that stops answering them is let go; its queue (``engine._Outbox``) keeps
 asyncio.Queue's order and waits; the handshake still carries the security headers."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from raw_socket import RawSocket
 
 from bridge.edges.app import EDGE
 from bridge.edges.pages import SECURITY_HEADERS
-from bridge.edges.socket.transport import _Outbox
+from bridge.edges.socket.engine import _Outbox
 from harness import Bridge
 
 PING_INTERVAL = 0.2
