@@ -11,7 +11,8 @@ at a time, whichever node), and every append of that transaction then works in m
 index, entry, leaf hash and the compact range. The entries, the checkpoints they made due and the
 new head reach the database together when the session flushes (before its next query, at a
 savepoint, at the commit), one multi-row insert and one update however many entries there are.
-A transaction rolled back writes none of it; the next one reads the head again.
+A rollback, a savepoint's too, takes the group's entries back with it, and every transaction
+(and every savepoint's end) reads the head afresh.
 
 A checkpoint ``{size, root, time, key_id, sig}`` is signed with the log key every
 ``checkpoint_every`` entries, every minute while entries arrive (:func:`run_checkpoints`), and on
