@@ -14,6 +14,9 @@ from bridge.store.models import BridgeRequest, Conversation
 __all__ = ["locked", "locked_with_bridge", "waiting", "waiting_count"]
 
 _WAITING = ConversationState.WAITING.value
+# The bridge in force sorts before the conversation's other requests (a CASE of constants, not an
+# IN list SQLAlchemy expands again at every execution).
+_IN_FORCE_FIRST = {state.value: 0 for state in sorted(ACTIVE)}
 
 
 async def locked(
@@ -45,7 +48,7 @@ async def locked_with_bridge(
     statement that waited for the lock would see the other rows as they were when it began,
     missing what the transaction it waited for made. SQLite runs one writing transaction at a
     time (``BEGIN IMMEDIATE``), so there one statement reads both."""
-    in_force = case((BridgeRequest.state.in_([s.value for s in ACTIVE]), 0), else_=1)
+    in_force = case(_IN_FORCE_FIRST, value=BridgeRequest.state, else_=1)
     if session.get_bind().dialect.name == "sqlite":
         row = (
             await session.execute(
