@@ -42,6 +42,7 @@ __all__ = [
     "issue_token",
     "revoke_token",
     "set_disabled",
+    "still_valid",
     "valid_tokens",
 ]
 
@@ -144,10 +145,15 @@ def _dummy_hash(opslimit: int, memlimit: int) -> str:
 
 
 async def check_password(
-    session: AsyncSession, username: str, password: str, *, opslimit: int, memlimit: int
+    db: Database, username: str, password: str, *, opslimit: int, memlimit: int
 ) -> Account:
-    """The account, or ``Unauthenticated`` with one message for every kind of failure."""
-    account = await accounts.by_username(session, username)
+    """The account, or ``Unauthenticated`` with one message for every kind of failure.
+
+    Argon2id runs after the read, holding no connection: on SQLite the writer's connection is
+    every session's, and a login must not stop the bridge for as long as its hash takes. The
+    caller confirms the account with :func:`still_valid` in the transaction that acts on it."""
+    async with db.reading() as session:
+        account = await accounts.by_username(session, username)
     if account is None:
         # Spend the same Argon2id work on a throwaway hash of the same cost: the response time
         # does not tell whether the user exists.
@@ -157,6 +163,14 @@ async def check_password(
     if not await _verify(account.password_hash, password) or account.disabled:
         raise Unauthenticated(_LOGIN_FAILED)
     return account
+
+
+async def still_valid(session: AsyncSession, account: Account) -> None:
+    """``Unauthenticated`` if the account was disabled, or its password changed, since
+    :func:`check_password` read it."""
+    current = await accounts.by_id(session, account.id)
+    if current is None or current.disabled or current.password_hash != account.password_hash:
+        raise Unauthenticated(_LOGIN_FAILED)
 
 
 async def issue_token(
@@ -258,5 +272,5 @@ def bearer_token(header: str) -> str:
 async def authenticate_bearer(db: Database, header: str, now: datetime) -> Principal:
     """The principal of an ``Authorization: Bearer <token>`` header."""
     token = bearer_token(header)
-    async with db.session() as session:
+    async with db.reading() as session:
         return await authenticate(session, token, now)

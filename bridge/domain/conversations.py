@@ -2,16 +2,15 @@
 or the counsellor closes it (the messages in it are :mod:`bridge.domain.messages`).
 
 Each public method is one database transaction that returns the ack and the effects to deliver
-after the commit. How many conversations wait is told to the counsellors by :class:`QueueCount`.
+after the commit. How many conversations wait is told to the counsellors by
+:class:`bridge.domain.queue_count.QueueCount`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timedelta
 
-import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +21,6 @@ from bridge.domain.consent.bridges import Bridges
 from bridge.domain.consent.service import bridge_summary, epoch_summary
 from bridge.domain.core import Core
 from bridge.domain.delivery import (
-    COUNSELLORS,
     CloseRoom,
     Effect,
     Emit,
@@ -36,56 +34,18 @@ from bridge.domain.devices import new_device_id
 from bridge.domain.machine import ConversationEvent, ConversationState
 from bridge.domain.orgkeys import sealed_to
 from bridge.domain.participants import participant_view, victim_device_view, victim_of
+from bridge.domain.queue_count import QueueCount
 from bridge.domain.roles import Role
 from bridge.domain.transitions import start, transition
 from bridge.errors import Conflict, Forbidden, NoConsent, NotFound
 from bridge.protocol import ConversationCreate
 from bridge.store import conversations, devices, participants
-from bridge.store.db import Database
 from bridge.store.models import Conversation, Device, Epoch, Participant
 from bridge.store.participants import Present
 
-__all__ = ["Conversations", "QueueCount"]
+__all__ = ["Conversations"]
 
 Ack = dict[str, object]
-
-_log = structlog.get_logger("bridge.conversations")
-
-
-class QueueCount:
-    """The ``queue`` event: how many conversations wait for a counsellor, sent to every
-    counsellor socket once a conversation was started, picked up or closed.
-
-    The count is read after the change has committed, in a read of its own rather than inside
-    the change's transaction, and one read serves every change that committed before it began:
-    under a burst of pick-ups each counsellor socket gets an event per read, not per pick-up,
-    and the last one holds a count read after every change."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._reading = asyncio.Lock()
-        self._changes = 0  # changes counted so far
-        self._told = 0  # changes that a count read after them has been told for
-
-    async def after_change(self) -> list[Effect]:
-        """The event for a change that has just committed, or none if a count read after it
-        was taken meanwhile (its caller sends that one)."""
-        self._changes += 1
-        change = self._changes
-        async with self._reading:
-            if self._told >= change:
-                return []
-            covered = self._changes
-            try:
-                async with self._db.session() as session:
-                    count = await conversations.waiting_count(session)
-            except Exception:
-                # The change has committed: a count not read is no failure of it; the next
-                # change tells it.
-                _log.exception("queue.count_failed")
-                return []
-            self._told = covered
-        return [Emit("queue", {"waiting": count}, (COUNSELLORS,))]
 
 
 class Conversations:
@@ -155,10 +115,11 @@ class Conversations:
             "victim_token": token,
             "device_id": device.id,
         }
-        return Outcome(ack, await self.queue_count.after_change())
+        self.queue_count.changed()
+        return Outcome(ack, [])
 
     async def queue(self) -> Ack:
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             waiting = [
                 {"conversation_id": cid, "lang": lang, "waiting_since": iso(since)}
                 for cid, lang, since in await conversations.waiting(session)
@@ -205,7 +166,7 @@ class Conversations:
                 effects += await self.bridges.victim_back(session, ctx, present, now)
             view = await self._conversation_view(session, ctx, present, caller)
         if picked_up:
-            effects += await self.queue_count.after_change()
+            self.queue_count.changed()
         rooms = {
             Role.VICTIM: (care_room(conversation_id), victim_room(conversation_id)),
             Role.COUNSELLOR: (care_room(conversation_id), counsellor_room(conversation_id)),
@@ -299,7 +260,7 @@ class Conversations:
                 now=now,
                 actor=caller.actor,
             )
-        effects += await self.queue_count.after_change()
+        self.queue_count.changed()
         rooms = (care_room(conversation_id), investigation_room(conversation_id))
         effects.append(Emit("conversation.closed", {"conversation_id": conversation_id}, rooms))
         effects += [CloseRoom(room) for room in rooms]

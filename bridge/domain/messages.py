@@ -160,7 +160,7 @@ class Messages:
         assert caller.device_id is not None  # the event table lets no unregistered socket send
         key = self._device_keys.get(caller.device_id)
         if key is None:
-            async with self.db.session() as session:
+            async with self.db.reading() as session:
                 device = await session.get_one(Device, caller.device_id)
             if len(self._device_keys) >= KEPT:
                 del self._device_keys[next(iter(self._device_keys))]  # the oldest

@@ -54,7 +54,7 @@ async def rotate_org_key(
 ) -> tuple[OrgKey, OrgKey]:
     """A new version of the org's key, sealed under ``passphrase``; the one it follows and it."""
     _check(org, passphrase)
-    async with db.session() as session:
+    async with db.reading() as session:
         current = await orgkeys.newest(session, org)
     if current is None:
         raise NotFound(f"the {org} key has not been made yet (bridge keys init-org {org})")

@@ -24,6 +24,7 @@ from bridge.domain.auth import (
     issue_token,
     revoke_token,
     set_disabled,
+    still_valid,
 )
 from bridge.domain.orgkeys import ORGS
 from bridge.domain.roles import CLI_ADMIN, Role
@@ -58,11 +59,12 @@ class Staff:
         self, username: str, password: str, *, lifetime: timedelta, opslimit: int, memlimit: int
     ) -> StaffSession:
         """A new bearer token for a right password, else ``Unauthenticated``."""
+        account = await check_password(
+            self.db, username, password, opslimit=opslimit, memlimit=memlimit
+        )
         now = self.clock()
         async with self.db.session() as session, session.begin():
-            account = await check_password(
-                session, username, password, opslimit=opslimit, memlimit=memlimit
-            )
+            await still_valid(session, account)
             token, expires_at = await issue_token(
                 session, now=now, lifetime=lifetime, account_id=account.id
             )
@@ -119,7 +121,7 @@ class Staff:
 
     async def org_keys(self, org: str) -> Sequence[OrgKey]:
         """Every version of the org's key, oldest first; the last is the one to seal to."""
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             return await _versions(session, org)
 
     async def sealed_org_key(

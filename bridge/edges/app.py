@@ -114,6 +114,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
         tasks = [
             asyncio.create_task(fanout.run(edge), name="bridge-fanout"),
             asyncio.create_task(expiry.run(), name="bridge-expiry"),
+            asyncio.create_task(conversations.queue_count.run(fanout.deliver), name="bridge-queue"),
             asyncio.create_task(
                 run_checkpoints(db, core.log, clock, settings.checkpoint_seconds),
                 name="bridge-checkpoints",

@@ -130,7 +130,7 @@ class Metrics:
         count = collections.Counter(self.roles())
         for role in _SOCKET_ROLES:
             self.sockets.labels(role).set(count[role])
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             size, checkpoint_time = await stored.size_and_checkpoint_time(session)
         self.log_entries.set(size)
         self.checkpoint_age.set(

@@ -64,7 +64,7 @@ class LogReader:
 
     async def _size(self) -> int:
         """The log's size now, with the in-memory tree brought up to it."""
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             size = await stored.size(session)
             if len(self.tree) < size:
                 for leaf in await stored.leaf_hashes(session, len(self.tree), size):
@@ -72,7 +72,7 @@ class LogReader:
         return size
 
     async def entries(self, start: int, count: int) -> Page:
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             size = await stored.size(session)
             return Page(await stored.entries(session, start, count), size)
 
@@ -92,7 +92,7 @@ class LogReader:
     async def log_keys(self) -> list[KeyRecord]:
         """Every key the log was signed with, oldest first; the last signs now. Read from the
         ``log_key.rotated`` entries, so it is the history an auditor finds in the log."""
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             rotations = [
                 (index, json.loads(text))
                 for index, text in await stored.entries_of_kind(session, ROTATED)
@@ -109,14 +109,14 @@ class LogReader:
         ]
 
     async def checkpoints(self, start: int, count: int) -> list[SignedCheckpoint]:
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             return [checkpoint_view(row) for row in await stored.checkpoints(session, start, count)]
 
     async def inclusion(self, index: int, size: int) -> dict[str, object]:
         if not 0 <= index < size <= await self._size():
             raise Invalid("an inclusion proof needs 0 <= index < size <= the log's size")
         path = self.tree.inclusion_proof(index, size)
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             leaf = await stored.leaf_hash(session, index)
         return {
             "index": index,

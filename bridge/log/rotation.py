@@ -63,7 +63,7 @@ def _retire(settings: Settings, key: LogKey) -> Path:
 
 
 async def _current_key_id(db: Database) -> str | None:
-    async with db.session() as session:
+    async with db.reading() as session:
         return await session.scalar(select(LogState.key_id).where(LogState.id == 1))
 
 

@@ -13,6 +13,7 @@ from bridge.store.models import Account, Conversation, Token
 
 __all__ = [
     "TokenHolder",
+    "by_id",
     "by_username",
     "revoke",
     "revoke_all_of",
@@ -39,6 +40,10 @@ class TokenHolder(NamedTuple):
 
 async def by_username(session: AsyncSession, username: str) -> Account | None:
     return await session.scalar(select(Account).where(Account.username == username))
+
+
+async def by_id(session: AsyncSession, account_id: str) -> Account | None:
+    return await session.get(Account, account_id)
 
 
 async def token_holder(session: AsyncSession, token_hash: str) -> TokenHolder | None:

@@ -1,14 +1,17 @@
 """The database engine, sessions and migrations.
 
 SQLite (aiosqlite, WAL) is the embedded default; any SQLAlchemy async URL works. On SQLite every
-session goes through one connection, so transactions are serialised in the process and never
-fail with "database is locked"; PostgreSQL uses a normal pool.
+session that may write goes through one connection, so transactions are serialised in the process
+and never fail with "database is locked"; sessions that only read (:meth:`Database.reading`) have
+connections of their own, as WAL lets readers work beside the writer on the last committed state
+without taking its lock. PostgreSQL uses a normal pool for both.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bridge.store import sqlite_inline
+
 __all__ = ["Database", "downgrade", "migrated", "upgrade"]
+
+READERS = 4  # SQLite connections for reading sessions, each with aiosqlite's thread
 
 
 class Database:
@@ -33,19 +40,44 @@ class Database:
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        options: dict[str, Any] = {}
-        if self.is_sqlite:
+        if not self.is_sqlite:
+            self.engine: AsyncEngine = create_async_engine(url)
+            self.read_engine = self.engine
+        else:
             path = url.split("///", 1)[1] if "///" in url else ""
-            if path and path != ":memory:":
+            one = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+            if not path or path == ":memory:":
+                # A database private to its one connection: readers share it.
+                self.engine = self.read_engine = create_async_engine(url, **one)
+            else:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
-        self.engine: AsyncEngine = create_async_engine(url, **options)
-        if self.is_sqlite:
-            _configure_sqlite(self.engine, sqlite_synchronous)
+                connect = partial(sqlite_inline.connect, path)
+                self.engine = create_async_engine(url, async_creator=connect, **one)
+                self.read_engine = create_async_engine(
+                    url,
+                    async_creator=connect,
+                    pool_size=READERS,
+                    max_overflow=0,
+                    pool_timeout=60,
+                )
+                _configure_sqlite(self.read_engine, sqlite_synchronous, writer=False)
+            _configure_sqlite(self.engine, sqlite_synchronous, writer=True)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    def reading(self) -> AsyncSession:
+        """A session for reads only, seeing one committed state (on SQLite a write raises)."""
+        return self.read_sessions()
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """The writers' engine, and the readers' where it is another."""
+        if self.read_engine is self.engine:
+            return (self.engine,)
+        return (self.engine, self.read_engine)
 
     async def ping(self) -> None:
         """One round trip to the database; raises if it cannot be reached."""
@@ -53,10 +85,11 @@ class Database:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+def _configure_sqlite(engine: AsyncEngine, synchronous: str, *, writer: bool) -> None:
     if synchronous not in ("NORMAL", "FULL", "EXTRA"):
         raise ValueError("sqlite_synchronous must be NORMAL, FULL or EXTRA")
 
@@ -69,12 +102,17 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        if not writer:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
+
+    # The writer takes the write lock at BEGIN, so a transaction never fails on upgrading its
+    # read lock; a reader's deferred BEGIN takes a snapshot at its first read and no lock.
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
 def _alembic_config(connection: Connection) -> Config:

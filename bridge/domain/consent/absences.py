@@ -115,7 +115,7 @@ class Absences(ConsentService):
 
     async def pause_all_after_restart(self) -> None:
         """At start nobody is connected: every joined bridge waits for its counsellor."""
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             joined = [r.conversation_id for r in await requests.in_state(session, State.JOINED)]
         for conversation_id in joined:
             await self.counsellor_away(conversation_id)

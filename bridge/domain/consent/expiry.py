@@ -75,7 +75,7 @@ class Expiry(ConsentService):
     """Deadlines live in the database, so they survive a restart."""
 
     async def next_deadline(self) -> datetime | None:
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             return await requests.first_deadline(session)
 
     async def expire_due(self) -> list[Effect]:
@@ -85,7 +85,7 @@ class Expiry(ConsentService):
         holds it: with several nodes each may find the same deadline, and the first to take the
         lock expires it while the others find nothing left to do."""
         now = self.clock()
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             due = {r.conversation_id for r in await requests.due_prompts(session, now)}
             due |= {i.conversation_id for i in await invites.due(session, now)}
         effects: list[Effect] = []

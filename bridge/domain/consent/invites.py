@@ -96,7 +96,7 @@ class Invites(ConsentService):
         ]
 
     async def list_invites(self, caller: Caller) -> Ack:
-        async with self.db.session() as session:
+        async with self.db.reading() as session:
             invites = await self._open_invites_for(session, caller.principal.account_id or "")
         return {"invites": [invite_payload(i) for i in invites]}
 

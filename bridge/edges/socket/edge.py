@@ -113,7 +113,7 @@ class SocketEdge:
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            async with self.core.db.session() as session:
+            async with self.core.db.reading() as session:
                 credential = await authenticate_token(session, token, self.core.clock())
         except BridgeError:
             raise _refused("unauthenticated") from None

@@ -188,7 +188,7 @@ class Sessions:
                 continue
             hashes = list({state.token_hash for _, state in batch})
             hashes += hashes[:1] * (CHECK_BATCH - len(hashes))
-            async with self.db.session() as session:
+            async with self.db.reading() as session:
                 valid = await valid_tokens(session, hashes, self.clock())
             for sid, state in batch:
                 # Those still open once the query is answered.
