@@ -221,9 +221,16 @@ async def histories(readers: list[tuple[BridgeClient, str]]) -> list[Any]:
 
 
 def events_seen(clients: list[BridgeClient]) -> list[int]:
-    """How many events each client has received so far."""
+    """How many events each client has received so far, but for ``queue``: a loop of its own
+    tells the count of waiting conversations up to half a second after the change that moved
+    it (bridge/domain/queue_count.py), so one may land after any later step; a refusal that
+    moved the count would show in the conversations' rows, compared beside these counts."""
     # Events arrive on the client's inbox in order, then move to ``received``: count both.
-    return [len(client.received) + client._inbox.qsize() for client in clients]
+    return [
+        sum(name != "queue" for name, _ in client.received)
+        + sum(name != "queue" for name, _ in list(client._inbox._queue))
+        for client in clients
+    ]
 
 
 # --- payloads made wrong on purpose -------------------------------------------------------------
