@@ -294,6 +294,22 @@ class Sweep:
             }
         return table
 
+    async def at_half(self, rate: float | None) -> JSON | None:
+        """p50 and p99 at half the highest rate sustained (the latency a load with headroom
+        sees)."""
+        if not rate:
+            return None
+        half = float(round(rate / 2))
+        done = [r for r in counted(self.runs) if r["offered"] == half]
+        run = done[-1] if done else await self.step(half, "half")
+        return {
+            "rate": half,
+            "p50_ms": run["latency_ms"]["p50"],
+            "p99_ms": run["latency_ms"]["p99"],
+            "status": run["status"],
+            "lost": run["lost"],
+        }
+
 
 async def measure(target: Target, folder: Path, options: argparse.Namespace) -> JSON:
     """Start the target, set up its rooms, sweep, measure idle sockets, stop it."""
@@ -325,6 +341,7 @@ async def measure(target: Target, folder: Path, options: argparse.Namespace) -> 
         await sweep.run(options.ladder[0], "warm-up")
         figures["sustained"] = await sweep.sustained()
         figures["fixed"] = await sweep.fixed()
+        figures["at_half"] = await sweep.at_half(figures["sustained"]["rate"])
         best = [r for r in counted(sweep.runs) if r["offered"] == figures["sustained"]["rate"]]
         figures["at_sustained"] = best[-1] if best else None
         figures["memory_after_sweep"] = {
@@ -361,6 +378,7 @@ def table(figures: JSON) -> str:
     head = (
         f"{'target':<38} {'max rate':>9} "
         + " ".join(f"{'p50/p99 @' + r:>16}" for r in fixed)
+        + f" {'p99 @max/2':>14}"
         + f" {'CPU ms/dlv':>10} {'server CPU':>10} {'RSS MiB':>8} {'KiB/idle':>9} {'set-up':>8}"
     )
     lines = [head, "-" * len(head)]
@@ -378,6 +396,13 @@ def table(figures: JSON) -> str:
             cell = t["fixed"].get(r, {})
             mark = "" if cell.get("status") == "ok" else "*"
             cells.append(f"{_ms(cell.get('p50_ms'))}/{_ms(cell.get('p99_ms'))}{mark}")
+        half = t.get("at_half") or {}
+        half_text = (
+            f"{_ms(half.get('p99_ms'))}@{half['rate']:.0f}"
+            + ("" if half.get("status") == "ok" else "*")
+            if half
+            else "-"
+        )
         best = t.get("at_sustained") or {}
         cpu = best.get("server_cpu_ms_per_delivery")
         servers = [n for n in t["memory_after_sweep"] if n not in ("postgresql", "redis")]
@@ -386,6 +411,7 @@ def table(figures: JSON) -> str:
         lines.append(
             f"{t['key'] + ' ' + t['label']:<38} {rate_text:>9} "
             + " ".join(f"{c:>16}" for c in cells)
+            + f" {half_text:>14}"
             + f" {'-' if cpu is None else f'{cpu:.3f}':>10}"
             + f" {_ms(best.get('server_cpu_percent')) + ' %':>10}"
             + f" {rss / 1024:>8.1f} {'-' if idle is None else idle:>9}"
@@ -423,7 +449,8 @@ def table(figures: JSON) -> str:
         f"max rate: highest offered messages/s with p99 < {figures['options']['p99_limit_ms']:g} "
         "ms "
         "and nothing lost; p50/p99 in ms of delivery (send to each member's receipt), * = not "
-        "within the limit or lost; CPU ms/dlv and server CPU at the max rate (servers only); "
+        "within the limit or lost; p99 @max/2: p99 in ms at half the max rate, @ that rate; "
+        "CPU ms/dlv and server CPU at the max rate (servers only); "
         "RSS after the sweep; KiB/idle: VmRSS growth per idle connected socket."
     )
     lines += notes
