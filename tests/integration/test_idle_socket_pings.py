@@ -6,6 +6,7 @@ asyncio.Queue's order and waits; the handshake still carries the security header
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 
 import aiohttp
@@ -13,7 +14,7 @@ from raw_socket import RawSocket
 
 from bridge.edges.app import EDGE
 from bridge.edges.pages import SECURITY_HEADERS
-from bridge.edges.socket.engine import _Outbox
+from bridge.edges.socket.engine import PINGS_PER_TURN, _Outbox
 from harness import Bridge
 
 PING_INTERVAL = 0.2
@@ -147,3 +148,40 @@ async def test_the_outbox_keeps_order_waits_and_joins_as_asyncio_queue_does() ->
         pass
     else:
         raise AssertionError("get_nowait of an empty outbox")
+
+
+async def test_sockets_falling_due_together_are_pinged_a_few_at_a_time(bridge: Bridge) -> None:
+    """Sockets opened together fall due together; the ping task lets other work in after every
+    ``PINGS_PER_TURN`` pings instead of writing them all in one turn of the loop."""
+    eio = bridge.app[EDGE].server.eio
+    eio.ping_interval = 0.01
+    turn = 0
+    pinged_in_turn: list[int] = []
+    all_pinged = asyncio.Event()
+
+    class Due:
+        closing = closed = False
+        last_ping: float | None = None
+
+        async def send(self, packet: object) -> None:
+            pinged_in_turn.append(turn)
+            if len(pinged_in_turn) == 5 * PINGS_PER_TURN:
+                all_pinged.set()
+
+    async def count_turns() -> None:
+        nonlocal turn
+        while True:
+            await asyncio.sleep(0)
+            turn += 1
+
+    counting = asyncio.create_task(count_turns())
+    try:
+        for _ in range(5 * PINGS_PER_TURN):
+            eio.ping_later(Due())
+        async with asyncio.timeout(5):
+            await all_pinged.wait()
+    finally:
+        counting.cancel()
+    per_turn = collections.Counter(pinged_in_turn)
+    assert max(per_turn.values()) <= PINGS_PER_TURN, per_turn
+    assert len(per_turn) >= 5
