@@ -239,9 +239,10 @@ def test_generated_event_payloads_are_refused_and_change_nothing(
 
     @FUZZ
     @given(case=cases(world.valid))
-    # Found by this test: a binary attachment inside a payload was answered ``internal``, and an
-    # id with a final newline passed the schema.
+    # Found by this test: a binary attachment inside a payload was answered ``internal``, an id
+    # with a final newline passed the schema, and an event named "*" was answered ``internal``.
     @example(case=("victim", "conversation.join", "binary", ({"conversation_id": b""},)))
+    @example(case=("victim", "*", "unknown", ({"conversation_id": "0"},)))
     @example(case=("victim", "conversation.join", "out of range", ({"conversation_id": "x\n"},)))
     @example(case=("victim", "history.fetch", "out of range", (_fetch_after(2**63),)))
     def attempt(case: tuple[str, str, str, tuple[Any, ...]]) -> None:

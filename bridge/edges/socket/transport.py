@@ -38,6 +38,16 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
     letting a connected socket re-authenticate as someone else.
     """
 
+    def _get_event_handler(
+        self, event: str, namespace: str, args: tuple[Any, ...]
+    ) -> tuple[Any, tuple[Any, ...]]:
+        handler, args = super()._get_event_handler(event, namespace, args)
+        if event == "*" and handler is not None:
+            # python-socketio hands the catch-all an event's name first, but not for an event
+            # a client named "*" itself: the sid would come where the name goes.
+            args = (event, *args)
+        return handler, args
+
     def __init__(
         self,
         *,
