@@ -54,11 +54,7 @@ class Database:
                 connect = partial(sqlite_inline.connect, path)
                 self.engine = create_async_engine(url, async_creator=connect, **one)
                 self.read_engine = create_async_engine(
-                    url,
-                    async_creator=connect,
-                    pool_size=READERS,
-                    max_overflow=0,
-                    pool_timeout=60,
+                    url, async_creator=connect, **(one | {"pool_size": READERS})
                 )
                 _configure_sqlite(self.read_engine, sqlite_synchronous, writer=False)
             _configure_sqlite(self.engine, sqlite_synchronous, writer=True)

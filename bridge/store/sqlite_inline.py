@@ -54,7 +54,8 @@ def _in_place(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
     if (kind, getattr(fn, "__name__", "")) not in _STATEMENTS:
         return False
     sql = args[0] if args and isinstance(args[0], str) else ""
-    return not sql.lstrip().upper().startswith(_SLOW)
+    # The head alone: a batch's multi-row statement is long, and this runs for every call.
+    return not sql[:32].lstrip().upper().startswith(_SLOW)
 
 
 def _busy(error: sqlite3.OperationalError) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from bridge.domain.auth import check_password, hash_password, still_valid
 from bridge.errors import Unauthenticated
-from bridge.store.db import Database, upgrade
+from bridge.store.db import Database, migrated
 from bridge.store.models import Account
 from harness import backend, database_url
 
@@ -27,25 +27,21 @@ COST = {"opslimit": pwhash.argon2id.OPSLIMIT_MIN, "memlimit": pwhash.argon2id.ME
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(database_url(tmp_path))
-    await upgrade(db)
-    async with db.session() as session, session.begin():
-        session.add(
-            Account(
-                id="a-1",
-                username="c",
-                password_hash=await hash_password("right horse", **COST),
-                role="counsellor",
-                org="fier",
-                region=None,
-                gender=None,
-                created_at=NOW,
+    async with migrated(database_url(tmp_path)) as db:
+        async with db.session() as session, session.begin():
+            session.add(
+                Account(
+                    id="a-1",
+                    username="c",
+                    password_hash=await hash_password("right horse", **COST),
+                    role="counsellor",
+                    org="fier",
+                    region=None,
+                    gender=None,
+                    created_at=NOW,
+                )
             )
-        )
-    try:
         yield db
-    finally:
-        await db.dispose()
 
 
 async def test_a_reader_sees_the_last_commit_while_the_writer_holds_its_transaction(
