@@ -47,6 +47,7 @@ from typing import Any
 import aiohttp
 import socketio  # type: ignore[import-untyped]
 from nacl import pwhash
+from nacl.signing import SigningKey
 
 from bridge import crypto
 from bridge.client import BridgeClient, CounsellorClient, OfficerClient, Refused, VictimClient
@@ -54,7 +55,11 @@ from bridge.clock import utc_now
 from bridge.config import load_settings
 from bridge.domain.auth import create_account
 from bridge.domain.orgkeys import init_org_key
+from bridge.domain.policies import Werkafspraken
+from bridge.edges.demo_policy import sign_as_both
 from bridge.log.writer import open_log
+from bridge.policy.loader import default_text
+from bridge.policy.signed import SIGNING_ORGS
 from bridge.store.db import Database, upgrade
 
 JSON = dict[str, Any]
@@ -167,6 +172,9 @@ async def prepare(folder: Path, conversations: int, synchronous: str) -> Path:
                     memlimit=settings.password_memlimit,
                 )
     log = open_log(settings)
+    # The bench plays both organisations: keys of its own sign the packaged werkafspraken.
+    keys = {org: SigningKey.generate() for org in SIGNING_ORGS}
+    await sign_as_both(Werkafspraken(db, log, utc_now), keys, default_text(), apply=True)
     for org, passphrase in PASSPHRASES.items():
         await init_org_key(
             db,

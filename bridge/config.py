@@ -58,6 +58,8 @@ class Settings:
     log_origin: str = "fier-bridge/log"
     checkpoint_every: int = 100
     checkpoint_seconds: float = 60.0
+    # How often a node looks for a newer policy put in force (by an admin, or another node).
+    policy_check_seconds: float = 5.0
     # SQLite durability: FULL survives power loss, not only a killed process.
     sqlite_synchronous: str = "FULL"
 

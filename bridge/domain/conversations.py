@@ -52,7 +52,6 @@ class Conversations:
     def __init__(self, core: Core, bridges: Bridges) -> None:
         self.db = core.db
         self.log = core.log
-        self.policy = core.policy
         self.bridges = bridges
         self.clock = core.clock
         self.queue_count = QueueCount(core.db)

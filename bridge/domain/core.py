@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bridge.domain.consent.texts import ConsentTexts
 from bridge.domain.delivery import Presence
+from bridge.domain.policies import PolicyInForce
 from bridge.log.writer import Log
 from bridge.policy import Policy
 from bridge.store.db import Database
@@ -19,7 +20,12 @@ __all__ = ["Core"]
 class Core:
     db: Database
     log: Log
-    policy: Policy
+    policies: PolicyInForce
     texts: ConsentTexts
     presence: Presence
     clock: Callable[[], datetime]
+
+    @property
+    def policy(self) -> Policy:
+        """The werkafspraken in force now (a newer signed policy replaces it on every node)."""
+        return self.policies.current

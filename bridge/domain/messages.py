@@ -42,7 +42,7 @@ class Messages:
     def __init__(self, core: Core) -> None:
         self.db = core.db
         self.log = core.log
-        self.policy = core.policy
+        self.policies = core.policies
         self.clock = core.clock
         self.standings = Standings(core.db)
         self.writer = MessageWriter(core.db, self.standings, self)
@@ -129,10 +129,11 @@ class Messages:
             raise Forbidden("the envelope's sender is not this device")
 
     def _check_rules(self, caller: Caller, standing: Standing, envelope: Envelope) -> None:
+        policy = self.policies.current  # one policy for the whole check
         # PROTOCOL.md: a needs_note only from the counsellor, only if the grant allows it
         # (forbidden comes before any state).
         if envelope.kind == "needs_note" and (
-            caller.role not in self.policy.needs_note_roles
+            caller.role not in policy.needs_note_roles
             or not standing.choices.get("share_needs_note")
         ):
             raise Forbidden("the victim did not allow a needs_note, or you may not send one")
@@ -141,9 +142,9 @@ class Messages:
         state, role = standing.bridge_state, caller.role
         if envelope.kind == "needs_note":
             # Already while the bridge waits for its officer.
-            if not self.policy.allows_needs_note(role, state):
+            if not policy.allows_needs_note(role, state):
                 raise WrongState(f"the police part is {state}: it takes no needs_note now")
-        elif not self.policy.allows(role, state, tuple(envelope.audience)):
+        elif not policy.allows(role, state, tuple(envelope.audience)):
             if not envelope.investigation or state == State.JOINED:
                 raise Forbidden(f"a {role} may not send to {'+'.join(envelope.audience)}")
             if state in ("none", State.PROPOSED):
@@ -173,7 +174,7 @@ class Messages:
         now = self.clock()
         async with self.db.session() as session, session.begin():
             ctx = await load_context(session, caller, share.conversation_id, allow_closed=True)
-            if not self.policy.victim_may_share_history:
+            if not self.policies.current.victim_may_share_history:
                 raise Forbidden("the werkafspraken do not allow sharing earlier messages")
             if ctx.conversation.state == ConversationState.CLOSED:
                 raise WrongState("the conversation is closed")

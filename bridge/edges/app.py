@@ -24,7 +24,8 @@ from bridge.domain.conversations import Conversations
 from bridge.domain.core import Core
 from bridge.domain.devices import Devices
 from bridge.domain.messages import Messages
-from bridge.domain.policy_record import record_policy
+from bridge.domain.policies import PolicyInForce, PolicyWatch, Werkafspraken
+from bridge.domain.policies import start as start_policy
 from bridge.domain.staff import Staff
 from bridge.domain.transcripts import Transcripts
 from bridge.domain.transitions import watch
@@ -34,17 +35,16 @@ from bridge.edges.http_api import HttpApi, error_middleware
 from bridge.edges.metrics import Metrics
 from bridge.edges.pages import install_pages
 from bridge.edges.socket import Connections, Domain, SocketEdge
+from bridge.errors import Invalid
 from bridge.log.reader import LogReader
 from bridge.log.writer import open_log, run_checkpoints
-from bridge.policy import Policy, load_policy
 from bridge.store.db import Database, upgrade
 
-__all__ = ["CORE", "DB", "EDGE", "POLICY", "make_app"]
+__all__ = ["CORE", "DB", "EDGE", "make_app"]
 
 _log = structlog.get_logger("bridge.edges.app")
 
 DB = web.AppKey("db", Database)
-POLICY = web.AppKey("policy", Policy)
 EDGE = web.AppKey("edge", SocketEdge)
 CORE = web.AppKey("core", Core)
 
@@ -60,7 +60,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     core = Core(
         db=db,
         log=open_log(settings),
-        policy=load_policy(settings.policy_file),
+        policies=PolicyInForce(),
         texts=ConsentTexts(),
         presence=node.board,
         clock=clock,
@@ -102,14 +102,14 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     install_pages(app)
     app[DB] = db
     app[CORE] = core
-    app[POLICY] = core.policy
     app[EDGE] = edge
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await upgrade(db)
         await node.start()
-        if await record_policy(core):
-            _log.info("policy.recorded", version=core.policy.version)
+        werkafspraken = Werkafspraken(db, core.log, clock)
+        await start_policy(werkafspraken, core.policies, _configured_policy(settings))
+        watch = PolicyWatch(werkafspraken, core.policies, settings.policy_check_seconds)
         await bridges.pause_all_after_restart()
         tasks = [
             asyncio.create_task(fanout.run(edge), name="bridge-fanout"),
@@ -121,6 +121,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
             ),
             asyncio.create_task(edge.run_session_checks(), name="bridge-sessions"),
             asyncio.create_task(node.board.run(edge.departed), name="bridge-presence"),
+            asyncio.create_task(watch.run(), name="bridge-policy"),
         ]
         yield
         node.board.stop()
@@ -137,3 +138,13 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
 
     app.on_shutdown.append(close_sockets)
     return app
+
+
+def _configured_policy(settings: Settings) -> str | None:
+    """The text of the policy file the settings name, if any."""
+    if settings.policy_file is None:
+        return None
+    try:
+        return settings.policy_file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Invalid(f"the policy file {settings.policy_file} cannot be read: {exc}") from None

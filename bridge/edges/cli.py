@@ -1,4 +1,5 @@
-"""The ``bridge`` command: serve, db, user, keys, demo (PROTOCOL.md, "Command line").
+"""The ``bridge`` command: serve, db, user, keys, audit, policy, demo (PROTOCOL.md, "Command
+line").
 
 Errors of the core are answered here, once: the message on stderr and exit status 1.
 """
@@ -24,6 +25,7 @@ from bridge.config import Settings, load_settings
 from bridge.domain.auth import STAFF_ROLES
 from bridge.domain.orgkeys import init_org_key
 from bridge.domain.staff import Staff
+from bridge.edges import policy_commands
 from bridge.edges.app import make_app
 from bridge.errors import BridgeError
 from bridge.log.logkey import create_log_key
@@ -245,6 +247,8 @@ def _parser() -> argparse.ArgumentParser:
         help="a witness's verifier key; its cosignature on --note must be valid",
     )
 
+    policy_commands.add_parser(sub)
+
     demo = sub.add_parser("demo", help="run a scripted driegesprek against a running bridge")
     demo.add_argument("--url", default="http://127.0.0.1:8080")
     demo.add_argument("--accounts", type=Path, help=f"the {DEMO_FILE} written by serve --demo")
@@ -328,6 +332,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return asyncio.run(verify_command(args, token))
 
 
+def _cmd_policy(args: argparse.Namespace) -> int:
+    status, out = asyncio.run(policy_commands.run(_settings(args), args))
+    print(out)
+    return status
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from bridge.edges.demo import run_demo
 
@@ -341,6 +351,7 @@ COMMANDS = {
     "user": _cmd_user,
     "keys": _cmd_keys,
     "audit": _cmd_audit,
+    "policy": _cmd_policy,
     "demo": _cmd_demo,
 }
 

@@ -1,6 +1,9 @@
-"""Demo accounts and org keys for ``bridge serve --demo``, made once and kept beside the data.
+"""Demo accounts, org keys and werkafspraken for ``bridge serve --demo``, made once and kept
+beside the data.
 
-Passwords and passphrases are random, written to a file only the owner can read, and printed.
+Passwords, passphrases and the two policy-signing keys are random, written to a file only the
+owner can read; passwords and passphrases are printed. The packaged default policy is signed with
+both demo keys and put in force, on first use and whenever no policy is in force.
 """
 
 from __future__ import annotations
@@ -12,11 +15,18 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from nacl.signing import SigningKey
+
 from bridge.clock import utc_now
 from bridge.config import Settings
+from bridge.crypto import b64u_decode, b64u_encode
 from bridge.domain.orgkeys import init_org_key
+from bridge.domain.policies import Werkafspraken
 from bridge.domain.staff import Staff
+from bridge.edges.demo_policy import sign_as_both
 from bridge.log.writer import open_log
+from bridge.policy.loader import default_text
+from bridge.policy.signed import SIGNING_ORGS
 from bridge.store.db import Database, upgrade
 
 __all__ = ["DEMO_USERS", "ensure_demo"]
@@ -43,13 +53,31 @@ DEMO_USERS: tuple[dict[str, str | None], ...] = (
 def ensure_demo(settings: Settings, path: Path) -> dict[str, Any]:
     """The demo accounts kept at ``path``; made (and the file written) on first use."""
     if path.exists():
-        loaded: dict[str, Any] = json.loads(path.read_text())
-        return loaded
-    data = asyncio.run(_create(settings))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
+        data: dict[str, Any] = json.loads(path.read_text())
+    else:
+        data = asyncio.run(_create(settings))
+    if "policy_keys" not in data:  # made before policies were signed
+        data["policy_keys"] = {
+            org: b64u_encode(bytes(SigningKey.generate())) for org in SIGNING_ORGS
+        }
+        path.unlink(missing_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2)
+    asyncio.run(_werkafspraken(settings, data["policy_keys"]))
     return data
+
+
+async def _werkafspraken(settings: Settings, seeds: dict[str, str]) -> None:
+    keys = {org: SigningKey(b64u_decode(seed)) for org, seed in seeds.items()}
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await upgrade(db)
+        werkafspraken = Werkafspraken(db, open_log(settings), utc_now)
+        await sign_as_both(werkafspraken, keys, default_text(), apply=True)
+    finally:
+        await db.dispose()
 
 
 async def _create(settings: Settings) -> dict[str, Any]:

@@ -91,6 +91,7 @@ class HttpApi:
         self.settings = settings
         self.db = core.db
         self.texts = core.texts
+        self.policies = core.policies
         self.clock = core.clock
         self.conversations = conversations
         self.transcripts = transcripts
@@ -110,6 +111,7 @@ class HttpApi:
             web.get("/api/v1/orgs/{org}/sealed-key", self.sealed_org_key),
             web.post("/api/v1/conversations", self.create_conversation),
             web.get("/api/v1/consent-texts/{purpose}", self.consent_text),
+            web.get("/api/v1/policy", self.policy),
             web.get("/api/v1/conversations/{conversation_id}/transcript", self.transcript),
             web.get("/healthz", self.healthz),
             web.get("/readyz", self.readyz),
@@ -185,6 +187,21 @@ class HttpApi:
         authorization = request.headers.get("Authorization", "")
         org, key_id = request.match_info["org"], request.query.get("key_id")
         return web.json_response(await self.staff.sealed_org_key(authorization, org, key_id))
+
+    async def policy(self, request: web.Request) -> web.Response:
+        """The werkafspraken this node enforces, as both organisations signed them (public: a
+        policy holds no personal data)."""
+        signed = self.policies.signed
+        policy = signed.policy
+        return web.json_response(
+            {
+                "version": policy.version,
+                "serial": policy.serial,
+                "sha256": policy.sha256,
+                "signed_by": dict(signed.signed_by),
+                "note": signed.note,
+            }
+        )
 
     async def create_conversation(self, request: web.Request) -> web.Response:
         body = decode_body(await self._body(request), ConversationCreate)

@@ -30,7 +30,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import nacl.exceptions
@@ -44,12 +44,15 @@ __all__ = [
     "MAX_SIGNATURES",
     "CheckpointBody",
     "VerificationError",
+    "add_signature",
     "cosign_note",
     "cosignature_message",
     "key_hash",
     "note_body",
     "open_note",
+    "parse_vkey_public",
     "sign_note",
+    "signers",
     "vkey",
 ]
 
@@ -207,6 +210,61 @@ def _parse_vkey(text: str, what: str, alg: int) -> _Verifier:
     return _Verifier(name, hashed, VerifyKey(key[1:]))
 
 
+def add_signature(note: str, name: str, signing_key: SigningKey) -> str:
+    """``note`` with ``name``'s Ed25519 signature of its body, in place of any line that key
+    wrote before; a text that is not yet a note is signed as its body (:func:`sign_note`)."""
+    try:
+        body, lines = _split_note(note)
+    except VerificationError:
+        return sign_note(note, name, signing_key)
+    if not _is_name(name):
+        raise ValueError(f"{name!r} is not a key name (non-empty, no spaces, no '+')")
+    hashed = key_hash(name, _public(signing_key))
+    kept = [line for line in lines if not _line_is(line, name, hashed)]
+    signature = signing_key.sign(body.encode("utf-8")).signature
+    return (
+        body
+        + "\n"
+        + "".join(f"{_DASH}{line}\n" for line in kept)
+        + _signature_line(name, hashed + signature)
+    )
+
+
+def _line_is(line: str, name: str, hashed: bytes) -> bool:
+    line_name, _, encoded = line.partition(" ")
+    try:
+        return line_name == name and _unb64(encoded, "signature")[:_KEY_HASH_BYTES] == hashed
+    except VerificationError:
+        return False
+
+
+def parse_vkey_public(text: str) -> tuple[str, bytes]:
+    """The name and Ed25519 public key of a verifier key; VerificationError if malformed."""
+    verifier = _parse_vkey(text, "verifier key", ALG_ED25519)
+    return verifier.name, bytes(verifier.key)
+
+
+def signers(note: str, vkeys: Sequence[str]) -> tuple[str, list[str]]:
+    """The body of a signed note and which of ``vkeys`` (Ed25519 verifier keys) signed it, in
+    the order given. A line by one of them that does not verify raises VerificationError, as
+    does a malformed note; lines by other keys are ignored (C2SP signed-note)."""
+    verifiers = [_parse_vkey(text, f"vkeys[{n}]", ALG_ED25519) for n, text in enumerate(vkeys)]
+    body, lines = _split_note(note)
+    message = body.encode("utf-8")
+    known = {(v.name, v.hash): number for number, v in enumerate(verifiers)}
+    signed: set[int] = set()
+    for name, hashed, signature in _signature_lines(lines):
+        which = known.get((name, hashed))
+        if which is None:
+            continue
+        if len(signature) != _SIGNATURE_BYTES or not _verifies(
+            verifiers[which].key, message, signature
+        ):
+            raise VerificationError(f"the signature by {name} does not verify")
+        signed.add(which)
+    return body, [vkeys[n] for n in sorted(signed)]
+
+
 def _split_note(note: str) -> tuple[str, list[str]]:
     """The body and the signature lines (without dash and newline) of a signed note."""
     try:
@@ -228,6 +286,19 @@ def _split_note(note: str) -> tuple[str, list[str]]:
         if not line.startswith(_DASH):
             raise VerificationError(f"signature line {number} does not start with an em dash")
     return body, [line[len(_DASH) :] for line in lines]
+
+
+def _signature_lines(lines: Sequence[str]) -> Iterator[tuple[str, bytes, bytes]]:
+    """Each signature line's key name, key hash and signature; VerificationError naming the
+    first line that is malformed."""
+    for number, line in enumerate(lines, start=1):
+        name, space, encoded = line.partition(" ")
+        if not space or not _is_name(name):
+            raise VerificationError(f"signature line {number} has no valid key name")
+        data = _unb64(encoded, f"signature line {number}")
+        if len(data) < _KEY_HASH_BYTES + 1:
+            raise VerificationError(f"signature line {number} is too short")
+        yield name, data[:_KEY_HASH_BYTES], data[_KEY_HASH_BYTES:]
 
 
 def _parse_body(body: str) -> CheckpointBody:
@@ -288,14 +359,7 @@ def open_note(
     known = {(w.name, w.hash): number for number, w in enumerate(witnesses)}
     wrong: dict[int, str] = {}  # witness number -> what is wrong with its cosignature
     cosigned: set[int] = set()
-    for number, line in enumerate(lines, start=1):
-        name, space, encoded = line.partition(" ")
-        if not space or not _is_name(name):
-            raise VerificationError(f"signature line {number} has no valid key name")
-        data = _unb64(encoded, f"signature line {number}")
-        if len(data) < _KEY_HASH_BYTES + 1:
-            raise VerificationError(f"signature line {number} is too short")
-        hashed, signature = data[:_KEY_HASH_BYTES], data[_KEY_HASH_BYTES:]
+    for name, hashed, signature in _signature_lines(lines):
         if (name, hashed) == (log.name, log.hash):
             if len(signature) != _SIGNATURE_BYTES or not _verifies(log.key, message, signature):
                 raise VerificationError(f"log signature by {name} does not verify")

@@ -1,4 +1,8 @@
-"""Load and check the policy file once, at start; the per-message path only reads the result."""
+"""Read and check a policy's text; the per-message path only reads the result.
+
+Whether a text may be put in force (both organisations' signatures, newer than the one in force)
+is :mod:`bridge.policy.signed`'s question; this module answers what the text says.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,15 @@ from typing import Any, Final
 
 from bridge.crypto import b64u_encode, sha256
 
-__all__ = ["BRIDGE_STATES", "ROLES", "Policy", "PolicyError", "load_policy"]
+__all__ = [
+    "BRIDGE_STATES",
+    "ROLES",
+    "Policy",
+    "PolicyError",
+    "default_text",
+    "load_policy",
+    "parse_policy",
+]
 
 ROLES: Final = ("victim", "counsellor", "officer")
 # "none": no bridge request in force. The rest are the consent states of DESIGN.md that the
@@ -20,12 +32,15 @@ _AUDIENCES: Final = (("care",), ("care", "investigation"))
 
 
 class PolicyError(ValueError):
-    """The policy file is malformed; the bridge refuses to start with it."""
+    """A policy that is malformed, or may not be put in force (unsigned, signed by one side,
+    older than the one in force); nothing is changed."""
 
 
 @dataclass(frozen=True)
 class Policy:
     version: str
+    # Each agreed version has a higher serial than the one before: an older text is refused.
+    serial: int
     sha256: str
     prompt_expiry_seconds: int
     invite_expiry_seconds: int
@@ -69,7 +84,8 @@ def _strings_lists(value: object, where: str) -> list[list[str]]:
     return [_strings(item, where) for item in value]
 
 
-def _parse(raw: bytes) -> Policy:
+def parse_policy(raw: bytes) -> Policy:
+    """What the policy text ``raw`` says; PolicyError naming the first thing wrong."""
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -106,6 +122,7 @@ def _parse(raw: bytes) -> Policy:
     retention = _table(data, "retention")
     return Policy(
         version=version,
+        serial=_positive_int(data, "serial"),
         sha256=b64u_encode(sha256(raw)),
         prompt_expiry_seconds=_positive_int(consent, "prompt_expiry_seconds"),
         invite_expiry_seconds=_positive_int(consent, "invite_expiry_seconds"),
@@ -118,10 +135,12 @@ def _parse(raw: bytes) -> Policy:
     )
 
 
+def default_text() -> str:
+    """The packaged default policy's text (unsigned: the demo signs it with its own keys)."""
+    return resources.files("bridge.policy").joinpath("default.toml").read_text("utf-8")
+
+
 def load_policy(path: Path | None = None) -> Policy:
-    """The policy at ``path``, or the packaged default."""
-    if path is None:
-        raw = resources.files("bridge.policy").joinpath("default.toml").read_bytes()
-    else:
-        raw = path.read_bytes()
-    return _parse(raw)
+    """What the policy text at ``path``, or the packaged default, says (signatures unchecked)."""
+    raw = default_text().encode() if path is None else path.read_bytes()
+    return parse_policy(raw)

@@ -38,6 +38,8 @@ __all__ = [
     "Message",
     "OrgKey",
     "Participant",
+    "PolicyKey",
+    "PolicyVersion",
     "SharedKey",
     "StoredCheckpoint",
     "Token",
@@ -120,6 +122,28 @@ class OrgKey(Base):
     x25519: Mapped[str] = mapped_column(String(43))
     sealed: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Time)
+
+
+class PolicyKey(Base):
+    """An organisation's policy-signing key (its C2SP verifier key), registered by an admin. A
+    revoked key signs no new policy; what it signed before stays as it was put in force."""
+
+    __tablename__ = "policy_keys"
+    vkey: Mapped[str] = mapped_column(String(160), primary_key=True)
+    org: Mapped[str] = mapped_column(String(16))
+    registered_at: Mapped[datetime] = mapped_column(Time)
+    revoked_at: Mapped[datetime | None] = mapped_column(Time)
+
+
+class PolicyVersion(Base):
+    """A signed policy put in force; the one with the highest serial is the one in force."""
+
+    __tablename__ = "policies"
+    serial: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(43))
+    note: Mapped[str] = mapped_column(Text)
+    applied_at: Mapped[datetime] = mapped_column(Time)
 
 
 class Conversation(Base):

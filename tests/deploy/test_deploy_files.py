@@ -29,7 +29,7 @@ from bridge.config import Settings, load_settings
 from bridge.edges import cli
 from bridge.edges.app import EDGE, make_app
 from bridge.edges.pages import SECURITY_HEADERS
-from harness import Node
+from harness import Node, signed_policy_file
 from harness.nginx import SITE, Proxy, nginx_command, nginx_prefix, proxy_in_front
 
 ROOT = Path(__file__).parents[2]
@@ -294,7 +294,8 @@ async def front(tmp_path: Path) -> AsyncIterator[tuple[Proxy, list[Node]]]:
     """Two bridge nodes over one data directory behind the shipped site."""
     data = tmp_path / "data"
     data.mkdir()
-    nodes = [Node(data, name="a"), Node(data, name="b")]
+    env = {"BRIDGE_POLICY_FILE": str(await signed_policy_file(data))}
+    nodes = [Node(data, name="a", env=env), Node(data, name="b", env=env)]
     try:
         # One after the other: the first makes the log key and migrates, the second finds both.
         for node in nodes:

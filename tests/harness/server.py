@@ -2,13 +2,17 @@
 
 The server runs in the test's event loop on a free loopback port, with its own database (SQLite
 in a temporary directory, or a PostgreSQL database: :mod:`harness.backend`); Argon2id runs at
-libsodium's minimum cost so that tests stay quick.
+libsodium's minimum cost so that tests stay quick. The tests play both organisations: their
+policy-signing keys (:data:`POLICY_KEYS`) are registered before the server starts, and the
+policy a test asks for (the packaged default unless it asks for another) is signed by both and
+named in the server's settings, which put it in force at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -22,13 +26,18 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 from nacl import pwhash
+from nacl.signing import SigningKey
 
 from bridge.client import CounsellorClient, Network, OfficerClient, StaffClient, VictimClient
 from bridge.clock import utc_now
 from bridge.config import Settings, load_settings
 from bridge.domain.orgkeys import init_org_key
+from bridge.domain.policies import Werkafspraken
 from bridge.domain.staff import Staff
 from bridge.edges.app import CORE, make_app
+from bridge.edges.demo_policy import sign_as_both
+from bridge.log.writer import open_log
+from bridge.store.db import migrated
 from harness import backend
 
 FAST = {
@@ -41,6 +50,27 @@ FAST = {
 S = TypeVar("S", bound=StaffClient)
 
 DEFAULT_POLICY = (Path(__file__).parents[2] / "bridge" / "policy" / "default.toml").read_text()
+
+
+# Fixed keys, so that every bridge the tests start (and every node sharing its database) knows them.
+POLICY_KEYS = {
+    org: SigningKey(hashlib.sha256(f"policy-signing key of {org} in the tests".encode()).digest())
+    for org in ("fier", "avim")
+}
+
+
+async def signed_policy_file(data_dir: Path, text: str | None = None) -> Path:
+    """``data_dir``/policy.toml: ``text`` (the packaged default if None) signed by both
+    organisations' :data:`POLICY_KEYS`, which are registered in the database of ``data_dir``
+    first where they are not yet (``data_dir`` must exist). A server that names it in its
+    settings puts it in force."""
+    settings = load_settings(data_dir=data_dir, database_url=backend.database_url(data_dir))
+    async with migrated(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous) as db:
+        werkafspraken = Werkafspraken(db, open_log(settings), utc_now)
+        signed = await sign_as_both(werkafspraken, POLICY_KEYS, text or DEFAULT_POLICY, apply=False)
+    path = data_dir / "policy.toml"
+    path.write_text(signed)
+    return path
 
 
 def policy_text(**changes: Any) -> str:
@@ -76,14 +106,10 @@ class Bridge:
 
     @property
     def settings(self) -> Settings:
-        policy_file = None
-        if self.policy is not None:
-            policy_file = self.data_dir / "policy.toml"
-            policy_file.write_text(self.policy)
         return load_settings(
             data_dir=self.data_dir,
             database_url=backend.database_url(self.data_dir),
-            policy_file=policy_file,
+            policy_file=self.data_dir / "policy.toml",
             **{**FAST, **self.overrides},
         )
 
@@ -94,6 +120,7 @@ class Bridge:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        await signed_policy_file(self.data_dir, self.policy)
         self.runner = web.AppRunner(make_app(self.settings), access_log=None, shutdown_timeout=0.25)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port)

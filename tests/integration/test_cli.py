@@ -86,10 +86,19 @@ async def test_db_upgrade_creates_the_schema_and_downgrade_goes_back(tmp_path: P
     code, output, errors = await bridge_cli(tmp_path, "db", "upgrade", "--db", db_url)
     assert code == 0, errors
     assert "newest schema" in output
-    expected = ("accounts", "org_keys", "conversations", "messages", "log_entries", "invites")
+    expected = (
+        "accounts",
+        "org_keys",
+        "conversations",
+        "messages",
+        "log_entries",
+        "invites",
+        "policy_keys",
+        "policies",
+    )
     for table in expected:
         assert query(data, f'SELECT COUNT(*) FROM "{table}"') == [(0,)], table
-    assert query(data, "SELECT version_num FROM alembic_version") == [("0005",)]
+    assert query(data, "SELECT version_num FROM alembic_version") == [("0006",)]
 
     code, output, errors = await bridge_cli(tmp_path, "db", "downgrade", "0001", "--db", db_url)
     assert code == 0, errors
@@ -97,7 +106,7 @@ async def test_db_upgrade_creates_the_schema_and_downgrade_goes_back(tmp_path: P
     assert query(data, "SELECT version_num FROM alembic_version") == [("0001",)]
     code, output, errors = await bridge_cli(tmp_path, "db", "upgrade", "--db", db_url)
     assert code == 0, errors
-    assert query(data, "SELECT version_num FROM alembic_version") == [("0005",)]
+    assert query(data, "SELECT version_num FROM alembic_version") == [("0006",)]
 
 
 @pytest.mark.slow

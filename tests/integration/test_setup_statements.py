@@ -23,7 +23,9 @@ from bridge.edges.app import CORE
 from harness import Bridge, backend, state_is
 
 # The bridge's own loops, by the names app.py gives their tasks.
-BACKGROUND = frozenset({"bridge-expiry", "bridge-sessions", "bridge-checkpoints", "bridge-queue"})
+BACKGROUND = frozenset(
+    {"bridge-expiry", "bridge-sessions", "bridge-checkpoints", "bridge-queue", "bridge-policy"}
+)
 # A conversation is locked and read with its bridge request in one statement on SQLite, in two on
 # PostgreSQL (store/conversations.py, ``locked_with_bridge``).
 LOCKED_WITH_BRIDGE = 2 if backend.POSTGRES else 1

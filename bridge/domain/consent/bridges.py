@@ -59,7 +59,7 @@ class Bridges(Absences):
         return []
 
     async def propose(self, caller: Caller, proposal: BridgePropose) -> Outcome:
-        now = self.clock()
+        now, policy = self.clock(), self.policies.current
         async with self.db.session() as session, session.begin():
             ctx = await load_context(session, caller, proposal.conversation_id)
             if ctx.conversation.state != ConversationState.OPEN:
@@ -74,7 +74,7 @@ class Bridges(Absences):
                 reason=None,
                 proposed_by=caller.principal.account_id,
                 prompt_lang=ctx.conversation.lang,
-                prompt_expires_at=now + timedelta(seconds=self.policy.prompt_expiry_seconds),
+                prompt_expires_at=now + timedelta(seconds=policy.prompt_expiry_seconds),
                 choices=None,
                 epoch_id=None,
                 officer_account_id=None,
@@ -91,7 +91,7 @@ class Bridges(Absences):
                 purpose=request.purpose,
                 preferences=request.preferences,
                 text={"version": text.version, "lang": text.lang, "sha256": text.sha256},
-                policy=self.policy.version,
+                policy=policy.version,
             )
             effects: list[Effect] = [self._prompt(ctx.conversation, request)]
             effects += await self.state_effects(
@@ -156,7 +156,7 @@ class Bridges(Absences):
                 conversation_id=ctx.conversation.id,
                 purpose=request.purpose,
                 preferences=request.preferences,
-                expires_at=now + timedelta(seconds=self.policy.invite_expiry_seconds),
+                expires_at=now + timedelta(seconds=self.policies.current.invite_expiry_seconds),
                 accepted_by=None,
                 created_at=now,
             )

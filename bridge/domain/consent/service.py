@@ -65,7 +65,7 @@ class ConsentService:
     def __init__(self, core: Core) -> None:
         self.db = core.db
         self.log = core.log
-        self.policy = core.policy
+        self.policies = core.policies
         self.texts = core.texts
         self.presence = core.presence
         self.clock = core.clock

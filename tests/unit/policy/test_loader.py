@@ -20,6 +20,7 @@ BOTH = ("care", "investigation")
 
 VALID = """\
 version = "test-1"
+serial = 3
 
 [consent]
 prompt_expiry_seconds = 900
@@ -160,6 +161,7 @@ def test_default_policy_hash_is_b64u_sha256_of_the_file(default: Policy) -> None
 def test_valid_policy_file_loads(tmp_path: Path) -> None:
     policy = _load(tmp_path, VALID)
     assert policy.version == "test-1"
+    assert policy.serial == 3
     assert policy.sha256 == _b64u_sha256(VALID.encode())
     assert policy.care_retention_days == 365
     assert policy.investigation_retention_days == 730
@@ -183,6 +185,9 @@ MALFORMED = {
     "version-missing": _variant('version = "test-1"\n', ""),
     "version-empty": _variant('version = "test-1"', 'version = ""'),
     "version-not-a-string": _variant('version = "test-1"', "version = 1"),
+    "serial-missing": _variant("serial = 3\n", ""),
+    "serial-zero": _variant("serial = 3", "serial = 0"),
+    "serial-not-a-number": _variant("serial = 3", 'serial = "3"'),
     "state-missing": VALID.replace(_section("paused"), ""),
     "state-none-missing": VALID.replace(_section("none"), ""),
     "role-missing": _variant(
