@@ -81,6 +81,15 @@ def changes(old: Policy, new: Policy, lang: str) -> list[Change]:
         new.needs_note_states,
         lambda v: listed(v, "state"),
     )
+    for purpose, lang in sorted(old.consent_texts.keys() | new.consent_texts.keys()):
+        compare(
+            "consent_text",
+            old.consent_texts.get((purpose, lang)),
+            new.consent_texts.get((purpose, lang)),
+            lambda ref: ref[0] if ref else word("none"),
+            purpose=word(f"purpose.{purpose}"),
+            lang=lang,
+        )
     compare("care_days", old.care_retention_days, new.care_retention_days, str)
     compare(
         "investigation_days",

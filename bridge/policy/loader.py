@@ -48,6 +48,9 @@ class Policy:
     audiences: dict[tuple[str, str], frozenset[tuple[str, ...]]]
     needs_note_roles: frozenset[str]
     needs_note_states: frozenset[str]
+    # (purpose, lang) -> (version, sha256) of each consent text both organisations approved: a
+    # bridge is proposed, and granted, only with one of these.
+    consent_texts: dict[tuple[str, str], tuple[str, str]]
     care_retention_days: int
     investigation_retention_days: int
 
@@ -56,6 +59,9 @@ class Policy:
 
     def allows_needs_note(self, role: str, state: str) -> bool:
         return role in self.needs_note_roles and state in self.needs_note_states
+
+    def approves_text(self, purpose: str, lang: str, version: str, sha256: str) -> bool:
+        return self.consent_texts.get((purpose, lang)) == (version, sha256)
 
 
 def _positive_int(table: dict[str, Any], key: str) -> int:
@@ -82,6 +88,24 @@ def _strings_lists(value: object, where: str) -> list[list[str]]:
     if not isinstance(value, list):
         raise PolicyError(f"{where} must be a list of audiences")
     return [_strings(item, where) for item in value]
+
+
+def _consent_texts(data: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
+    if "consent_texts" not in data:
+        raise PolicyError("[consent_texts] must name the consent texts in force (it may be empty)")
+    approved: dict[tuple[str, str], tuple[str, str]] = {}
+    for purpose, langs in _table(data, "consent_texts").items():
+        if not isinstance(langs, dict):
+            raise PolicyError(f"consent_texts.{purpose} must be a table of languages")
+        for lang, ref in langs.items():
+            if (
+                not isinstance(ref, dict)
+                or set(ref) != {"version", "sha256"}
+                or not all(isinstance(value, str) and value for value in ref.values())
+            ):
+                raise PolicyError(f"consent_texts.{purpose}.{lang} must be {{ version, sha256 }}")
+            approved[(purpose, lang)] = (ref["version"], ref["sha256"])
+    return approved
 
 
 def parse_policy(raw: bytes) -> Policy:
@@ -130,6 +154,7 @@ def parse_policy(raw: bytes) -> Policy:
         audiences=audiences,
         needs_note_roles=frozenset(roles),
         needs_note_states=frozenset(states),
+        consent_texts=_consent_texts(data),
         care_retention_days=_positive_int(retention, "care_days"),
         investigation_retention_days=_positive_int(retention, "investigation_days"),
     )

@@ -26,6 +26,7 @@ from harness import (
     audit_entries,
     audit_verify,
     bridge_cli,
+    db_rows,
     execute,
     policy_text,
     query,
@@ -245,3 +246,48 @@ async def test_a_revoked_key_signs_nothing_new_and_what_it_signed_stays_in_force
     await bridge.restart()  # the policy in force was signed before the revocation: it holds
     assert (await in_force(bridge.url))["serial"] == 1
     assert log_kinds(bridge).count("policy_key.revoked") == 1
+
+
+def without_english_texts(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("en = {"))
+
+
+@pytest.mark.policy(without_english_texts(policy_text()))
+async def test_a_consent_text_the_policy_does_not_approve_is_never_offered(bridge: Bridge) -> None:
+    counsellor = await bridge.counsellor()
+    english, dutch = await bridge.victim("en"), await bridge.victim("nl")
+    for victim in (english, dutch):
+        await counsellor.join(victim.conversation_id)
+    before = db_rows(bridge)
+    with pytest.raises(Refused) as refused:
+        await counsellor.propose(english.conversation_id)
+    assert refused.value.code == "forbidden"
+    assert "no consent text for informational in en" in refused.value.message
+    assert db_rows(bridge) == before
+    await counsellor.propose(dutch.conversation_id)
+    prompt = await dutch.next_event("consent.prompt")
+    assert prompt["text"]["lang"] == "nl"
+
+
+@QUICK
+async def test_a_grant_under_a_text_the_policy_no_longer_approves_is_refused(
+    bridge: Bridge, tmp_path: Path
+) -> None:
+    counsellor, victim = await bridge.counsellor(), await bridge.victim("en")
+    await counsellor.join(victim.conversation_id)
+    await counsellor.propose(victim.conversation_id)
+    await victim.next_event("consent.prompt")
+    status, _out, err = await apply(
+        bridge, by_both(without_english_texts(policy_text(serial=2))), tmp_path
+    )
+    assert status == 0, err
+
+    async def taken() -> bool:
+        return (await in_force(bridge.url))["serial"] == 2
+
+    await until(taken, "the running server took serial 2")
+    before = db_rows(bridge)
+    with pytest.raises(Refused) as refused:
+        await victim.grant()
+    assert refused.value.code == "forbidden"
+    assert db_rows(bridge) == before

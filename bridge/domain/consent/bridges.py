@@ -82,6 +82,11 @@ class Bridges(Absences):
                 updated_at=now,
             )
             text = self.texts.get(request.purpose, request.prompt_lang)
+            if not policy.approves_text(text.purpose, text.lang, text.version, text.sha256):
+                raise Forbidden(
+                    f"the werkafspraken in force approve no consent text for {text.purpose} "
+                    f"in {text.lang}"
+                )
             await start(
                 session,
                 self.log,
@@ -120,9 +125,13 @@ class Bridges(Absences):
         now = self.clock()
         async with self.db.session() as session, session.begin():
             ctx, request = await self._request_context(session, caller, grant.request_id)
-            self.texts.check_current(
+            text = self.texts.check_current(
                 request.purpose, grant.text.version, grant.text.lang, grant.text.sha256
             )
+            if not self.policies.current.approves_text(
+                text.purpose, text.lang, text.version, text.sha256
+            ):
+                raise Forbidden("the werkafspraken in force no longer approve this consent text")
             scope = grant.investigation_scope
             key_id = await sealed_to(session, "avim", scope.key_id, "investigation_scope")
             if request.state != State.PROPOSED or now >= request.prompt_expires_at:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bridge.domain.consent.texts import LANGS as TEXT_LANGS
+from bridge.domain.consent.texts import PURPOSES, ConsentTexts
 from bridge.policy.loader import BRIDGE_STATES, ROLES, Policy, PolicyError, load_policy
 
 CARE = ("care",)
@@ -25,6 +27,9 @@ serial = 3
 [consent]
 prompt_expiry_seconds = 900
 invite_expiry_seconds = 1800
+
+[consent_texts.report]
+nl = { version = "report-nl-7", sha256 = "abc" }
 
 [history]
 victim_may_share = false
@@ -149,6 +154,15 @@ def test_default_policy_needs_note_is_the_counsellors_once_granted(default: Poli
     assert not default.allows_needs_note("counsellor", "proposed")
 
 
+def test_default_policy_approves_every_packaged_consent_text(default: Policy) -> None:
+    texts = ConsentTexts()
+    for purpose in PURPOSES:
+        for lang in TEXT_LANGS:
+            text = texts.get(purpose, lang)
+            assert default.approves_text(purpose, lang, text.version, text.sha256), text.version
+    assert len(default.consent_texts) == len(PURPOSES) * len(TEXT_LANGS)
+
+
 def test_default_policy_hash_is_b64u_sha256_of_the_file(default: Policy) -> None:
     raw = resources.files("bridge.policy").joinpath("default.toml").read_bytes()
     assert default.sha256 == _b64u_sha256(raw)
@@ -165,6 +179,18 @@ def test_valid_policy_file_loads(tmp_path: Path) -> None:
     assert policy.sha256 == _b64u_sha256(VALID.encode())
     assert policy.care_retention_days == 365
     assert policy.investigation_retention_days == 730
+    assert policy.consent_texts == {("report", "nl"): ("report-nl-7", "abc")}
+    assert policy.approves_text("report", "nl", "report-nl-7", "abc")
+    assert not policy.approves_text("report", "nl", "report-nl-7", "abd")
+    assert not policy.approves_text("informational", "nl", "report-nl-7", "abc")
+
+
+def test_a_policy_may_approve_no_consent_text_at_all(tmp_path: Path) -> None:
+    text = _variant(
+        '[consent_texts.report]\nnl = { version = "report-nl-7", sha256 = "abc" }\n',
+        "[consent_texts]\n",
+    )
+    assert _load(tmp_path, text).consent_texts == {}
 
 
 def test_policy_hash_changes_with_any_byte(tmp_path: Path) -> None:
@@ -186,6 +212,20 @@ MALFORMED = {
     "version-empty": _variant('version = "test-1"', 'version = ""'),
     "version-not-a-string": _variant('version = "test-1"', "version = 1"),
     "serial-missing": _variant("serial = 3\n", ""),
+    "consent-texts-missing": _variant(
+        '[consent_texts.report]\nnl = { version = "report-nl-7", sha256 = "abc" }\n', ""
+    ),
+    "consent-text-not-a-table": _variant(
+        'nl = { version = "report-nl-7", sha256 = "abc" }', 'nl = "report-nl-7"'
+    ),
+    "consent-text-without-hash": _variant(
+        'nl = { version = "report-nl-7", sha256 = "abc" }', 'nl = { version = "report-nl-7" }'
+    ),
+    "consent-text-empty-version": _variant('version = "report-nl-7"', 'version = ""'),
+    "consent-texts-purpose-not-a-table": _variant(
+        '[consent_texts.report]\nnl = { version = "report-nl-7", sha256 = "abc" }\n',
+        "[consent_texts]\nreport = 5\n",
+    ),
     "serial-zero": _variant("serial = 3", "serial = 0"),
     "serial-not-a-number": _variant("serial = 3", 'serial = "3"'),
     "state-missing": VALID.replace(_section("paused"), ""),
