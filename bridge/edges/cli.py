@@ -247,6 +247,10 @@ def _parser() -> argparse.ArgumentParser:
         help="a witness's verifier key; its cosignature on --note must be valid",
     )
 
+    check = audit_sub.add_parser("check", help="run the agreed rules over an export, offline")
+    check.add_argument("--export", type=Path, required=True)
+    check.add_argument("--log-key", help="the log's Ed25519 public key (b64u) to trust")
+
     policy_commands.add_parser(sub)
 
     demo = sub.add_parser("demo", help="run a scripted driegesprek against a running bridge")
@@ -324,8 +328,10 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from bridge.log.audit import export_command, verify_command
+    from bridge.log.audit import check_command, export_command, verify_command
 
+    if args.audit_command == "check":
+        return check_command(args)
     if args.audit_command == "export":
         return asyncio.run(export_command(args.url, _token(args), args.out))
     token = _token(args) if args.url else None

@@ -1,4 +1,5 @@
-"""The auditor's commands: ``bridge audit export`` and ``bridge audit verify``.
+"""The auditor's commands: ``bridge audit export``, ``bridge audit verify`` and ``bridge audit
+check``.
 
 Like the verifier they drive, they import nothing of the server: an auditor can run them on a
 machine of their own, against an export or a running bridge.
@@ -15,10 +16,11 @@ from pathlib import Path
 from bridge.crypto import b64u_decode, b64u_encode, jcs
 from bridge.log.export import ExportError, fetch_export
 from bridge.log.merkle import VerificationError, frontier_append, frontier_root, leaf_hash
+from bridge.log.rules import RULES, check_rules
 from bridge.log.signed_note import CheckpointBody, open_note, vkey
 from bridge.log.verify import ROTATED, Report, verify_export
 
-__all__ = ["export_command", "verify_command"]
+__all__ = ["check_command", "export_command", "verify_command"]
 
 
 async def export_command(url: str, token: str, out: Path) -> int:
@@ -117,3 +119,32 @@ async def verify_command(args: argparse.Namespace, token: str | None) -> int:
         f"{report.checkpoints} signed checkpoints{witnessed}"
     )
     return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """``bridge audit check``: the export verified first, then the agreed rules run over it;
+    every breach named with its entries. Exit 0 only for an intact log that kept to them."""
+    try:
+        lines = args.export.read_bytes().splitlines(True)
+        report = verify_export(lines, log_key=args.log_key)
+    except (OSError, ValueError, VerificationError) as exc:
+        print(f"bridge audit check: NOT INTACT: {exc}")
+        return 1
+    if report.failure is not None:
+        where = "the header" if report.failure.index is None else f"index {report.failure.index}"
+        print(f"bridge audit check: NOT INTACT at {where}: {report.failure.reason}")
+        return 1
+    entries = []
+    for line in lines[1:]:
+        item = json.loads(line)
+        if "entry" in item:
+            entries.append((int(item["index"]), item["entry"]))
+    breaches = check_rules(entries)
+    if not breaches:
+        print(f"kept to the agreed rules: {len(entries)} entries, rules {', '.join(RULES)}")
+        return 0
+    print(f"bridge audit check: {len(breaches)} breach(es) of the agreed rules:")
+    for breach in breaches:
+        involved = ", ".join(str(index) for index in breach.entries)
+        print(f"- index {breach.index} ({breach.rule}; entries {involved}): {breach.text}")
+    return 1

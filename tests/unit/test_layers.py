@@ -7,8 +7,9 @@ only, no two modules import each other round a cycle, and every module imports a
     log        bridge.log.*              the log writer and its key (the pure part sits at the base)
     store      bridge.store.*, policy    models, queries, migrations; the werkafspraken
     rules      machine, roles, texts     the state tables, roles and consent texts: no I/O
-    base       crypto, protocol, errors, clock, config, limits, i18n; the Merkle tree, signed notes
-               and the offline verifier, which an auditor or a client uses without the server
+    base       crypto, protocol, errors, clock, config, limits, i18n; the Merkle tree, signed notes,
+               the offline verifier and the agreed rules, and a policy's text and signatures, which
+               an auditor or a client uses without the server
 
 The Python client (``bridge.client``) is no part of the server: it may import only crypto, and only
 the edges may import it (the demo drives one).
@@ -48,6 +49,9 @@ LAYERS: dict[str, int] = {
     "bridge.log.signed_note": BASE,
     "bridge.log.verify": BASE,
     "bridge.log.export_format": BASE,
+    "bridge.log.rules": BASE,
+    "bridge.policy.loader": BASE,
+    "bridge.policy.signed": BASE,
     "bridge.store*": STORE,
     "bridge.policy*": STORE,
     "bridge.log*": LOG,
@@ -86,8 +90,12 @@ ONLY: dict[str, frozenset[str]] = {
             "bridge.log.signed_note",
             "bridge.log.verify",
             "bridge.log.export",
+            "bridge.log.rules",
         }
     ),
+    "bridge.log.rules": frozenset({"bridge.policy.loader", "bridge.policy.signed"}),
+    "bridge.policy.loader": frozenset({"bridge.crypto"}),
+    "bridge.policy.signed": frozenset({"bridge.log.signed_note", "bridge.policy.loader"}),
 }
 # Run by Alembic with its context set up, never imported on its own.
 NOT_IMPORTABLE_ALONE = frozenset({"bridge.store.migrations.env"})
