@@ -16,6 +16,7 @@ from pathlib import Path
 from bridge.crypto import b64u_decode, b64u_encode, jcs
 from bridge.log.export import ExportError, fetch_export
 from bridge.log.merkle import VerificationError, frontier_append, frontier_root, leaf_hash
+from bridge.log.progress import Progress
 from bridge.log.rules import RULES, check_rules
 from bridge.log.signed_note import CheckpointBody, open_note, vkey
 from bridge.log.verify import ROTATED, Report, verify_export
@@ -93,8 +94,9 @@ async def verify_command(args: argparse.Namespace, token: str | None) -> int:
         else:
             lines = [line.rstrip(b"\n") for line in args.export.read_bytes().splitlines(True)]
         previous = [json.loads(path.read_text()) for path in args.previous]
+        counted = Progress("entries verified", len(lines)).counting(lines)
         report = verify_export(
-            (line + b"\n" for line in lines), log_key=args.log_key, previous=previous
+            (line + b"\n" for line in counted), log_key=args.log_key, previous=previous
         )
         if report.failure is not None:
             failure = report.failure
@@ -126,7 +128,9 @@ def check_command(args: argparse.Namespace) -> int:
     every breach named with its entries. Exit 0 only for an intact log that kept to them."""
     try:
         lines = args.export.read_bytes().splitlines(True)
-        report = verify_export(lines, log_key=args.log_key)
+        report = verify_export(
+            Progress("entries verified", len(lines)).counting(lines), log_key=args.log_key
+        )
     except (OSError, ValueError, VerificationError) as exc:
         print(f"bridge audit check: NOT INTACT: {exc}")
         return 1
@@ -139,7 +143,7 @@ def check_command(args: argparse.Namespace) -> int:
         item = json.loads(line)
         if "entry" in item:
             entries.append((int(item["index"]), item["entry"]))
-    breaches = check_rules(entries)
+    breaches = check_rules(Progress("entries checked", len(entries)).counting(entries))
     if not breaches:
         print(f"kept to the agreed rules: {len(entries)} entries, rules {', '.join(RULES)}")
         return 0

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from bridge.crypto import jcs
+from bridge.log.progress import Progress
 
 __all__ = ["ExportError", "fetch_export"]
 
@@ -43,10 +44,13 @@ async def fetch_export(base_url: str, token: str) -> list[bytes]:
         history = await _get(http, f"{api}/log-keys", token)
         size = int(final["size"])
         entries: list[Any] = []
+        progress = Progress("entries fetched", size)
         while len(entries) < size:
             count = min(PAGE, size - len(entries))
             page = await _get(http, f"{api}/entries?start={len(entries)}&count={count}", token)
             entries += [item["entry"] for item in page["entries"]]
+            progress.advance(len(page["entries"]))
+        progress.finish()
         checkpoints: list[Any] = []
         while True:
             page = await _get(

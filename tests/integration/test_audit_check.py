@@ -4,6 +4,10 @@ log's own writer, so the log itself stays intact) is flagged, each breach by its
 
 from __future__ import annotations
 
+import asyncio
+import os
+import pty
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,7 @@ from typing import Any
 import pytest
 
 from bridge.edges.app import CORE
-from harness import Bridge, bridge_cli, state_is
+from harness import CLI, Bridge, bridge_cli, cli_env, state_is
 
 Append = Callable[[str, dict[str, Any]], Awaitable[int]]
 
@@ -136,3 +140,42 @@ async def test_each_rule_broken_on_purpose_is_flagged(
     assert status == 1, printed
     assert f"- index {index} ({rule};" in printed
     assert printed.count("\n- index ") == 1  # that breach, and nothing of the honest part
+
+
+async def test_a_long_check_shows_progress_on_a_terminal_and_nothing_in_a_script(
+    bridge: Bridge, tmp_path: Path
+) -> None:
+    await honest_driegesprek(bridge)
+    export = tmp_path / "log.jsonl"
+    token = await bridge.token("auditor")
+    status, out, err = await bridge_cli(
+        None, "audit", "export", "--url", bridge.url, f"--token={token}", "--out", str(export)
+    )
+    assert status == 0 and err == "", out + err  # a pipe: no progress
+    command = [*CLI, "audit", "check", "--export", str(export)]
+    piped = await asyncio.to_thread(subprocess.run, command, capture_output=True, env=cli_env(None))
+    assert piped.returncode == 0 and piped.stderr == b""
+    on_terminal = await asyncio.to_thread(_on_a_terminal, command)
+    assert "entries verified: 1/" in on_terminal
+    assert "entries checked: 1/" in on_terminal
+
+
+def _on_a_terminal(command: list[str]) -> str:
+    """What ``command`` writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
+    main, side = pty.openpty()
+    try:
+        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=side, env=cli_env(None))
+        assert done.returncode == 0
+        os.close(side)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the other side closed: everything was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks).decode()
+    finally:
+        os.close(main)

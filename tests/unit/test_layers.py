@@ -50,6 +50,7 @@ LAYERS: dict[str, int] = {
     "bridge.log.verify": BASE,
     "bridge.log.export_format": BASE,
     "bridge.log.rules": BASE,
+    "bridge.log.progress": BASE,
     "bridge.policy.loader": BASE,
     "bridge.policy.signed": BASE,
     "bridge.store*": STORE,
@@ -82,7 +83,8 @@ ONLY: dict[str, frozenset[str]] = {
     "bridge.log.export_format": frozenset(
         {"bridge.crypto", "bridge.log.merkle", "bridge.log.signed_note"}
     ),
-    "bridge.log.export": frozenset({"bridge.crypto"}),
+    "bridge.log.export": frozenset({"bridge.crypto", "bridge.log.progress"}),
+    "bridge.log.progress": frozenset(),
     "bridge.log.audit": frozenset(
         {
             "bridge.crypto",
@@ -91,6 +93,7 @@ ONLY: dict[str, frozenset[str]] = {
             "bridge.log.verify",
             "bridge.log.export",
             "bridge.log.rules",
+            "bridge.log.progress",
         }
     ),
     "bridge.log.rules": frozenset({"bridge.policy.loader", "bridge.policy.signed"}),
