@@ -16,6 +16,7 @@ from bridge.domain.core import Core
 from bridge.domain.roles import Role
 from bridge.errors import Forbidden, Invalid
 from bridge.log.reader import LogReader
+from bridge.log.rules import RULES
 
 __all__ = ["AuditApi"]
 
@@ -59,6 +60,7 @@ class AuditApi:
             web.get("/api/v1/audit/proof/consistency", self.consistency),
             web.get("/api/v1/audit/log-key", self.log_key),
             web.get("/api/v1/audit/log-keys", self.log_keys),
+            web.get("/api/v1/audit/check", self.check),
         ]
 
     async def _auditor(self, request: web.Request) -> None:
@@ -113,3 +115,15 @@ class AuditApi:
         """Every key the log was signed with, oldest first, and the sizes each signed."""
         keys = [key.view() for key in await self.reader.log_keys()]
         return web.json_response({"origin": self.origin, "keys": keys})
+
+    async def check(self, request: web.Request) -> web.Response:
+        """The agreed rules run over the whole log (as ``bridge audit check`` runs them on an
+        export): every breach by rule, with the entry that breaks it and those it is judged
+        against."""
+        await self._auditor(request)
+        size, breaches = await self.reader.breaches()
+        found = [
+            {"rule": b.rule, "index": b.index, "entries": list(b.entries), "text": b.text}
+            for b in breaches
+        ]
+        return web.json_response({"size": size, "rules": list(RULES), "breaches": found})

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.clock import Clock
 from bridge.crypto import b64u_decode, b64u_encode
 from bridge.errors import Invalid
 from bridge.log.export_format import ROTATED
 from bridge.log.logkey import SignedCheckpoint
+from bridge.log.rules import Breach, check_rules
 from bridge.log.signed_note import note_body, sign_note
 from bridge.log.tree import Tree
 from bridge.log.writer import Log, checkpoint_view
@@ -23,6 +25,8 @@ from bridge.store import log as stored
 from bridge.store.db import Database
 
 __all__ = ["KeyRecord", "LogReader", "Page"]
+
+_RULES_PAGE = 1000  # entries read at a time for the rules
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,21 @@ class LogReader:
         async with self.db.reading() as session:
             size = await stored.size(session)
             return Page(await stored.entries(session, start, count), size)
+
+    async def breaches(self) -> tuple[int, list[Breach]]:
+        """The log's size and every breach of the agreed rules in it (``bridge/log/rules.py``),
+        read page by page in one reading session (one state of the log)."""
+        async with self.db.reading() as session:
+            size = await stored.size(session)
+            entries: list[tuple[int, Any]] = []
+            while len(entries) < size:
+                page = await stored.entries(session, len(entries), _RULES_PAGE)
+                if not page:
+                    raise Invalid(
+                        f"the log holds {len(entries)} entries where its head says {size}"
+                    )
+                entries += [(index, json.loads(entry)) for index, entry in page]
+        return size, check_rules(entries)
 
     async def checkpoint(self) -> SignedCheckpoint:
         """A checkpoint covering the whole log now (signed on demand if the last is behind)."""

@@ -18,6 +18,7 @@ import pytest_asyncio
 from nacl.signing import SigningKey
 from playwright.async_api import expect
 
+from bridge.edges.app import CORE
 from browser_support import BrowserPage, Pages
 from harness import Bridge, driegesprek
 
@@ -77,6 +78,12 @@ async def test_audit_page(pages: Pages, bridge: Bridge) -> None:
     await expect(page.locator("#cp-root")).to_have_text(checkpoint["root"])
     await expect(page.locator("#own-root")).to_have_text(checkpoint["root"])
     await expect(page.locator("#verdict-reasons li")).to_have_count(0)
+
+    # The agreed rules, kept by an honest driegesprek.
+    await expect(page.locator("#rules-box")).to_have_attribute("data-breaches", "0")
+    await expect(page.locator("#rules-status")).to_have_text(
+        f"Alle afspraken nageleefd, in alle {checkpoint['size']} regels van het logboek."
+    )
 
     # Every entry is listed; filtering by kind shows exactly the grants.
     size = checkpoint["size"]
@@ -139,4 +146,54 @@ async def test_audit_page(pages: Pages, bridge: Bridge) -> None:
     await page.locator("#verify-log").click()
     await expect(verdict).to_have_attribute("data-intact", "true", timeout=30_000)
 
+    auditor.assert_clean()
+
+
+async def test_audit_page_lists_each_breach_of_the_agreed_rules(
+    pages: Pages, bridge: Bridge
+) -> None:
+    core = bridge.app[CORE]
+    async with core.db.session() as session, session.begin():
+        officer = {"role": "officer", "user_id": "someone"}
+        joined = await core.log.append(
+            session,
+            "officer.joined",
+            at=core.clock(),
+            conversation_id="c-never-granted",
+            actor=officer,
+            request_id="r-never-asked",
+            epoch_id="e-none",
+        )
+        unsigned = await core.log.append(
+            session, "policy.changed", at=core.clock(), version="by-hand", serial=9, sha256="x"
+        )
+    auditor = await pages.open(
+        BrowserPage, viewport={"width": 1280, "height": 900}, origin=bridge.url
+    )
+    page = auditor.page
+    await page.goto(bridge.url + "/audit")
+    await page.wait_for_selector("body[data-ready]", state="attached")
+    await page.locator("#login-username").fill("auditor")
+    await page.locator("#login-password").fill(bridge.passwords["auditor"])
+    await page.locator("#login-submit").click()
+    await expect(page.locator("#rules-box")).to_have_attribute("data-breaches", "2", timeout=30_000)
+    breaches = page.locator("#breaches li")
+    await expect(breaches).to_have_count(2)
+    assert await breaches.evaluate_all(
+        "items => items.map(i => [i.dataset.rule, +i.dataset.index])"
+    ) == [
+        ["join-without-grant", joined],
+        ["policy-not-signed-by-both", unsigned],
+    ]
+    await expect(breaches.first).to_contain_text(
+        "Een agent deed mee zonder toestemming van het slachtoffer."
+    )
+    await expect(page.locator("#rules-status")).to_contain_text(
+        "2 keer is een afspraak niet nageleefd"
+    )
+    # The page says it in English too.
+    await page.locator("#lang-switch").click()
+    await expect(breaches.first).to_contain_text(
+        "An officer joined without the victim's consent.", timeout=30_000
+    )
     auditor.assert_clean()

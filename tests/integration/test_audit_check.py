@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bridge.edges.app import CORE
-from harness import CLI, Bridge, bridge_cli, cli_env, state_is
+from harness import CLI, Bridge, bridge_cli, cli_env, http, state_is
 
 Append = Callable[[str, dict[str, Any]], Awaitable[int]]
 
@@ -179,3 +179,30 @@ def _on_a_terminal(command: list[str]) -> str:
         return b"".join(chunks).decode()
     finally:
         os.close(main)
+
+
+async def test_the_rules_route_answers_auditors_only(bridge: Bridge) -> None:
+    seen = await honest_driegesprek(bridge)
+    status, answer = await http(bridge, "GET", "/api/v1/audit/check")
+    assert status == 401 and answer["error"]["code"] == "unauthenticated"
+    counsellor = await bridge.token("counsellor")
+    status, answer = await http(bridge, "GET", "/api/v1/audit/check", token=counsellor)
+    assert status == 403 and answer["error"]["code"] == "forbidden"
+    auditor = await bridge.token("auditor")
+    status, answer = await http(bridge, "GET", "/api/v1/audit/check", token=auditor)
+    assert status == 200
+    assert answer["breaches"] == [] and answer["rules"][0] == "join-without-grant"
+    joined = await appender(bridge)(
+        "officer.joined",
+        {
+            "conversation_id": "c-other",
+            "actor": {"role": "officer", "user_id": seen["officer"]},
+            "request_id": "r-other",
+            "epoch_id": "e-other",
+        },
+    )
+    status, answer = await http(bridge, "GET", "/api/v1/audit/check", token=auditor)
+    assert [(b["rule"], b["index"], b["entries"]) for b in answer["breaches"]] == [
+        ("join-without-grant", joined, [joined])
+    ]
+    assert answer["size"] == joined + 1

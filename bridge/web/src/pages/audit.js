@@ -11,6 +11,7 @@ import "./audit.css";
 import { ApiError, apiCall } from "../api.js";
 import * as crypto from "../crypto.js";
 import { logIn } from "../login.js";
+import { showRules } from "../auditrules.js";
 import * as logkeys from "../logkeys.js";
 import * as merkle from "../merkle.js";
 import { $, el, hasText, locale, setupLanguage, show, status, t, useStrings } from "../page.js";
@@ -188,6 +189,7 @@ async function verifyLog() {
     renderKinds();
     renderEntries();
     status("verify-status", "");
+    await showRules(api);
   } catch {
     status("verify-status", t("verify.failed"));
   } finally {
