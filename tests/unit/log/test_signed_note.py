@@ -24,12 +24,15 @@ from bridge.log.signed_note import (
     MAX_SIGNATURES,
     CheckpointBody,
     VerificationError,
+    add_signature,
     cosign_note,
     cosignature_message,
     key_hash,
     note_body,
     open_note,
+    parse_vkey_public,
     sign_note,
+    signers,
     vkey,
 )
 
@@ -389,3 +392,27 @@ def test_bad_arguments_to_build_a_note_raise_value_error() -> None:
         cosign_note(SIGNED, "w1.example/witness", W1, 2**63)
     with pytest.raises(VerificationError, match="origin, size and root"):
         cosign_note(GO_TEXT + "\n" + GO_PETER_SIG, "w1.example/witness", W1, T1)
+
+
+# --- notes with several signers, as the werkafspraken are signed (bridge/policy/signed.py) ------
+
+
+def test_add_signature_writes_the_line_gos_note_sign_writes() -> None:
+    peter = SigningKey(base64.b64decode(GO_SKEY)[1:])
+    assert add_signature(GO_TEXT, "PeterNeumann", peter) == GO_TEXT + "\n" + GO_PETER_SIG
+    # Signing again replaces the signer's own line and keeps the others'.
+    both = GO_TEXT + "\n" + GO_ENOCH_SIG + GO_PETER_SIG
+    assert add_signature(both, "PeterNeumann", peter) == both
+
+
+def test_signers_names_the_valid_signers_of_gos_note() -> None:
+    note = GO_TEXT + "\n" + GO_PETER_SIG + GO_ENOCH_SIG
+    assert signers(note, [GO_ENOCH_VKEY, GO_PETER_VKEY]) == (
+        GO_TEXT,
+        [GO_ENOCH_VKEY, GO_PETER_VKEY],
+    )
+    assert signers(note, [GO_PETER_VKEY]) == (GO_TEXT, [GO_PETER_VKEY])  # others ignored
+    assert signers(GO_TEXT + "\n" + GO_PETER_SIG, [GO_ENOCH_VKEY]) == (GO_TEXT, [])
+    with pytest.raises(VerificationError, match="by PeterNeumann does not verify"):
+        signers(note.replace("cryptography", "Cryptography"), [GO_PETER_VKEY])
+    assert parse_vkey_public(GO_PETER_VKEY)[0] == "PeterNeumann"
