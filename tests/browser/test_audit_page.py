@@ -20,7 +20,7 @@ from playwright.async_api import expect
 
 from bridge.edges.app import CORE
 from browser_support import BrowserPage, Pages
-from harness import Bridge, driegesprek
+from harness import Bridge, driegesprek, granted
 
 ROOT = Path(__file__).parents[2]
 
@@ -196,4 +196,82 @@ async def test_audit_page_lists_each_breach_of_the_agreed_rules(
     await expect(breaches.first).to_contain_text(
         "An officer joined without the victim's consent.", timeout=30_000
     )
+    auditor.assert_clean()
+
+
+async def logged_in_auditor(pages: Pages, bridge: Bridge) -> BrowserPage:
+    auditor = await pages.open(
+        BrowserPage, viewport={"width": 1280, "height": 900}, origin=bridge.url
+    )
+    page = auditor.page
+    await page.goto(bridge.url + "/audit")
+    await page.wait_for_selector("body[data-ready]", state="attached")
+    await page.locator("#login-username").fill("auditor")
+    await page.locator("#login-password").fill(bridge.passwords["auditor"])
+    await page.locator("#login-submit").click()
+    await expect(page.locator("#verdict-box")).to_have_attribute(
+        "data-intact", "true", timeout=30_000
+    )
+    return auditor
+
+
+async def test_audit_page_shows_one_conversations_timeline_and_filters_by_region_and_time(
+    pages: Pages, bridge: Bridge
+) -> None:
+    # A second conversation whose bridge asked for an officer of Noord-Holland.
+    victim, _counsellor, _request = await granted(bridge, region="Noord-Holland")
+    listed = (await audit_api(bridge, "/api/v1/audit/entries?start=0&count=1000"))["entries"]
+    auditor = await logged_in_auditor(pages, bridge)
+    page = auditor.page
+
+    # The timeline: that conversation's consent steps, in order, in plain words.
+    first = next(
+        e["entry"]["conversation"] for e in listed if e["entry"]["kind"] == "officer.joined"
+    )
+    await expect(page.locator("#timeline-box")).to_be_hidden()
+    await page.locator("#filter-conversation").fill(first)
+    steps = page.locator("#timeline li")
+    await expect(page.locator("#timeline-box")).to_be_visible()
+    kinds = await steps.evaluate_all("items => items.map(i => i.dataset.kind)")
+    assert kinds[:1] == ["conversation.started"]
+    assert kinds.index("consent.requested") < kinds.index("consent.granted")
+    assert kinds.index("consent.granted") < kinds.index("officer.joined")
+    granted_step = steps.nth(kinds.index("consent.granted"))
+    await expect(granted_step).to_contain_text(
+        "Het slachtoffer gaf toestemming, na tekst informational-nl-1."
+    )
+    await expect(granted_step).to_contain_text("Notitie over communicatie delen: ja.")
+
+    # By region: only the second conversation's entries.
+    await page.locator("#filter-conversation").fill("")
+    await expect(page.locator("#timeline-box")).to_be_hidden()
+    await page.locator("#filter-region").select_option("Noord-Holland")
+    rows = page.locator("#entries-body tr")
+    in_region = [e for e in listed if e["entry"].get("conversation") == victim.conversation_id]
+    await expect(rows).to_have_count(len(in_region))
+    # By time: nothing before the log began.
+    await page.locator("#filter-region").select_option("")
+    await page.locator("#filter-to").fill("2001-01-01T00:00")
+    await page.locator("#filter-to").dispatch_event("change")
+    await expect(rows).to_have_count(0)
+    await expect(page.locator("#entries-count")).to_have_text(f"0 van {len(listed)} regels")
+    auditor.assert_clean()
+
+
+async def test_audit_page_draws_a_large_log_a_page_at_a_time(pages: Pages, bridge: Bridge) -> None:
+    core = bridge.app[CORE]
+    async with core.db.session() as session, session.begin():
+        for n in range(250):
+            await core.log.append(
+                session, "org_key.fetched", at=core.clock(), org="fier", key_id=f"fier-{n}"
+            )
+    size = (await audit_api(bridge, "/api/v1/audit/checkpoint"))["size"]
+    auditor = await logged_in_auditor(pages, bridge)
+    page = auditor.page
+    rows = page.locator("#entries-body tr")
+    await expect(rows).to_have_count(200)
+    await expect(page.locator("#entries-count")).to_have_text(f"{size} van {size} regels")
+    await page.locator("#entries-more").click()
+    await expect(rows).to_have_count(size)
+    await expect(page.locator("#entries-more")).to_be_hidden()
     auditor.assert_clean()

@@ -12,6 +12,7 @@ import { ApiError, apiCall } from "../api.js";
 import * as crypto from "../crypto.js";
 import { logIn } from "../login.js";
 import { showRules } from "../auditrules.js";
+import * as view from "../auditview.js";
 import * as logkeys from "../logkeys.js";
 import * as merkle from "../merkle.js";
 import { $, el, hasText, locale, setupLanguage, show, status, t, useStrings } from "../page.js";
@@ -187,6 +188,8 @@ async function verifyLog() {
     renderVerdict(checkpoint, own, intact, reasons, Boolean(pasted));
     renderKeys(keys.keys);
     renderKinds();
+    regions = view.regionsByConversation(entries);
+    view.renderRegions(regions);
     renderEntries();
     status("verify-status", "");
     await showRules(api);
@@ -256,16 +259,24 @@ function renderKinds() {
   select.value = kinds.includes(chosen) ? chosen : "";
 }
 
+/** @type {Map<string, Set<string>>} */
+let regions = new Map();
+let rows = view.ROWS;
+
+/** The entries the filters let through, the first `rows` of them drawn. */
 function renderEntries() {
-  const conversation = /** @type {HTMLInputElement} */ ($("filter-conversation")).value.trim();
-  const kind = /** @type {HTMLSelectElement} */ ($("filter-kind")).value;
-  const shown = entries.filter(
-    ({ entry }) =>
-      (!conversation || String(entry?.conversation ?? "") === conversation) &&
-      (!kind || entry?.kind === kind),
-  );
-  $("entries-body").replaceChildren(...shown.map(renderEntry));
+  const filters = view.readFilters();
+  const shown = view.filtered(entries, filters, regions);
+  $("entries-body").replaceChildren(...shown.slice(0, rows).map(renderEntry));
   status("entries-count", t("entries.count", { shown: shown.length, total: entries.length }));
+  $("entries-more").hidden = shown.length <= rows;
+  view.renderTimeline(entries, filters.conversation);
+}
+
+/** Filters changed: from the first rows again. */
+function refilter() {
+  rows = view.ROWS;
+  renderEntries();
 }
 
 /** @param {{index: number, entry: Json}} item */
@@ -350,8 +361,14 @@ async function main() {
     void verifyLog();
   });
   $("filter-form").addEventListener("submit", (event) => event.preventDefault());
-  $("filter-conversation").addEventListener("input", renderEntries);
-  $("filter-kind").addEventListener("change", renderEntries);
+  $("filter-conversation").addEventListener("input", refilter);
+  for (const id of ["filter-kind", "filter-region", "filter-from", "filter-to"]) {
+    $(id).addEventListener("change", refilter);
+  }
+  $("entries-more").addEventListener("click", () => {
+    rows += view.ROWS;
+    renderEntries();
+  });
   await crypto.ready();
   document.body.dataset.ready = "";
   await logIn(async (username, password) => {
