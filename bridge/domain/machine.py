@@ -1,4 +1,5 @@
-"""The state machines of the domain: a bridge request (its consent), an invite, a conversation.
+"""The state machines of the domain: a bridge request (its consent), an invite, a conversation,
+a break-glass request.
 
 Everything that decides a next state lives here, as tables, with the log kind that records each
 move; this module does no I/O and knows nothing of who asks (h11's ``_state.py`` is the model).
@@ -14,7 +15,9 @@ A bridge request (DESIGN.md, "Consent"):
 
 An invite: ``pending`` until an officer accepts it, it expires, or the bridge it belongs to ends
 (``cancelled``). A conversation: ``waiting`` for a counsellor, ``open`` once one picked it up,
-``closed`` by the victim or the counsellor.
+``closed`` by the victim or the counsellor. A break-glass request (meldcode, DESIGN.md
+"Consent"): ``requested`` by a counsellor, then ``approved`` or ``refused`` once, by another
+person whom the policy lets decide.
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ from bridge.errors import WrongState
 
 __all__ = [
     "ACTIVE",
+    "BREAKGLASS",
     "BRIDGE",
     "CONVERSATION",
     "INVITE",
     "TRANSITIONS",
+    "BreakglassEvent",
+    "BreakglassState",
     "ConversationEvent",
     "ConversationState",
     "Event",
@@ -81,6 +87,19 @@ class InviteEvent(StrEnum):
     ACCEPT = "accept"
     EXPIRE = "expire"
     CANCEL = "cancel"
+
+
+class BreakglassState(StrEnum):
+    """A counsellor's break-glass request (meldcode): decided once, by a second person."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class BreakglassEvent(StrEnum):
+    APPROVE = "approve"
+    REFUSE = "refuse"
 
 
 class ConversationState(StrEnum):
@@ -204,6 +223,24 @@ CONVERSATION: Final = Machine[ConversationState, ConversationEvent](
     start=ConversationState.WAITING,
     start_kind="conversation.started",
     kinds={ConversationEvent.PICK_UP: None, ConversationEvent.CLOSE: "conversation.closed"},
+)
+
+BREAKGLASS: Final = Machine[BreakglassState, BreakglassEvent](
+    name="break-glass request",
+    table={
+        BreakglassState.REQUESTED: {
+            BreakglassEvent.APPROVE: BreakglassState.APPROVED,
+            BreakglassEvent.REFUSE: BreakglassState.REFUSED,
+        },
+        BreakglassState.APPROVED: {},
+        BreakglassState.REFUSED: {},
+    },
+    start=BreakglassState.REQUESTED,
+    start_kind="breakglass.requested",
+    kinds={
+        BreakglassEvent.APPROVE: "breakglass.approved",
+        BreakglassEvent.REFUSE: "breakglass.refused",
+    },
 )
 
 # A request in one of these states is the conversation's bridge in force; at most one at a time.

@@ -12,7 +12,10 @@ rules say whether what it records kept to what Fier and AVIM agreed:
   that officer's removal;
 - ``policy-not-signed-by-both``: every ``policy.changed`` carries a policy text with a valid
   signature of Fier and of AVIM, each by a key the log registered for it and had not revoked,
-  and the hash and serial the entry names.
+  and the hash and serial the entry names;
+- ``breakglass-not-by-a-second-person``: every ``breakglass.approved`` or ``breakglass.refused``
+  decides a ``breakglass.requested`` of the same conversation that nobody decided before, and
+  its actor is another person than the one who asked.
 
 Entries are read as logged; a conversation is followed by its pseudonym only, and nothing here
 needs content. Each breach names its entries, so an auditor can look them up.
@@ -34,6 +37,7 @@ RULES = (
     "read-outside-consent",
     "withdrawal-without-removal",
     "policy-not-signed-by-both",
+    "breakglass-not-by-a-second-person",
 )
 
 _ENDED = ("consent.declined", "consent.expired", "bridge.ended")
@@ -66,10 +70,11 @@ class _Bridge:
 class _Rules:
     breaches: list[Breach] = field(default_factory=list)
     bridges: dict[str, _Bridge] = field(default_factory=dict)  # conversation -> its last request
+    # break-glass id -> (index of its request, conversation, who asked), until it is decided
+    breakglass: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)
     keys: dict[str, list[str]] = field(default_factory=dict)  # org -> registered, not revoked
-    removal_due: tuple[int, str, str] | None = (
-        None  # (index, conversation, request) of a withdrawal
-    )
+    # (index, conversation, request) of a withdrawal whose removal must come next
+    removal_due: tuple[int, str, str] | None = None
 
     def breach(self, rule: str, index: int, text: str, *others: int | None) -> None:
         involved = tuple(sorted({index, *(i for i in others if i is not None)}))
@@ -88,6 +93,8 @@ class _Rules:
                 held.remove(str(entry.get("vkey")))
         elif kind == "policy.changed":
             self._policy(index, entry)
+        elif kind in ("breakglass.requested", "breakglass.approved", "breakglass.refused"):
+            self._breakglass(index, str(kind), entry)
         elif isinstance(conversation, str):
             self._conversation(index, str(kind), conversation, entry)
 
@@ -167,6 +174,18 @@ class _Rules:
                 "consent was withdrawn and the officer was not removed in the same transaction",
                 index,
             )
+
+    def _breakglass(self, index: int, kind: str, entry: Mapping[str, Any]) -> None:
+        rule = "breakglass-not-by-a-second-person"
+        which = str(entry.get("breakglass_id"))
+        if kind == "breakglass.requested":
+            self.breakglass[which] = (index, str(entry.get("conversation")), _user(entry))
+            return
+        asked = self.breakglass.pop(which, None)
+        if asked is None or asked[1] != entry.get("conversation"):
+            self.breach(rule, index, "a break-glass decision with no open request of its own")
+        elif _user(entry) is None or _user(entry) == asked[2]:
+            self.breach(rule, index, "a break-glass request decided by the one who asked", asked[0])
 
     def _policy(self, index: int, entry: Mapping[str, Any]) -> None:
         note = entry.get("note")

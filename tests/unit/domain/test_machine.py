@@ -12,7 +12,15 @@ import itertools
 import pytest
 
 from bridge.domain import machine
-from bridge.domain.machine import ACTIVE, Event, State, next_state
+from bridge.domain.machine import (
+    ACTIVE,
+    BREAKGLASS,
+    BreakglassEvent,
+    BreakglassState,
+    Event,
+    State,
+    next_state,
+)
 from bridge.errors import WrongState
 
 P, G, D, J, Z, E, X = (
@@ -120,3 +128,21 @@ def test_every_state_is_either_active_or_terminal() -> None:
 def test_every_active_state_can_still_end(state: State) -> None:
     """DESIGN.md principle 6: the victim can end the chat at any moment."""
     assert next_state(state, Event.CLOSE) is E
+
+
+@pytest.mark.parametrize(
+    ("event", "target"),
+    [
+        (BreakglassEvent.APPROVE, BreakglassState.APPROVED),
+        (BreakglassEvent.REFUSE, BreakglassState.REFUSED),
+    ],
+)
+def test_a_break_glass_request_is_decided_once(
+    event: BreakglassEvent, target: BreakglassState
+) -> None:
+    assert BREAKGLASS.next(BreakglassState.REQUESTED, event) == target
+    for again in BreakglassEvent:
+        with pytest.raises(WrongState):
+            BREAKGLASS.next(target, again)
+    assert BREAKGLASS.start == BreakglassState.REQUESTED
+    assert BREAKGLASS.kinds[event] == f"breakglass.{target.value}"

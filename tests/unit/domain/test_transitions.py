@@ -20,6 +20,7 @@ from nacl.signing import SigningKey
 from sqlalchemy import func, select
 
 from bridge.domain.machine import (
+    BREAKGLASS,
     BRIDGE,
     CONVERSATION,
     INVITE,
@@ -41,7 +42,7 @@ ROOT = Path(__file__).parents[3]
 PACKAGE = ROOT / "bridge"
 TABLES = PACKAGE / "domain" / "machine.py"
 FUNCTION = PACKAGE / "domain" / "transitions.py"
-MACHINES: tuple[Machine[Any, Any], ...] = (BRIDGE, INVITE, CONVERSATION)
+MACHINES: tuple[Machine[Any, Any], ...] = (BRIDGE, INVITE, CONVERSATION, BREAKGLASS)
 STATE_KINDS = frozenset(
     {m.start_kind for m in MACHINES} | {k for m in MACHINES for k in m.kinds.values() if k}
 )
@@ -80,6 +81,9 @@ def test_the_tables_name_the_log_kinds_of_every_state_change() -> None:
         "invite.expired",
         "conversation.started",
         "conversation.closed",
+        "breakglass.requested",
+        "breakglass.approved",
+        "breakglass.refused",
     } == STATE_KINDS
 
 

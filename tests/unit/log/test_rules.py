@@ -145,3 +145,34 @@ def test_a_key_revoked_before_the_change_signs_nothing() -> None:
     revoked = {"kind": "policy_key.revoked", "org": "avim", "vkey": signing_vkey("avim", AVIM)}
     assert rules([*keys(), revoked, policy_entry(both())]) == [("policy-not-signed-by-both", 3)]
     assert rules([*keys(), policy_entry(both()), revoked]) == []
+
+
+COUNSELLOR = {"role": "counsellor", "user_id": "c1"}
+SUPERVISOR = {"role": "supervisor", "user_id": "s1"}
+ASKED = {"kind": "breakglass.requested", **C, "breakglass_id": "b1", "actor": COUNSELLOR}
+
+
+def decided(
+    kind: str = "breakglass.approved", actor: dict[str, str] = SUPERVISOR
+) -> dict[str, Any]:
+    return {"kind": kind, **C, "breakglass_id": "b1", "actor": actor}
+
+
+def test_a_break_glass_decided_by_a_second_person_breaks_no_rule() -> None:
+    assert rules([ASKED, decided()]) == []
+    assert rules([ASKED, decided("breakglass.refused")]) == []
+
+
+def test_a_break_glass_decided_by_its_own_requester_is_flagged() -> None:
+    assert rules([ASKED, decided(actor=COUNSELLOR)]) == [("breakglass-not-by-a-second-person", 1)]
+    assert rules([ASKED, decided(actor={"role": "system"})]) == [
+        ("breakglass-not-by-a-second-person", 1)
+    ]
+
+
+def test_a_break_glass_decision_needs_its_own_open_request() -> None:
+    assert rules([decided()]) == [("breakglass-not-by-a-second-person", 0)]
+    twice = [ASKED, decided(), decided("breakglass.refused")]
+    assert rules(twice) == [("breakglass-not-by-a-second-person", 2)]
+    elsewhere = [ASKED, {**decided(), "conversation": "c2"}]
+    assert rules(elsewhere) == [("breakglass-not-by-a-second-person", 1)]
