@@ -90,6 +90,18 @@ def changes(old: Policy, new: Policy, lang: str) -> list[Change]:
             purpose=word(f"purpose.{purpose}"),
             lang=lang,
         )
+    compare(
+        "breakglass_categories",
+        old.breakglass_categories,
+        new.breakglass_categories,
+        lambda v: listed(v, "category"),
+    )
+    compare(
+        "breakglass_approver_orgs",
+        old.breakglass_approver_orgs,
+        new.breakglass_approver_orgs,
+        lambda v: listed(v, "org"),
+    )
     compare("care_days", old.care_retention_days, new.care_retention_days, str)
     compare(
         "investigation_days",

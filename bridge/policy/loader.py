@@ -51,6 +51,10 @@ class Policy:
     # (purpose, lang) -> (version, sha256) of each consent text both organisations approved: a
     # bridge is proposed, and granted, only with one of these.
     consent_texts: dict[tuple[str, str], tuple[str, str]]
+    # Break-glass (meldcode): the categories a counsellor may name, and the organisations whose
+    # supervisors may decide a request (never the one who asked).
+    breakglass_categories: tuple[str, ...]
+    breakglass_approver_orgs: frozenset[str]
     care_retention_days: int
     investigation_retention_days: int
 
@@ -108,6 +112,22 @@ def _consent_texts(data: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str
     return approved
 
 
+_BREAKGLASS_CATEGORIES: Final = ("acute_danger", "minor_at_risk", "other_victims")
+
+
+def _breakglass(data: dict[str, Any]) -> dict[str, Any]:
+    table = _table(data, "breakglass")
+    categories = _strings(table.get("categories"), "breakglass.categories")
+    orgs = _strings(table.get("approver_orgs"), "breakglass.approver_orgs")
+    if not categories or not set(categories) <= set(_BREAKGLASS_CATEGORIES):
+        raise PolicyError(
+            f"breakglass.categories must name some of {', '.join(_BREAKGLASS_CATEGORIES)}"
+        )
+    if not orgs or not set(orgs) <= {"fier", "avim"}:
+        raise PolicyError("breakglass.approver_orgs must name fier, avim or both")
+    return {"breakglass_categories": tuple(categories), "breakglass_approver_orgs": frozenset(orgs)}
+
+
 def parse_policy(raw: bytes) -> Policy:
     """What the policy text ``raw`` says; PolicyError naming the first thing wrong."""
     try:
@@ -155,6 +175,7 @@ def parse_policy(raw: bytes) -> Policy:
         needs_note_roles=frozenset(roles),
         needs_note_states=frozenset(states),
         consent_texts=_consent_texts(data),
+        **_breakglass(data),
         care_retention_days=_positive_int(retention, "care_days"),
         investigation_retention_days=_positive_int(retention, "investigation_days"),
     )

@@ -31,6 +31,10 @@ invite_expiry_seconds = 1800
 [consent_texts.report]
 nl = { version = "report-nl-7", sha256 = "abc" }
 
+[breakglass]
+categories = ["acute_danger", "minor_at_risk"]
+approver_orgs = ["fier"]
+
 [history]
 victim_may_share = false
 
@@ -163,6 +167,13 @@ def test_default_policy_approves_every_packaged_consent_text(default: Policy) ->
     assert len(default.consent_texts) == len(PURPOSES) * len(TEXT_LANGS)
 
 
+def test_default_policy_lets_fiers_supervisors_decide_every_meldcode_category(
+    default: Policy,
+) -> None:
+    assert default.breakglass_categories == ("acute_danger", "minor_at_risk", "other_victims")
+    assert default.breakglass_approver_orgs == {"fier"}
+
+
 def test_default_policy_hash_is_b64u_sha256_of_the_file(default: Policy) -> None:
     raw = resources.files("bridge.policy").joinpath("default.toml").read_bytes()
     assert default.sha256 == _b64u_sha256(raw)
@@ -180,6 +191,8 @@ def test_valid_policy_file_loads(tmp_path: Path) -> None:
     assert policy.care_retention_days == 365
     assert policy.investigation_retention_days == 730
     assert policy.consent_texts == {("report", "nl"): ("report-nl-7", "abc")}
+    assert policy.breakglass_categories == ("acute_danger", "minor_at_risk")
+    assert policy.breakglass_approver_orgs == {"fier"}
     assert policy.approves_text("report", "nl", "report-nl-7", "abc")
     assert not policy.approves_text("report", "nl", "report-nl-7", "abd")
     assert not policy.approves_text("informational", "nl", "report-nl-7", "abc")
@@ -212,6 +225,16 @@ MALFORMED = {
     "version-empty": _variant('version = "test-1"', 'version = ""'),
     "version-not-a-string": _variant('version = "test-1"', "version = 1"),
     "serial-missing": _variant("serial = 3\n", ""),
+    "breakglass-missing": _variant(
+        '[breakglass]\ncategories = ["acute_danger", "minor_at_risk"]\napprover_orgs = ["fier"]\n',
+        "",
+    ),
+    "breakglass-unknown-category": _variant('"minor_at_risk"]', '"minor_at_risk", "curiosity"]'),
+    "breakglass-no-category": _variant(
+        'categories = ["acute_danger", "minor_at_risk"]', "categories = []"
+    ),
+    "breakglass-unknown-org": _variant('approver_orgs = ["fier"]', 'approver_orgs = ["audit"]'),
+    "breakglass-no-org": _variant('approver_orgs = ["fier"]', "approver_orgs = []"),
     "consent-texts-missing": _variant(
         '[consent_texts.report]\nnl = { version = "report-nl-7", sha256 = "abc" }\n', ""
     ),
