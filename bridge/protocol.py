@@ -20,6 +20,8 @@ __all__ = [
     "EVENTS",
     "EVENTS_BY_NAME",
     "MAX_ENVELOPE_BYTES",
+    "BreakglassAsk",
+    "BreakglassRef",
     "BridgePropose",
     "ClientEvent",
     "ConsentGrant",
@@ -70,6 +72,7 @@ Lang = Literal["nl", "en"]
 Purpose = Literal["informational", "report"]
 Role = Literal["victim", "counsellor", "officer"]
 Scope = Literal["care", "investigation"]
+BreakglassCategory = Literal["acute_danger", "minor_at_risk", "other_victims"]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True):
@@ -217,6 +220,17 @@ class SignedEnvelope:
         return self.canonical[:cut] + self.canonical[cut + len(member) :]
 
 
+class BreakglassAsk(_Strict):
+    """A counsellor's break-glass request: the category only, never a reason in the clear."""
+
+    conversation_id: Id
+    category: BreakglassCategory
+
+
+class BreakglassRef(_Strict):
+    breakglass_id: Id
+
+
 class SessionCreate(_Strict):
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
@@ -245,6 +259,7 @@ _VICTIM = frozenset({"victim"})
 _COUNSELLOR = frozenset({"counsellor"})
 _OFFICER = frozenset({"officer"})
 _VICTIM_OR_COUNSELLOR = frozenset({"victim", "counsellor"})
+_SUPERVISOR = frozenset({"supervisor"})
 
 # The one list of client events; the Socket.IO edge binds a handler to each. Officers may also
 # re-join the conversation of their own epoch after a reconnect (docs/protocol.md).
@@ -265,6 +280,11 @@ EVENTS: Final[tuple[ClientEvent, ...]] = (
     ClientEvent("invite.accept", InviteRef, _OFFICER),
     ClientEvent("bridge.end", ConversationRef, _STAFF_IN_CHAT),
     ClientEvent("conversation.close", ConversationRef, _VICTIM_OR_COUNSELLOR),
+    ClientEvent("breakglass.request", BreakglassAsk, _COUNSELLOR),
+    # A supervisor reads no content, so registers no device.
+    ClientEvent("breakglass.list", Empty, _SUPERVISOR, needs_device=False),
+    ClientEvent("breakglass.approve", BreakglassRef, _SUPERVISOR, needs_device=False),
+    ClientEvent("breakglass.refuse", BreakglassRef, _SUPERVISOR, needs_device=False),
 )
 EVENTS_BY_NAME: Final[dict[str, ClientEvent]] = {event.name: event for event in EVENTS}
 

@@ -17,7 +17,7 @@ cryptography client-side with ``bridge.crypto``: the server never gets a private
 from bridge.client.base import BridgeClient
 from bridge.client.conversation import Conversation, DecryptedMessage
 from bridge.client.network import Network
-from bridge.client.staff import CounsellorClient, OfficerClient, StaffClient
+from bridge.client.staff import CounsellorClient, OfficerClient, StaffClient, SupervisorClient
 from bridge.client.victim import VictimClient
 from bridge.client.wire import SERVER_EVENTS, ConnectionLost, Refused
 
@@ -32,5 +32,6 @@ __all__ = [
     "OfficerClient",
     "Refused",
     "StaffClient",
+    "SupervisorClient",
     "VictimClient",
 ]

@@ -142,6 +142,11 @@ class CounsellorClient(StaffClient):
     async def close(self, conversation_id: str) -> JSON:
         return await self.call("conversation.close", {"conversation_id": conversation_id})
 
+    async def request_breakglass(self, conversation_id: str, category: str) -> str:
+        """``breakglass.request`` (meldcode); returns the ``breakglass_id``."""
+        payload = {"conversation_id": conversation_id, "category": category}
+        return str((await self.call("breakglass.request", payload))["breakglass_id"])
+
 
 class OfficerClient(StaffClient):
     """An AVIM officer: accepts invites and reads the investigation scope of its epoch."""
@@ -168,3 +173,23 @@ class OfficerClient(StaffClient):
         return await self.send_envelope(
             text, audience=list(writing.BOTH_SCOPES), conversation_id=conversation_id
         )
+
+
+class SupervisorClient(StaffClient):
+    """A Fier supervisor: decides counsellors' break-glass requests; reads no content, so it
+    neither unlocks an org key nor registers a device."""
+
+    role = "supervisor"
+
+    def _reader(self, conv: Conversation, envelope: JSON) -> tuple[str, PrivateKey | None]:
+        return "none", None  # a supervisor joins no conversation
+
+    async def breakglass_requests(self) -> list[JSON]:
+        """``breakglass.list``: the requests that wait, oldest first."""
+        return list((await self.call("breakglass.list", {}))["requests"])
+
+    async def approve(self, breakglass_id: str) -> JSON:
+        return await self.call("breakglass.approve", {"breakglass_id": breakglass_id})
+
+    async def refuse(self, breakglass_id: str) -> JSON:
+        return await self.call("breakglass.refuse", {"breakglass_id": breakglass_id})

@@ -17,6 +17,9 @@ SERVER_EVENTS: Final = (  # every server->client event of PROTOCOL.md
     "participant",
     "queue",
     "conversation.closed",
+    "notice",
+    "breakglass.requested",
+    "breakglass.decided",
 )
 
 

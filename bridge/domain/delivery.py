@@ -15,6 +15,7 @@ from typing import Final, Protocol
 
 __all__ = [
     "COUNSELLORS",
+    "SUPERVISORS",
     "CloseRoom",
     "Effect",
     "Emit",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 COUNSELLORS: Final = "counsellors"
+# Every supervisor's socket: told of break-glass requests and their decisions.
+SUPERVISORS: Final = "supervisors"
 
 
 def care_room(conversation_id: str) -> str:

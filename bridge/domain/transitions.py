@@ -1,4 +1,4 @@
-"""The one way a bridge request, an invite or a conversation changes state.
+"""The one way a bridge request, an invite, a conversation or a break-glass request changes state.
 
 A move of its table (:mod:`bridge.domain.machine`) and the log entry that records it, in the
 caller's transaction, so both commit or neither (DESIGN.md, "Consent": "each one database
@@ -20,15 +20,22 @@ from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from bridge.domain.machine import BRIDGE, CONVERSATION, INVITE, ConversationState, Machine
+from bridge.domain.machine import (
+    BREAKGLASS,
+    BRIDGE,
+    CONVERSATION,
+    INVITE,
+    ConversationState,
+    Machine,
+)
 from bridge.domain.roles import Role
 from bridge.log.writer import Log
 from bridge.store.db import Database
-from bridge.store.models import BridgeRequest, Conversation, Invite
+from bridge.store.models import BreakglassRequest, BridgeRequest, Conversation, Invite
 
 __all__ = ["SYSTEM", "Row", "Watcher", "start", "transition", "watch"]
 
-Row = BridgeRequest | Invite | Conversation
+Row = BridgeRequest | Invite | Conversation | BreakglassRequest
 
 # The bridge itself as the actor: an expiry, a pause for someone's absence.
 SYSTEM: Final[Mapping[str, object]] = {"role": Role.SYSTEM.value}
@@ -82,6 +89,8 @@ def _machine(row: Row) -> Machine[Any, Any]:
         return BRIDGE
     if isinstance(row, Invite):
         return INVITE
+    if isinstance(row, BreakglassRequest):
+        return BREAKGLASS
     return CONVERSATION
 
 
@@ -91,6 +100,8 @@ def _names(row: Row) -> tuple[str, dict[str, object]]:
         return row.conversation_id, {"request_id": row.id}
     if isinstance(row, Invite):
         return row.conversation_id, {"invite_id": row.id}
+    if isinstance(row, BreakglassRequest):
+        return row.conversation_id, {"breakglass_id": row.id}
     return row.id, {}
 
 

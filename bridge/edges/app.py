@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bridge.clock import utc_now
 from bridge.config import Settings
+from bridge.domain.consent.breakglass import Breakglass
 from bridge.domain.consent.bridges import Bridges
 from bridge.domain.consent.expiry import Expiry, ExpiryLoop
 from bridge.domain.consent.invites import Invites
@@ -79,6 +80,7 @@ def make_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
         bridges=bridges,
         invites=invites,
         transcripts=transcripts,
+        breakglass=Breakglass(core),
     )
     edge = SocketEdge(domain, metrics, connections, settings, fanout, node.manager)
     expiry = ExpiryLoop(Expiry(core), fanout.deliver, clock)

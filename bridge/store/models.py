@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Account",
     "Base",
+    "BreakglassRequest",
     "BridgeRequest",
     "Conversation",
     "Device",
@@ -122,6 +123,21 @@ class OrgKey(Base):
     x25519: Mapped[str] = mapped_column(String(43))
     sealed: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Time)
+
+
+class BreakglassRequest(Base):
+    """A counsellor's break-glass request under the meldcode, and its decision by a second
+    person. No reason in the clear: only the category (DESIGN.md, "Consent")."""
+
+    __tablename__ = "breakglass_requests"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[datetime] = mapped_column(Time)
+    decided_at: Mapped[datetime | None] = mapped_column(Time)
 
 
 class PolicyKey(Base):

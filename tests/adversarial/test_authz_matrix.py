@@ -28,7 +28,13 @@ import pytest
 from adversary import TALLY
 
 from bridge import crypto
-from bridge.client import BridgeClient, CounsellorClient, OfficerClient, VictimClient
+from bridge.client import (
+    BridgeClient,
+    CounsellorClient,
+    OfficerClient,
+    SupervisorClient,
+    VictimClient,
+)
 from bridge.domain.machine import TRANSITIONS, Event, State
 from bridge.policy.loader import BRIDGE_STATES, load_policy
 from bridge.protocol import EVENTS
@@ -53,9 +59,9 @@ SENDS = {
 }
 EVENTS = [e for e in WHO if e != "message.send"] + list(SENDS)
 
-# The actors: the conversation's own parties, and a counsellor and an officer that have nothing to
-# do with it (both logged in, registered and, for the officer, on duty).
-ACTORS = ("victim", "counsellor", "officer", "other counsellor", "other officer")
+# The actors: the conversation's own parties, a counsellor and an officer that have nothing to do
+# with it (both logged in, registered and, for the officer, on duty), and a Fier supervisor.
+ACTORS = ("victim", "counsellor", "officer", "other counsellor", "other officer", "supervisor")
 ROLE = {"other counsellor": "counsellor", "other officer": "officer"}
 
 # The states, each with the bridge request's state (None: no request ever) and, for a pause, its
@@ -108,12 +114,22 @@ def expected(actor: str, event: str, name: str) -> str:
     state, reason = STATES[name]
     closed = name == "closed"
     base = "message.send" if event in SENDS else event
+    # 0. An envelope names its sender's role, and "supervisor" is none a message can have: the
+    #    payload is invalid, which ranks before forbidden.
+    if base == "message.send" and role == "supervisor":
+        return "invalid"
     # 1. The event is not one this role sends (forbidden ranks before any state).
     if role not in WHO[base]:
         return "forbidden"
     # 2. Events about no conversation in particular.
-    if event in ("device.register", "queue.list", "invite.list"):
+    if event in ("device.register", "queue.list", "invite.list", "breakglass.list"):
         return OK
+    # A supervisor decides the break-glass request every case starts with, in any state (the
+    # meldcode does not wait on consent), once: the approve cell comes before the refuse cell.
+    if event == "breakglass.approve":
+        return OK
+    if event == "breakglass.refuse":
+        return "wrong_state"
     if event == "invite.accept":
         # An invite exists once the victim granted; it is for on-duty officers matching the
         # preferences (female, below): the other officer is not among them. Once accepted, or
@@ -163,6 +179,8 @@ def expected(actor: str, event: str, name: str) -> str:
         return "forbidden"
     if event in ("conversation.join", "history.fetch", "conversation.close"):
         return OK
+    if event == "breakglass.request":
+        return OK  # whatever the police part's state
     if event == "bridge.propose":
         return "wrong_state" if in_force(state) else OK
     if event in ("consent.grant", "consent.decline"):
@@ -194,6 +212,7 @@ class Staff:
     officer: OfficerClient
     other_counsellor: CounsellorClient
     other_officer: OfficerClient
+    supervisor: SupervisorClient
 
 
 @dataclass
@@ -201,6 +220,7 @@ class Case:
     """One conversation in the state under test."""
 
     victim: VictimClient
+    breakglass_id: str = ""
     request_id: str | None = None
     invite_id: str | None = None
 
@@ -222,6 +242,7 @@ async def build(bridge: Bridge, staff: Staff, name: str) -> Case:
     case = Case(victim)
     counsellor, officer = staff.counsellor, staff.officer
     await counsellor.join(case.cid)
+    case.breakglass_id = await counsellor.request_breakglass(case.cid, "acute_danger")
     if name == "none":
         return case
     case.request_id = await counsellor.propose(case.cid, "informational", PREFERENCES)
@@ -271,8 +292,12 @@ async def payload(case: Case, client: BridgeClient, event: str) -> tuple[str, JS
         return "message.send", {"envelope": sent}
     if event == "device.register":
         return event, client.keys.registration()
-    if event in ("queue.list", "invite.list"):
+    if event in ("queue.list", "invite.list", "breakglass.list"):
         return event, {}
+    if event == "breakglass.request":
+        return event, {**ref, "category": "acute_danger"}
+    if event in ("breakglass.approve", "breakglass.refuse"):
+        return event, {"breakglass_id": case.breakglass_id}
     if event == "history.fetch":
         return event, {**ref, "after_seq": 0}
     if event == "bridge.propose":
@@ -317,11 +342,18 @@ def code_of(ack: Any) -> str:
 
 
 async def staffed(bridge: Bridge) -> Staff:
+    await bridge.add_user("supervisor", "supervisor", "fier")
+    supervisor = await SupervisorClient.login(
+        bridge.url, "supervisor", bridge.passwords["supervisor"]
+    )
+    bridge.clients.append(supervisor)
+    await supervisor.connect()
     return Staff(
         counsellor=await bridge.counsellor(),
         officer=await bridge.officer(),
         other_counsellor=await bridge.counsellor("counsellor2"),
         other_officer=await bridge.officer("officer2"),
+        supervisor=supervisor,
     )
 
 
@@ -333,6 +365,7 @@ async def run_matrix(bridge: Bridge, name: str) -> None:
         "officer": lambda _: staff.officer,
         "other counsellor": lambda _: staff.other_counsellor,
         "other officer": lambda _: staff.other_officer,
+        "supervisor": lambda _: staff.supervisor,
     }
     case = await build(bridge, staff, name)
     wrong: list[str] = []

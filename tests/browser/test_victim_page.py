@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page, expect
 
+from bridge.client import SupervisorClient
 from bridge.edges.pages import CSP, PAGES
 from browser_support import BrowserPage, Pages
 from harness import Bridge
@@ -174,6 +175,26 @@ async def test_victim_counsellor_and_officer_talk_across_browser_and_python(
 
     storage = await victim.storage()
     assert storage == {"session": ["chat"], "local": [], "cookie": "", "idb": []}
+    victim.assert_clean()
+
+
+async def test_the_victim_is_told_when_the_counsellor_had_to_act_under_the_meldcode(
+    victim: Victim, bridge: Bridge
+) -> None:
+    await start_chat(victim, bridge.url)
+    conversation_id = await victim.conversation_id()
+    counsellor = await bridge.counsellor()
+    await counsellor.join(conversation_id)
+    await expect(victim.page.locator("#who")).to_contain_text("je hulpverlener")
+    await bridge.add_user("supervisor", "supervisor", "fier")
+    boss = await SupervisorClient.login(bridge.url, "supervisor", bridge.passwords["supervisor"])
+    bridge.clients.append(boss)
+    await boss.connect()
+    await boss.approve(await counsellor.request_breakglass(conversation_id, "minor_at_risk"))
+    told = victim.page.locator(
+        "#messages li.notice", has_text="Je hulpverlener heeft iets gemeld, omdat de meldcode"
+    )
+    await expect(told).to_have_count(1)
     victim.assert_clean()
 
 

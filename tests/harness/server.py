@@ -313,6 +313,7 @@ TABLES = (
     "log_entries",
     "devices",
     "tokens",
+    "breakglass_requests",
 )
 
 

@@ -89,6 +89,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "invite.accept": {"invite_id": "i-11"},
     "bridge.end": {"conversation_id": "c-7d41"},
     "conversation.close": {"conversation_id": "c-7d41"},
+    "breakglass.request": {"conversation_id": "c-7d41", "category": "acute_danger"},
+    "breakglass.list": {},
+    "breakglass.approve": {"breakglass_id": "b-3"},
+    "breakglass.refuse": {"breakglass_id": "b-3"},
 }
 
 # The fields PROTOCOL.md lists without "?" (paths into the example). `history.fetch` `limit`,
@@ -137,6 +141,10 @@ REQUIRED: list[tuple[str, tuple[Any, ...]]] = [
     ("invite.accept", ("invite_id",)),
     ("bridge.end", ("conversation_id",)),
     ("conversation.close", ("conversation_id",)),
+    ("breakglass.request", ("conversation_id",)),
+    ("breakglass.request", ("category",)),
+    ("breakglass.approve", ("breakglass_id",)),
+    ("breakglass.refuse", ("breakglass_id",)),
 ]
 
 # PROTOCOL.md, "Encoding": "Types are strict: a string where an integer is due ... is invalid".
@@ -170,6 +178,8 @@ WRONG_TYPES: list[tuple[str, tuple[Any, ...], object]] = [
     ("bridge.propose", ("preferences", "same_officer"), "yes"),
     # null, lists and objects in the wrong place
     ("conversation.close", ("conversation_id",), None),
+    ("breakglass.approve", ("breakglass_id",), 3),
+    ("breakglass.request", ("category",), ["acute_danger"]),
     ("consent.grant", ("choices",), []),
     ("history.share", ("items",), {"seq": 3, "key": SEALED}),
     ("message.send", ("envelope",), json.dumps(ENVELOPE)),
@@ -183,6 +193,8 @@ BAD_VALUES: list[tuple[str, tuple[Any, ...], object]] = [
     ("history.fetch", ("limit",), 0),
     ("history.fetch", ("limit",), 501),
     ("bridge.propose", ("purpose",), "aangifte"),
+    ("breakglass.request", ("category",), "curiosity"),
+    ("breakglass.refuse", ("breakglass_id",), ""),
     ("bridge.propose", ("preferences", "officer_gender"), "other"),
     ("consent.grant", ("text", "lang"), "de"),
     ("consent.grant", ("text", "sha256"), DIGEST + "="),
@@ -499,6 +511,10 @@ WHO_MAY_SEND: dict[str, set[str]] = {
     "invite.accept": {"officer"},
     "bridge.end": {"counsellor", "officer"},
     "conversation.close": {"victim", "counsellor"},
+    "breakglass.request": {"counsellor"},
+    "breakglass.list": {"supervisor"},
+    "breakglass.approve": {"supervisor"},
+    "breakglass.refuse": {"supervisor"},
 }
 
 
@@ -506,5 +522,11 @@ def test_the_event_table_says_who_may_send_what_as_the_protocol_does() -> None:
     assert {event.name: set(event.roles) for event in EVENTS} == WHO_MAY_SEND
 
 
-def test_only_device_register_needs_no_registered_device() -> None:
-    assert [event.name for event in EVENTS if not event.needs_device] == ["device.register"]
+def test_only_device_register_and_the_supervisors_events_need_no_registered_device() -> None:
+    # A supervisor reads no content, so has no device to register.
+    assert [event.name for event in EVENTS if not event.needs_device] == [
+        "device.register",
+        "breakglass.list",
+        "breakglass.approve",
+        "breakglass.refuse",
+    ]

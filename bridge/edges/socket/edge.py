@@ -15,7 +15,7 @@ import structlog
 
 from bridge.config import Settings
 from bridge.domain.auth import authenticate_token
-from bridge.domain.delivery import COUNSELLORS, Effect, account_room
+from bridge.domain.delivery import COUNSELLORS, SUPERVISORS, Effect, account_room
 from bridge.domain.fanout import Fanout
 from bridge.domain.roles import Role
 from bridge.edges.metrics import Metrics
@@ -126,6 +126,8 @@ class SocketEdge:
             await self.server.enter_room(sid, account_room(principal.account_id))
         if principal.role == Role.COUNSELLOR:
             await self.server.enter_room(sid, COUNSELLORS)
+        if principal.role == Role.SUPERVISOR:
+            await self.server.enter_room(sid, SUPERVISORS)
         _log.info("socket.connected", role=principal.role)
 
     async def _disconnect(self, sid: str, *_reason: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from bridge.domain.consent.breakglass import Breakglass
 from bridge.domain.consent.bridges import Bridges
 from bridge.domain.consent.invites import Invites
 from bridge.domain.conversations import Conversations
@@ -17,11 +18,14 @@ from bridge.domain.core import Core
 from bridge.domain.delivery import Outcome
 from bridge.domain.devices import Devices
 from bridge.domain.fanout import Fanout
+from bridge.domain.machine import BreakglassEvent
 from bridge.domain.messages import Messages
 from bridge.domain.transcripts import Transcripts
 from bridge.edges.socket.sessions import Connections
 from bridge.edges.socket.table import Ack, Call, Routes
 from bridge.protocol import (
+    BreakglassAsk,
+    BreakglassRef,
     BridgePropose,
     ConsentGrant,
     ConversationRef,
@@ -51,6 +55,7 @@ class Domain:
     bridges: Bridges
     invites: Invites
     transcripts: Transcripts
+    breakglass: Breakglass
 
 
 class Handlers:
@@ -164,3 +169,21 @@ class Handlers:
         return await self._delivered(
             await self.domain.conversations.close(caller, p.conversation_id)
         )
+
+    @ROUTES.on("breakglass.request")
+    async def breakglass_request(self, call: Call, p: BreakglassAsk) -> Ack:
+        return await self._delivered(await self.domain.breakglass.request(call.state.caller, p))
+
+    @ROUTES.on("breakglass.list")
+    async def breakglass_list(self, call: Call, p: Empty) -> Ack:
+        return await self.domain.breakglass.pending()
+
+    @ROUTES.on("breakglass.approve")
+    async def breakglass_approve(self, call: Call, p: BreakglassRef) -> Ack:
+        decide = self.domain.breakglass.decide
+        return await self._delivered(await decide(call.state.caller, p, BreakglassEvent.APPROVE))
+
+    @ROUTES.on("breakglass.refuse")
+    async def breakglass_refuse(self, call: Call, p: BreakglassRef) -> Ack:
+        decide = self.domain.breakglass.decide
+        return await self._delivered(await decide(call.state.caller, p, BreakglassEvent.REFUSE))

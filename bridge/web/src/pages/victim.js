@@ -78,6 +78,10 @@ function connect() {
       "bridge.state": onBridgeState,
       "consent.prompt": onPrompt,
       "conversation.closed": onClosed,
+      // Told in plain words when the counsellor had to act under the meldcode.
+      notice: (/** @type {Json} */ event) => {
+        if (session && event.conversation_id === session.conv.id) notice(String(event.notice));
+      },
     },
   });
 }
