@@ -95,10 +95,11 @@ async def test_db_upgrade_creates_the_schema_and_downgrade_goes_back(tmp_path: P
         "invites",
         "policy_keys",
         "policies",
+        "breakglass_requests",
     )
     for table in expected:
         assert query(data, f'SELECT COUNT(*) FROM "{table}"') == [(0,)], table
-    assert query(data, "SELECT version_num FROM alembic_version") == [("0006",)]
+    assert query(data, "SELECT version_num FROM alembic_version") == [("0007",)]
 
     code, output, errors = await bridge_cli(tmp_path, "db", "downgrade", "0001", "--db", db_url)
     assert code == 0, errors
@@ -106,7 +107,7 @@ async def test_db_upgrade_creates_the_schema_and_downgrade_goes_back(tmp_path: P
     assert query(data, "SELECT version_num FROM alembic_version") == [("0001",)]
     code, output, errors = await bridge_cli(tmp_path, "db", "upgrade", "--db", db_url)
     assert code == 0, errors
-    assert query(data, "SELECT version_num FROM alembic_version") == [("0006",)]
+    assert query(data, "SELECT version_num FROM alembic_version") == [("0007",)]
 
 
 @pytest.mark.slow

@@ -245,4 +245,4 @@ async def test_migration_0004_names_version_1_and_goes_back_only_before_a_rotati
     status, out, err = await bridge_cli(bridge.data_dir, "db", "downgrade", "0003")
     assert status != 0 and "org keys were rotated" in out + err
     # Refused as a whole: the database is still at the newest schema.
-    assert query(bridge.data_dir, "SELECT version_num FROM alembic_version") == [("0006",)]
+    assert query(bridge.data_dir, "SELECT version_num FROM alembic_version") == [("0007",)]
