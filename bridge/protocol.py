@@ -28,6 +28,7 @@ __all__ = [
     "ConversationCreate",
     "ConversationRef",
     "DeviceRegister",
+    "DisclosureRecord",
     "Empty",
     "Envelope",
     "HistoryFetch",
@@ -73,6 +74,9 @@ Purpose = Literal["informational", "report"]
 Role = Literal["victim", "counsellor", "officer"]
 Scope = Literal["care", "investigation"]
 BreakglassCategory = Literal["acute_danger", "minor_at_risk", "other_victims"]
+Agency = Literal["veilig_thuis", "politie", "jeugdbescherming", "other"]
+Basis = Literal["consent", "meldcode", "agreement"]
+Shared = Literal["concerns", "identity", "whereabouts", "messages"]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True):
@@ -231,6 +235,17 @@ class BreakglassRef(_Strict):
     breakglass_id: Id
 
 
+class DisclosureRecord(_Strict):
+    """An entry of the disclosure register: what kind of information went to which agency, on
+    which basis; for the meldcode, the approved break-glass request it rests on. No content."""
+
+    conversation_id: Id
+    agency: Agency
+    basis: Basis
+    shared: Annotated[list[Shared], msgspec.Meta(min_length=1, max_length=4)]
+    breakglass_id: Id | None = None
+
+
 class SessionCreate(_Strict):
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
@@ -285,6 +300,7 @@ EVENTS: Final[tuple[ClientEvent, ...]] = (
     ClientEvent("breakglass.list", Empty, _SUPERVISOR, needs_device=False),
     ClientEvent("breakglass.approve", BreakglassRef, _SUPERVISOR, needs_device=False),
     ClientEvent("breakglass.refuse", BreakglassRef, _SUPERVISOR, needs_device=False),
+    ClientEvent("disclosure.record", DisclosureRecord, _COUNSELLOR),
 )
 EVENTS_BY_NAME: Final[dict[str, ClientEvent]] = {event.name: event for event in EVENTS}
 

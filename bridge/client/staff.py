@@ -147,6 +147,25 @@ class CounsellorClient(StaffClient):
         payload = {"conversation_id": conversation_id, "category": category}
         return str((await self.call("breakglass.request", payload))["breakglass_id"])
 
+    async def record_disclosure(
+        self,
+        conversation_id: str,
+        agency: str,
+        basis: str,
+        shared: list[str],
+        breakglass_id: str | None = None,
+    ) -> int:
+        """``disclosure.record``; returns the index of its log entry."""
+        payload: JSON = {
+            "conversation_id": conversation_id,
+            "agency": agency,
+            "basis": basis,
+            "shared": shared,
+        }
+        if breakglass_id is not None:
+            payload["breakglass_id"] = breakglass_id
+        return int((await self.call("disclosure.record", payload))["index"])
+
 
 class OfficerClient(StaffClient):
     """An AVIM officer: accepts invites and reads the investigation scope of its epoch."""

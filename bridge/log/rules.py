@@ -15,7 +15,9 @@ rules say whether what it records kept to what Fier and AVIM agreed:
   and the hash and serial the entry names;
 - ``breakglass-not-by-a-second-person``: every ``breakglass.approved`` or ``breakglass.refused``
   decides a ``breakglass.requested`` of the same conversation that nobody decided before, and
-  its actor is another person than the one who asked.
+  its actor is another person than the one who asked;
+- ``disclosure-without-basis``: every ``disclosure.recorded`` on the meldcode basis cites a
+  break-glass request of the same conversation that a second person approved.
 
 Entries are read as logged; a conversation is followed by its pseudonym only, and nothing here
 needs content. Each breach names its entries, so an auditor can look them up.
@@ -38,6 +40,7 @@ RULES = (
     "withdrawal-without-removal",
     "policy-not-signed-by-both",
     "breakglass-not-by-a-second-person",
+    "disclosure-without-basis",
 )
 
 _ENDED = ("consent.declined", "consent.expired", "bridge.ended")
@@ -72,6 +75,7 @@ class _Rules:
     bridges: dict[str, _Bridge] = field(default_factory=dict)  # conversation -> its last request
     # break-glass id -> (index of its request, conversation, who asked), until it is decided
     breakglass: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)
+    approved: dict[str, tuple[int, str]] = field(default_factory=dict)  # id -> (index, conv.)
     keys: dict[str, list[str]] = field(default_factory=dict)  # org -> registered, not revoked
     # (index, conversation, request) of a withdrawal whose removal must come next
     removal_due: tuple[int, str, str] | None = None
@@ -95,6 +99,8 @@ class _Rules:
             self._policy(index, entry)
         elif kind in ("breakglass.requested", "breakglass.approved", "breakglass.refused"):
             self._breakglass(index, str(kind), entry)
+        elif kind == "disclosure.recorded":
+            self._disclosure(index, entry)
         elif isinstance(conversation, str):
             self._conversation(index, str(kind), conversation, entry)
 
@@ -186,6 +192,19 @@ class _Rules:
             self.breach(rule, index, "a break-glass decision with no open request of its own")
         elif _user(entry) is None or _user(entry) == asked[2]:
             self.breach(rule, index, "a break-glass request decided by the one who asked", asked[0])
+        elif kind == "breakglass.approved":
+            self.approved[which] = (index, asked[1])
+
+    def _disclosure(self, index: int, entry: Mapping[str, Any]) -> None:
+        if entry.get("basis") != "meldcode":
+            return
+        approval = self.approved.get(str(entry.get("breakglass_id")))
+        if approval is None or approval[1] != entry.get("conversation"):
+            self.breach(
+                "disclosure-without-basis",
+                index,
+                "a disclosure under the meldcode with no approved break-glass request behind it",
+            )
 
     def _policy(self, index: int, entry: Mapping[str, Any]) -> None:
         note = entry.get("note")

@@ -163,6 +163,9 @@ def expected(actor: str, event: str, name: str) -> str:
         return "forbidden"
     if event == "bridge.resume" and reason == "victim" and role != "victim":
         return "forbidden"  # the victim's pause is lifted by the victim only
+    # The disclosure register is kept also after the conversation closed.
+    if event == "disclosure.record":
+        return OK
     # 5. A closed conversation: only reading goes on.
     if closed:
         return OK if event == "history.fetch" else "wrong_state"
@@ -298,6 +301,13 @@ async def payload(case: Case, client: BridgeClient, event: str) -> tuple[str, JS
         return event, {**ref, "category": "acute_danger"}
     if event in ("breakglass.approve", "breakglass.refuse"):
         return event, {"breakglass_id": case.breakglass_id}
+    if event == "disclosure.record":
+        return event, {
+            **ref,
+            "agency": "veilig_thuis",
+            "basis": "agreement",
+            "shared": ["concerns"],
+        }
     if event == "history.fetch":
         return event, {**ref, "after_seq": 0}
     if event == "bridge.propose":

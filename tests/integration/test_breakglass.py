@@ -170,3 +170,72 @@ async def test_the_policy_says_what_may_be_asked_and_whose_supervisors_decide(
     before = db_rows(bridge)
     assert await refused(boss.approve(asked)) == "forbidden"  # Fier's supervisors may not
     assert db_rows(bridge) == before
+
+
+async def test_the_disclosure_register_names_agency_basis_and_what_kind_was_shared(
+    bridge: Bridge,
+) -> None:
+    victim, counsellor, officer = await driegesprek(bridge)
+    boss = await supervisor(bridge)
+    cid = victim.conversation_id
+    asked = await counsellor.request_breakglass(cid, "minor_at_risk")
+    pending = await counsellor.request_breakglass(cid, "acute_danger")
+    before = db_rows(bridge)
+    wrong = {
+        "meldcode, not yet approved": (
+            counsellor.record_disclosure(cid, "veilig_thuis", "meldcode", ["concerns"], asked),
+            "wrong_state",
+        ),
+        "meldcode, no request named": (
+            counsellor.record_disclosure(cid, "veilig_thuis", "meldcode", ["concerns"]),
+            "invalid",
+        ),
+        "agreement naming a request": (
+            counsellor.record_disclosure(cid, "politie", "agreement", ["identity"], asked),
+            "invalid",
+        ),
+        "a kind twice": (
+            counsellor.record_disclosure(cid, "politie", "agreement", ["identity", "identity"]),
+            "invalid",
+        ),
+        "unknown request": (
+            counsellor.record_disclosure(cid, "veilig_thuis", "meldcode", ["concerns"], "nope"),
+            "not_found",
+        ),
+        "officer records": (
+            officer.call(
+                "disclosure.record",
+                {
+                    "conversation_id": cid,
+                    "agency": "politie",
+                    "basis": "consent",
+                    "shared": ["messages"],
+                },
+            ),
+            "forbidden",
+        ),
+    }
+    for what, (call, code) in wrong.items():
+        assert await refused(call) == code, what
+    assert db_rows(bridge) == before
+
+    await boss.approve(asked)
+    index = await counsellor.record_disclosure(
+        cid, "veilig_thuis", "meldcode", ["whereabouts", "concerns"], asked
+    )
+    entry = json.loads(
+        query(bridge.data_dir, "SELECT entry FROM log_entries WHERE idx = ?", index)[0][0]
+    )
+    assert {k: entry[k] for k in ("kind", "agency", "basis", "shared", "breakglass_id")} == {
+        "kind": "disclosure.recorded",
+        "agency": "veilig_thuis",
+        "basis": "meldcode",
+        "shared": ["concerns", "whereabouts"],
+        "breakglass_id": asked,
+    }
+    # Also once the conversation is closed.
+    await counsellor.close(cid)
+    await counsellor.record_disclosure(cid, "jeugdbescherming", "agreement", ["identity"])
+    assert pending not in {e.get("breakglass_id") for e in entries(bridge, "disclosure.")}
+    status, printed = await audit_verify(bridge, bridge.url)
+    assert status == 0, printed

@@ -93,6 +93,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "breakglass.list": {},
     "breakglass.approve": {"breakglass_id": "b-3"},
     "breakglass.refuse": {"breakglass_id": "b-3"},
+    "disclosure.record": {
+        "conversation_id": "c-7d41",
+        "agency": "veilig_thuis",
+        "basis": "meldcode",
+        "shared": ["concerns", "whereabouts"],
+        "breakglass_id": "b-3",
+    },
 }
 
 # The fields PROTOCOL.md lists without "?" (paths into the example). `history.fetch` `limit`,
@@ -145,6 +152,10 @@ REQUIRED: list[tuple[str, tuple[Any, ...]]] = [
     ("breakglass.request", ("category",)),
     ("breakglass.approve", ("breakglass_id",)),
     ("breakglass.refuse", ("breakglass_id",)),
+    ("disclosure.record", ("conversation_id",)),
+    ("disclosure.record", ("agency",)),
+    ("disclosure.record", ("basis",)),
+    ("disclosure.record", ("shared",)),
 ]
 
 # PROTOCOL.md, "Encoding": "Types are strict: a string where an integer is due ... is invalid".
@@ -180,6 +191,7 @@ WRONG_TYPES: list[tuple[str, tuple[Any, ...], object]] = [
     ("conversation.close", ("conversation_id",), None),
     ("breakglass.approve", ("breakglass_id",), 3),
     ("breakglass.request", ("category",), ["acute_danger"]),
+    ("disclosure.record", ("shared",), "concerns"),
     ("consent.grant", ("choices",), []),
     ("history.share", ("items",), {"seq": 3, "key": SEALED}),
     ("message.send", ("envelope",), json.dumps(ENVELOPE)),
@@ -195,6 +207,10 @@ BAD_VALUES: list[tuple[str, tuple[Any, ...], object]] = [
     ("bridge.propose", ("purpose",), "aangifte"),
     ("breakglass.request", ("category",), "curiosity"),
     ("breakglass.refuse", ("breakglass_id",), ""),
+    ("disclosure.record", ("agency",), "buurman"),
+    ("disclosure.record", ("basis",), "gut_feeling"),
+    ("disclosure.record", ("shared",), []),
+    ("disclosure.record", ("shared", 0), "transcript"),
     ("bridge.propose", ("preferences", "officer_gender"), "other"),
     ("consent.grant", ("text", "lang"), "de"),
     ("consent.grant", ("text", "sha256"), DIGEST + "="),
@@ -515,6 +531,7 @@ WHO_MAY_SEND: dict[str, set[str]] = {
     "breakglass.list": {"supervisor"},
     "breakglass.approve": {"supervisor"},
     "breakglass.refuse": {"supervisor"},
+    "disclosure.record": {"counsellor"},
 }
 
 

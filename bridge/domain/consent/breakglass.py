@@ -5,7 +5,9 @@ victim is told in plain words that the counsellor had to act under the meldcode;
 the conversation learns nothing of it, and the investigation scope is never opened by it.
 
 The log records who asked, the category and who decided (``breakglass.requested``,
-``breakglass.approved``, ``breakglass.refused``); no reason and no victim identity.
+``breakglass.approved``, ``breakglass.refused``), and the disclosure register: what kinds of
+information went to which agency on which basis (``disclosure.recorded``); no reason, no
+content and no victim identity.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from bridge.domain.core import Core
 from bridge.domain.delivery import SUPERVISORS, Effect, Emit, Outcome, account_room, victim_room
 from bridge.domain.machine import BreakglassEvent, BreakglassState, ConversationState
 from bridge.domain.transitions import start, transition
-from bridge.errors import Forbidden, NotFound, WrongState
+from bridge.errors import Forbidden, Invalid, NotFound, WrongState
 from bridge.i18n import notice
-from bridge.protocol import BreakglassAsk, BreakglassRef
+from bridge.protocol import BreakglassAsk, BreakglassRef, DisclosureRecord
 from bridge.store import breakglass as stored
 from bridge.store.models import BreakglassRequest, Conversation
 
@@ -72,6 +74,38 @@ class Breakglass:
             row.decided_by, row.decided_at = caller.principal.account_id, now
             effects = await self._told(session, row)
         return Outcome(_view(row), effects)
+
+    async def disclose(self, caller: Caller, record: DisclosureRecord) -> Outcome:
+        """An entry of the disclosure register (DOMAIN.md R21), in the log: which kinds of
+        information went to which agency on which basis; a meldcode disclosure names the
+        approved break-glass request it rests on. Also after the conversation closed."""
+        if len(set(record.shared)) != len(record.shared):
+            raise Invalid("shared names a kind of information twice")
+        if (record.basis == "meldcode") != (record.breakglass_id is not None):
+            raise Invalid("a breakglass_id goes with the meldcode basis, and only with it")
+        now = self.clock()
+        async with self.db.session() as session, session.begin():
+            ctx = await load_context(session, caller, record.conversation_id, allow_closed=True)
+            cited: dict[str, object] = {}
+            if record.breakglass_id is not None:
+                row = await session.get(BreakglassRequest, record.breakglass_id)
+                if row is None or row.conversation_id != ctx.conversation.id:
+                    raise NotFound("no such break-glass request in this conversation")
+                if row.state != BreakglassState.APPROVED:
+                    raise WrongState(f"that break-glass request is {row.state}, not approved")
+                cited["breakglass_id"] = row.id
+            index = await self.log.append(
+                session,
+                "disclosure.recorded",
+                at=now,
+                conversation_id=ctx.conversation.id,
+                actor=caller.actor,
+                agency=record.agency,
+                basis=record.basis,
+                shared=sorted(record.shared),
+                **cited,
+            )
+        return Outcome({"index": index})
 
     async def pending(self) -> dict[str, object]:
         """The requests that wait for a decision, oldest first."""

@@ -30,6 +30,7 @@ from bridge.protocol import (
     ConsentGrant,
     ConversationRef,
     DeviceRegister,
+    DisclosureRecord,
     Empty,
     HistoryFetch,
     HistoryShare,
@@ -187,3 +188,7 @@ class Handlers:
     async def breakglass_refuse(self, call: Call, p: BreakglassRef) -> Ack:
         decide = self.domain.breakglass.decide
         return await self._delivered(await decide(call.state.caller, p, BreakglassEvent.REFUSE))
+
+    @ROUTES.on("disclosure.record")
+    async def disclosure_record(self, call: Call, p: DisclosureRecord) -> Ack:
+        return await self._delivered(await self.domain.breakglass.disclose(call.state.caller, p))

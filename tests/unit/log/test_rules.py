@@ -176,3 +176,32 @@ def test_a_break_glass_decision_needs_its_own_open_request() -> None:
     assert rules(twice) == [("breakglass-not-by-a-second-person", 2)]
     elsewhere = [ASKED, {**decided(), "conversation": "c2"}]
     assert rules(elsewhere) == [("breakglass-not-by-a-second-person", 1)]
+
+
+def disclosed(breakglass_id: str | None = "b1", basis: str = "meldcode") -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "kind": "disclosure.recorded",
+        **C,
+        "actor": COUNSELLOR,
+        "agency": "veilig_thuis",
+        "basis": basis,
+        "shared": ["concerns"],
+    }
+    if breakglass_id is not None:
+        entry["breakglass_id"] = breakglass_id
+    return entry
+
+
+def test_a_meldcode_disclosure_rests_on_an_approved_break_glass_of_its_conversation() -> None:
+    assert rules([ASKED, decided(), disclosed()]) == []
+    assert rules([disclosed(None, "agreement")]) == []  # another basis cites nothing
+    assert rules([ASKED, disclosed()]) == [("disclosure-without-basis", 1)]
+    refused = [ASKED, decided("breakglass.refused"), disclosed()]
+    assert rules(refused) == [("disclosure-without-basis", 2)]
+    self_approved = [ASKED, decided(actor=COUNSELLOR), disclosed()]
+    assert rules(self_approved) == [
+        ("breakglass-not-by-a-second-person", 1),
+        ("disclosure-without-basis", 2),
+    ]
+    elsewhere = [ASKED, decided(), {**disclosed(), "conversation": "c2"}]
+    assert rules(elsewhere) == [("disclosure-without-basis", 2)]
