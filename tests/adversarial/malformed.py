@@ -123,6 +123,17 @@ async def valid_payloads(
         "invite.accept": {"invite_id": some_id},
         "bridge.end": ref,
         "conversation.close": ref,
+        "breakglass.request": {**ref, "category": "acute_danger"},
+        "breakglass.list": {},
+        "breakglass.approve": {"breakglass_id": some_id},
+        "breakglass.refuse": {"breakglass_id": some_id},
+        # The optional breakglass_id is left out (its cases: tests/unit/test_protocol.py).
+        "disclosure.record": {
+            **ref,
+            "agency": "veilig_thuis",
+            "basis": "agreement",
+            "shared": ["concerns"],
+        },
     }
     parties = world.parties
     valid: dict[tuple[str, str], JSON] = {}
