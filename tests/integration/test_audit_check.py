@@ -84,6 +84,7 @@ async def test_an_honest_log_keeps_to_every_rule(bridge: Bridge, tmp_path: Path)
         "read-after-withdrawal",
         "withdrawal-without-removal",
         "unsigned-policy",
+        "self-approved-breakglass",
     ],
 )
 async def test_each_rule_broken_on_purpose_is_flagged(
@@ -131,6 +132,12 @@ async def test_each_rule_broken_on_purpose_is_flagged(
             index = await append("consent.withdrawn", {**on, "request_id": request})
             await append("conversation.closed", on)
             rule = "withdrawal-without-removal"
+        case "self-approved-breakglass":
+            counsellor = {"role": "counsellor", "user_id": "c-on-purpose"}
+            asked = {**where, "breakglass_id": "b-on-purpose", "category": "acute_danger"}
+            await append("breakglass.requested", {**asked, "actor": counsellor})
+            index = await append("breakglass.approved", {**asked, "actor": counsellor})
+            rule = "breakglass-not-by-a-second-person"
         case _:
             index = await append(
                 "policy.changed", {"version": "by-hand", "serial": 9, "sha256": "x"}
