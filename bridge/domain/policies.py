@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -28,7 +27,7 @@ from bridge.store import policies as stored
 from bridge.store.db import Database
 from bridge.store.models import PolicyKey, PolicyVersion
 
-__all__ = ["CONFIG_ADMIN", "Applied", "PolicyInForce", "PolicyWatch", "Werkafspraken", "start"]
+__all__ = ["CONFIG_ADMIN", "PolicyInForce", "PolicyWatch", "Werkafspraken", "start"]
 
 # The actor of a policy put in force because a node's configuration names it.
 CONFIG_ADMIN = {"role": "admin", "via": "config"}
@@ -57,14 +56,6 @@ class PolicyInForce:
 
     def replace(self, signed: SignedPolicy) -> None:
         self._signed = signed
-
-
-@dataclass(frozen=True)
-class Applied:
-    """A policy put in force."""
-
-    signed: SignedPolicy
-    index: int  # of its ``policy.changed`` entry in the log
 
 
 class Werkafspraken:
@@ -131,7 +122,7 @@ class Werkafspraken:
             raise Invalid("the stored policy's serial or hash does not match its text")
         return signed
 
-    async def apply(self, note: str, actor: Mapping[str, object]) -> Applied:
+    async def apply(self, note: str, actor: Mapping[str, object]) -> SignedPolicy:
         """Put ``note`` in force if both organisations signed it and it is newer than the policy
         in force; Invalid or Conflict saying why not, changing nothing."""
         signed = await self.check(note)
@@ -156,7 +147,7 @@ class Werkafspraken:
                         applied_at=now,
                     )
                 )
-                index = await self.log.append(
+                await self.log.append(
                     session,
                     "policy.changed",
                     at=now,
@@ -170,7 +161,7 @@ class Werkafspraken:
         except IntegrityError:
             # Another apply of the same serial committed first.
             raise Conflict(f"a policy with serial {policy.serial} was applied meanwhile") from None
-        return Applied(signed, index)
+        return signed
 
 
 async def start(werkafspraken: Werkafspraken, held: PolicyInForce, configured: str | None) -> None:

@@ -85,7 +85,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> tuple[int, str]:
         if args.policy_command == "check":
             return await _check(werkafspraken, text, args.lang)
         applied = await werkafspraken.apply(text, CLI_ADMIN)
-        policy = applied.signed.policy
+        policy = applied.policy
         values = {"version": policy.version, "serial": str(policy.serial)}
         return 0, notice("policy.applied", args.lang, values=values)
 

@@ -149,6 +149,22 @@ async def test_audit_page(pages: Pages, bridge: Bridge) -> None:
     auditor.assert_clean()
 
 
+async def logged_in_auditor(pages: Pages, bridge: Bridge) -> BrowserPage:
+    auditor = await pages.open(
+        BrowserPage, viewport={"width": 1280, "height": 900}, origin=bridge.url
+    )
+    page = auditor.page
+    await page.goto(bridge.url + "/audit")
+    await page.wait_for_selector("body[data-ready]", state="attached")
+    await page.locator("#login-username").fill("auditor")
+    await page.locator("#login-password").fill(bridge.passwords["auditor"])
+    await page.locator("#login-submit").click()
+    await expect(page.locator("#verdict-box")).to_have_attribute(
+        "data-intact", "true", timeout=30_000
+    )
+    return auditor
+
+
 async def test_audit_page_lists_each_breach_of_the_agreed_rules(
     pages: Pages, bridge: Bridge
 ) -> None:
@@ -167,15 +183,8 @@ async def test_audit_page_lists_each_breach_of_the_agreed_rules(
         unsigned = await core.log.append(
             session, "policy.changed", at=core.clock(), version="by-hand", serial=9, sha256="x"
         )
-    auditor = await pages.open(
-        BrowserPage, viewport={"width": 1280, "height": 900}, origin=bridge.url
-    )
+    auditor = await logged_in_auditor(pages, bridge)
     page = auditor.page
-    await page.goto(bridge.url + "/audit")
-    await page.wait_for_selector("body[data-ready]", state="attached")
-    await page.locator("#login-username").fill("auditor")
-    await page.locator("#login-password").fill(bridge.passwords["auditor"])
-    await page.locator("#login-submit").click()
     await expect(page.locator("#rules-box")).to_have_attribute("data-breaches", "2", timeout=30_000)
     breaches = page.locator("#breaches li")
     await expect(breaches).to_have_count(2)
@@ -197,22 +206,6 @@ async def test_audit_page_lists_each_breach_of_the_agreed_rules(
         "An officer joined without the victim's consent.", timeout=30_000
     )
     auditor.assert_clean()
-
-
-async def logged_in_auditor(pages: Pages, bridge: Bridge) -> BrowserPage:
-    auditor = await pages.open(
-        BrowserPage, viewport={"width": 1280, "height": 900}, origin=bridge.url
-    )
-    page = auditor.page
-    await page.goto(bridge.url + "/audit")
-    await page.wait_for_selector("body[data-ready]", state="attached")
-    await page.locator("#login-username").fill("auditor")
-    await page.locator("#login-password").fill(bridge.passwords["auditor"])
-    await page.locator("#login-submit").click()
-    await expect(page.locator("#verdict-box")).to_have_attribute(
-        "data-intact", "true", timeout=30_000
-    )
-    return auditor
 
 
 async def test_audit_page_shows_one_conversations_timeline_and_filters_by_region_and_time(
